@@ -1,0 +1,17 @@
+"""pepita_keras: PEPITA and its rule family as Keras 3 models.
+
+Public names: `PEPITA` (and the other rules as they land), `models`,
+`datasets`.
+"""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+from pepita_keras import models  # noqa: E402
+from pepita_keras.core import LocalLearningModel  # noqa: E402
+from pepita_keras.rules.pepita import PEPITA  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = ["LocalLearningModel", "PEPITA", "models", "__version__"]

@@ -1,0 +1,389 @@
+"""`LocalLearningModel`: the `train_step` plumbing shared by every rule.
+
+A learning rule in this package only answers one question: *given this batch,
+what update does each trainable variable get?* (`updates_and_predictions`).
+Everything else lives here, once:
+
+- input validation (shape, dtype, NaN/Inf, label range; integer or one-hot
+  labels),
+- dropout masks drawn once per step and shared by every forward pass of that
+  step (`DropoutMasks`),
+- the layer-local update `G = h_in^T delta / B` for Dense and its correlation
+  analogue for Conv2D (`local_updates`),
+- scaling for `tf.distribute` (divide by the number of replicas, as Keras
+  scales losses) and for mixed precision (multiply by the loss scale so that
+  `LossScaleOptimizer` un-scales back to the true update),
+- `optimizer.apply`, the monitored cross-entropy `loss` and compiled metrics,
+- `get_config` / `from_config` for `.keras` saving.
+"""
+
+import dataclasses
+import math
+
+import keras
+from keras import ops
+
+from pepita_keras import ops as backend_ops
+from pepita_keras.network import network_blocks
+
+
+@dataclasses.dataclass
+class ForwardPass:
+    """Activations recorded by `LocalLearningModel.forward`.
+
+    Args:
+        inputs: per block, the tensor its learnable layer received (`h_{l-1}`).
+        outputs: per block, its activation after element-wise layers (`h_l`);
+            `outputs[-1]` is the network output.
+    """
+
+    inputs: list
+    outputs: list
+
+    @property
+    def prediction(self):
+        return self.outputs[-1]
+
+
+class DropoutMasks:
+    """Draws one mask per `Dropout` layer per step and reuses it.
+
+    Local rules run the network several times per step; the paper requires
+    each pass of a step to see the *same* dropout mask. The first pass that
+    reaches a dropout layer draws its mask (stateless, from the step seed and
+    the layer's position); later passes reuse it.
+
+    Args:
+        seed: integer tensor of shape (2,), fresh for every step.
+    """
+
+    def __init__(self, seed):
+        self.seed = seed
+        self.masks = {}
+
+    def __call__(self, layer, position, inputs):
+        if layer.rate == 0:
+            return inputs
+        if layer.name not in self.masks:
+            self.masks[layer.name] = backend_ops.dropout_mask(
+                ops.shape(inputs),
+                layer.rate,
+                backend_ops.fold_seed(self.seed, position),
+                inputs.dtype,
+            )
+        return inputs * self.masks[layer.name]
+
+
+def local_updates(blocks, inputs, deltas, sample_weight=None):
+    """Layer-local updates `G = h_in^T delta / B` for every block.
+
+    Dense kernels get `inputs^T @ delta / B`; Conv2D kernels get the
+    correlation of input patches with `delta` (`ops.conv2d_kernel_correlation`)
+    divided by B; biases get the batch mean of `delta` (summed over spatial
+    positions for Conv2D). With `sample_weight`, each example's delta is
+    multiplied by its weight (B stays the batch size, as in Keras losses).
+
+    Args:
+        blocks: the network's `Block`s.
+        inputs: per block, the input its layer saw (`h_{l-1}`).
+        deltas: per block, the signal shaped like its output (e.g. `h - h_mod`).
+        sample_weight: optional per-example weights, shape (B,).
+
+    Returns:
+        A flat list of tensors aligned with `[b.variables for b in blocks]`,
+        each in its variable's dtype.
+    """
+    updates = []
+    for block, layer_input, delta in zip(blocks, inputs, deltas):
+        layer = block.layer
+        dtype = layer.compute_dtype
+        layer_input = ops.cast(layer_input, dtype)
+        delta = ops.cast(delta, dtype)
+        if sample_weight is not None:
+            weight = ops.cast(sample_weight, dtype)
+            delta = delta * ops.reshape(weight, (-1,) + (1,) * (len(delta.shape) - 1))
+        batch = ops.cast(ops.maximum(ops.shape(delta)[0], 1), "float32")
+        if isinstance(layer, keras.layers.Dense):
+            kernel = ops.matmul(ops.transpose(layer_input), delta)
+        else:
+            kernel = backend_ops.conv2d_kernel_correlation(layer, layer_input, delta)
+        updates.append(ops.cast(kernel, "float32") / batch)
+        if layer.use_bias:
+            axes = tuple(range(len(delta.shape) - 1))
+            updates.append(ops.cast(ops.sum(delta, axis=axes), "float32") / batch)
+    return [
+        ops.cast(update, variable.dtype)
+        for update, variable in zip(updates, _block_variables(blocks))
+    ]
+
+
+def _block_variables(blocks):
+    return [v for block in blocks for v in block.variables]
+
+
+class LocalLearningModel(keras.Model):
+    """Base class of every learning rule: a Keras model around a network.
+
+    Subclasses implement `updates_and_predictions`; this class turns those
+    updates into a normal Keras training step, so `fit`, `evaluate`,
+    callbacks, optimizers, LR schedules, `tf.distribute` and mixed precision
+    behave as for any Keras model.
+
+    Args:
+        network: a built Sequential-style `keras.Model` (Dense, Conv2D,
+            pooling, Flatten, Dropout, Activation/ReLU) ending in a softmax.
+        seed: optional integer; seeds the rule's random state (feedback
+            matrices, dropout masks). Same seed, same network weights and
+            same data give identical training.
+        **kwargs: passed to `keras.Model` (e.g. `name`).
+    """
+
+    def __init__(self, network, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.blocks = network_blocks(network)
+        self.network = network
+        self.seed = seed
+        self.input_spec_shape = tuple(network.inputs[0].shape[1:])
+        self.num_classes = int(network.outputs[0].shape[-1])
+        self.has_dropout = any(
+            isinstance(layer, keras.layers.Dropout)
+            for block in self.blocks
+            for layer in block.pre + block.post
+        )
+        self.mask_seed_generator = keras.random.SeedGenerator(
+            seed, name="dropout_mask_seed"
+        )
+        self.last_dropout_masks = None
+
+    def build(self, input_shape=None):
+        # Everything is created in __init__ from the already-built network;
+        # keras-tuner (Hyperband) and `.keras` loading may call this again.
+        self.built = True
+
+    def call(self, inputs, training=False):
+        return self.network(inputs, training=training)
+
+    # ------------------------------------------------------------------
+    # What a rule implements.
+    # ------------------------------------------------------------------
+    def updates_and_predictions(self, x, targets, sample_weight=None, masks=None):
+        """Computes the rule's updates for one batch.
+
+        Args:
+            x: validated input batch.
+            targets: one-hot targets, shape (B, num_classes), float.
+            sample_weight: optional per-example weights, shape (B,).
+            masks: a `DropoutMasks` for a training step, or None (no dropout).
+
+        Returns:
+            `(updates, predictions)`: updates aligned with
+            `self.trainable_variables` (what the optimizer receives in place
+            of gradients, before distribution/loss scaling), and the clean
+            network output used for the loss and metrics.
+        """
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------
+    # Tools for rules.
+    # ------------------------------------------------------------------
+    def forward(self, x, masks=None):
+        """Runs the network layer by layer, recording block inputs/outputs.
+
+        Args:
+            x: input batch.
+            masks: `DropoutMasks` to apply (training), or None (inference).
+
+        Returns:
+            A `ForwardPass`.
+        """
+        inputs, outputs = [], []
+        h = x
+        position = 0
+        for block in self.blocks:
+            for layer in block.pre:
+                h, position = self._apply_parameter_free(layer, h, masks, position)
+            inputs.append(h)
+            h = block.layer(h)
+            for layer in block.post:
+                h, position = self._apply_parameter_free(layer, h, masks, position)
+            outputs.append(h)
+        return ForwardPass(inputs=inputs, outputs=outputs)
+
+    @staticmethod
+    def _apply_parameter_free(layer, h, masks, position):
+        if isinstance(layer, keras.layers.Dropout):
+            if masks is not None:
+                h = masks(layer, position, h)
+            return h, position + 1
+        return layer(h), position
+
+    def one_hot_targets(self, y):
+        """Integer class ids (B,) / (B, 1) or one-hot (B, C) → one-hot float."""
+        y = ops.convert_to_tensor(y)
+        num_classes = self.num_classes
+        if len(y.shape) == 2 and y.shape[-1] == num_classes and num_classes > 1:
+            return ops.cast(y, "float32")
+        if len(y.shape) == 2 and y.shape[-1] == 1:
+            y = ops.squeeze(y, axis=-1)
+        if len(y.shape) != 1:
+            raise ValueError(
+                "Labels must be integer class ids of shape (batch,) or "
+                f"(batch, 1), or one-hot of shape (batch, {num_classes}). "
+                f"Received labels of shape {tuple(y.shape)}."
+            )
+        if "float" in str(y.dtype):
+            y = ops.cast(y, "int32")
+        elif "int" not in str(y.dtype):
+            raise ValueError(f"Labels must be integers; received dtype {y.dtype}.")
+        backend_ops.assert_labels_in_range(y, num_classes)
+        return ops.one_hot(y, num_classes, dtype="float32")
+
+    def validated_inputs(self, x):
+        """Checks the input batch's shape, dtype and values."""
+        x = ops.convert_to_tensor(x)
+        if tuple(x.shape[1:]) != self.input_spec_shape:
+            raise ValueError(
+                f"Input batch has shape {tuple(x.shape)}, but network "
+                f"{self.network.name!r} expects (batch, "
+                f"{', '.join(map(str, self.input_spec_shape))})."
+            )
+        if "float" not in str(x.dtype):
+            raise ValueError(
+                f"Inputs must be floating point (e.g. images scaled to "
+                f"[0, 1]); received dtype {x.dtype}. Use "
+                "pepita_keras.datasets.load(...) or divide by 255."
+            )
+        return backend_ops.check_finite(
+            x, "Input batch contains NaN or Inf values."
+        )
+
+    def _step_seed(self):
+        _, replica_id = backend_ops.replica_info()
+        # Fold the replica id in: otherwise every replica draws the same mask.
+        return backend_ops.fold_seed(self.mask_seed_generator.next(), replica_id)
+
+    # ------------------------------------------------------------------
+    # Public API.
+    # ------------------------------------------------------------------
+    def compute_updates(self, x, y, training=False, sample_weight=None):
+        """Returns what `train_step` hands the optimizer for this batch.
+
+        Args:
+            x: input batch.
+            y: integer class ids or one-hot targets.
+            training: if True, dropout is active (fresh masks shared by all
+                passes; in eager mode they are kept in
+                `self.last_dropout_masks` for analysis).
+            sample_weight: optional per-example weights.
+
+        Returns:
+            A list of tensors aligned with `self.trainable_variables`.
+
+        Example:
+
+        >>> updates = model.compute_updates(x[:64], y[:64])  # doctest: +SKIP
+        >>> [u.shape for u in updates]  # doctest: +SKIP
+        """
+        x = self.validated_inputs(x)
+        targets = self.one_hot_targets(y)
+        masks = self._masks(training)
+        updates, _ = self.updates_and_predictions(x, targets, sample_weight, masks)
+        if masks is not None:
+            self.last_dropout_masks = dict(masks.masks)
+        return self._select_trainable(updates)
+
+    def _masks(self, training):
+        if training and self.has_dropout:
+            return DropoutMasks(self._step_seed())
+        return None
+
+    def _select_trainable(self, updates):
+        # A frozen layer (`layer.trainable = False`) gets no update.
+        selected = []
+        index = 0
+        for block in self.blocks:
+            for _ in block.variables:
+                if block.layer.trainable:
+                    selected.append(updates[index])
+                index += 1
+        return selected
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        x = self.validated_inputs(x)
+        targets = self.one_hot_targets(y)
+        updates, predictions = self.updates_and_predictions(
+            x, targets, sample_weight, self._masks(training=True)
+        )
+        updates = self._select_trainable(updates)
+        num_replicas, _ = backend_ops.replica_info()
+        if num_replicas > 1:
+            # Keras sums replica gradients; scale like Keras scales losses.
+            updates = [u / num_replicas for u in updates]
+        # LossScaleOptimizer divides by its scale: pre-multiply so the true
+        # update reaches the variables (a no-op for other optimizers).
+        updates = [self.optimizer.scale_loss(u) for u in updates]
+        self.optimizer.apply(updates, self.trainable_variables)
+        return self._update_metrics(x, y, targets, predictions, sample_weight)
+
+    def test_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        x = self.validated_inputs(x)
+        targets = self.one_hot_targets(y)
+        predictions = self(x, training=False)
+        return self._update_metrics(x, y, targets, predictions, sample_weight)
+
+    def _update_metrics(self, x, y, targets, predictions, sample_weight):
+        # The cross-entropy of the clean pass is monitored, never optimised.
+        loss = keras.losses.categorical_crossentropy(targets, predictions)
+        if sample_weight is not None:
+            loss = loss * ops.cast(sample_weight, loss.dtype)
+        batch = ops.shape(targets)[0]
+        for metric in self.metrics:
+            if metric.name == "loss":
+                metric.update_state(ops.mean(loss), sample_weight=batch)
+        return self.compute_metrics(x, y, predictions, sample_weight)
+
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
+        """Configures the model for training; see `keras.Model.compile`.
+
+        `loss` must be left unset: the rule defines the updates, and the
+        categorical cross-entropy of the clean pass is reported as `loss`.
+        `jit_compile` defaults to Keras's `"auto"` (False on a CPU-only
+        machine, where XLA was measured slower; see README).
+        """
+        if loss is not None:
+            raise ValueError(
+                f"{type(self).__name__} learns with its own rule and reports "
+                "the clean-pass categorical cross-entropy as `loss`; do not "
+                f"pass `loss` to compile(). Received: loss={loss!r}."
+            )
+        super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
+
+    def get_compile_config(self):
+        return super().get_compile_config()
+
+    def compile_from_config(self, config):
+        config = keras.saving.deserialize_keras_object(config)
+        config.pop("loss", None)
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "network": keras.saving.serialize_keras_object(self.network),
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["network"] = keras.saving.deserialize_keras_object(config["network"])
+        return cls(**config)
+
+
+def input_size(model):
+    """`prod(input_shape)` of a LocalLearningModel's network."""
+    return math.prod(model.input_spec_shape)

@@ -1,0 +1,123 @@
+"""The paper's two architectures, as plain `keras.Sequential` networks.
+
+Both follow the official PEPITA code: He-uniform initialisation, no biases,
+inputs in [0, 1] without normalisation, softmax output.
+"""
+
+import keras
+
+
+def _initializer(seed, offset):
+    return keras.initializers.HeUniform(seed=None if seed is None else seed + offset)
+
+
+def paper_fc(
+    input_shape=(28, 28, 1),
+    num_classes=10,
+    hidden_units=(1024,),
+    dropout=0.1,
+    use_bias=False,
+    seed=None,
+    name="paper_fc",
+):
+    """Fully connected network of the PEPITA paper.
+
+    `input → Flatten → [Dense(units, relu) → Dropout]×k → Dense(classes, softmax)`;
+    the paper uses one hidden layer of 1024 units and dropout 0.1
+    (784 → 1024 → 10 on MNIST, 3072 → 1024 → 10/100 on CIFAR).
+
+    Args:
+        input_shape: image or vector shape, e.g. (28, 28, 1) or (784,).
+        num_classes: number of output classes.
+        hidden_units: widths of the hidden layers.
+        dropout: dropout rate after each hidden layer (0 disables it).
+        use_bias: whether Dense layers have biases (paper: False).
+        seed: optional integer seed for the weight initialisers.
+        name: network name.
+
+    Returns:
+        A built `keras.Sequential`.
+
+    Example:
+
+    >>> net = paper_fc((28, 28, 1), 10, seed=0)
+    >>> net.count_params()
+    813056
+    """
+    layers = [keras.Input(shape=tuple(input_shape)), keras.layers.Flatten()]
+    for index, units in enumerate(hidden_units):
+        layers.append(
+            keras.layers.Dense(
+                units,
+                activation="relu",
+                use_bias=use_bias,
+                kernel_initializer=_initializer(seed, index),
+                name=f"hidden_{index + 1}",
+            )
+        )
+        if dropout:
+            layers.append(keras.layers.Dropout(dropout, name=f"dropout_{index + 1}"))
+    layers.append(
+        keras.layers.Dense(
+            num_classes,
+            activation="softmax",
+            use_bias=use_bias,
+            kernel_initializer=_initializer(seed, len(hidden_units)),
+            name="output",
+        )
+    )
+    return keras.Sequential(layers, name=name)
+
+
+def paper_conv(
+    input_shape=(28, 28, 1),
+    num_classes=10,
+    filters=32,
+    kernel_size=5,
+    pool_size=2,
+    use_bias=False,
+    seed=None,
+    name="paper_conv",
+):
+    """Convolutional network of the PEPITA paper.
+
+    `Conv2D(32, 5×5, valid, relu) → MaxPooling2D(2) → Flatten →
+    Dense(classes, softmax)`.
+
+    Args:
+        input_shape: image shape, (28, 28, 1) or (32, 32, 3).
+        num_classes: number of output classes.
+        filters: convolution filters (paper: 32).
+        kernel_size: convolution kernel size (paper: 5).
+        pool_size: max-pooling size (paper: 2).
+        use_bias: whether layers have biases (paper: False).
+        seed: optional integer seed for the weight initialisers.
+        name: network name.
+
+    Returns:
+        A built `keras.Sequential`.
+    """
+    return keras.Sequential(
+        [
+            keras.Input(shape=tuple(input_shape)),
+            keras.layers.Conv2D(
+                filters,
+                kernel_size,
+                padding="valid",
+                activation="relu",
+                use_bias=use_bias,
+                kernel_initializer=_initializer(seed, 0),
+                name="conv",
+            ),
+            keras.layers.MaxPooling2D(pool_size, name="pool"),
+            keras.layers.Flatten(name="flatten"),
+            keras.layers.Dense(
+                num_classes,
+                activation="softmax",
+                use_bias=use_bias,
+                kernel_initializer=_initializer(seed, 1),
+                name="output",
+            ),
+        ],
+        name=name,
+    )

@@ -1,0 +1,86 @@
+"""The few TensorFlow-specific operations the learning rules need.
+
+Everything else in the package is written with `keras.ops`. Keeping the
+backend-specific pieces here (stateless dropout masks, replica information,
+the convolution kernel correlation) leaves one place to port to another
+Keras backend.
+"""
+
+import tensorflow as tf
+
+
+def replica_info():
+    """Returns `(num_replicas_in_sync, replica_id)` for the current context.
+
+    Outside any `tf.distribute` strategy this is `(1, 0)`.
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None:  # cross-replica context: behave like one replica
+        return tf.distribute.get_strategy().num_replicas_in_sync, 0
+    return context.num_replicas_in_sync, context.replica_id_in_sync_group
+
+
+def fold_seed(seed, value):
+    """Derives an independent stateless seed from `seed` and an integer."""
+    seed = tf.cast(seed, "int64")
+    return tf.random.experimental.stateless_fold_in(seed, tf.cast(value, "int64"))
+
+
+def dropout_mask(shape, rate, seed, dtype):
+    """Inverted-dropout mask: 0 with probability `rate`, else 1/(1-rate).
+
+    Args:
+        shape: shape of the activation to mask.
+        rate: drop probability in [0, 1).
+        seed: stateless seed, an integer tensor of shape (2,).
+        dtype: dtype of the mask.
+
+    Returns:
+        A tensor of `shape`, the same draw for the same seed.
+    """
+    keep = tf.random.stateless_uniform(shape, seed=seed) >= rate
+    return tf.cast(keep, dtype) / tf.cast(1.0 - rate, dtype)
+
+
+def conv2d_kernel_correlation(layer, inputs, delta):
+    """Correlates input patches with an output-shaped signal, summed over batch.
+
+    For a `Conv2D` layer this is sum_b sum_(i,j) patch_b(i,j) ⊗ delta_b(i,j),
+    the kernel-shaped (kh, kw, in, out) analogue of `inputs^T @ delta` for a
+    dense layer. It uses only the layer's own input and the given signal:
+    nothing is differentiated through the network.
+
+    Args:
+        layer: a `keras.layers.Conv2D` (channels_last, groups=1).
+        inputs: the layer's input, shape (batch, H, W, in).
+        delta: a signal shaped like the layer's output (batch, H', W', out).
+
+    Returns:
+        A tensor with the layer's kernel shape.
+    """
+    return tf.compat.v1.nn.conv2d_backprop_filter(
+        inputs,
+        filter_sizes=tf.shape(layer.kernel),
+        out_backprop=delta,
+        strides=[1, *layer.strides, 1],
+        padding=layer.padding.upper(),
+        data_format="NHWC",
+        dilations=[1, *layer.dilation_rate, 1],
+    )
+
+
+def check_finite(x, message):
+    """Returns `x`, raising InvalidArgumentError(`message`) on NaN/Inf."""
+    return tf.debugging.check_numerics(x, message)
+
+
+def assert_labels_in_range(labels, num_classes):
+    """Raises InvalidArgumentError when an integer label is outside [0, C)."""
+    tf.debugging.assert_non_negative(
+        labels, message=f"Labels must lie in [0, {num_classes}); found a negative label."
+    )
+    tf.debugging.assert_less(
+        labels,
+        tf.cast(num_classes, labels.dtype),
+        message=f"Labels must lie in [0, {num_classes}); found a label >= {num_classes}.",
+    )
