@@ -1,0 +1,56 @@
+"""Shared pytest setup.
+
+TensorFlow is configured here, before any test imports it: two logical CPU
+devices (for the MirroredStrategy tests) and quiet logs.
+"""
+
+import os
+import pathlib
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+_cpus = tf.config.list_physical_devices("CPU")
+if _cpus:
+    try:
+        tf.config.set_logical_device_configuration(
+            _cpus[0],
+            [tf.config.LogicalDeviceConfiguration()] * 2,
+        )
+    except RuntimeError:  # already initialised by another import
+        pass
+
+
+def mnist_dir():
+    """The real-MNIST folder under PEPITA_DATA_DIR, or None."""
+    root = os.environ.get("PEPITA_DATA_DIR")
+    if not root:
+        return None
+    for candidate in (pathlib.Path(root) / "mnist", pathlib.Path(root)):
+        if (candidate / "train-images-idx3-ubyte.gz").exists() or (
+            candidate / "train-images-idx3-ubyte"
+        ).exists():
+            return candidate
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip real-data tests without data; under CI=true they must not skip."""
+    if mnist_dir() is not None:
+        return
+    reason = (
+        "real MNIST not found: set PEPITA_DATA_DIR to a folder holding "
+        "mnist/train-images-idx3-ubyte.gz (e.g. ../shared/data)"
+    )
+    for item in items:
+        if "real_data" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
