@@ -1,0 +1,74 @@
+"""Backprop: the network trained by ordinary cross-entropy gradients.
+
+The reference every other rule is compared with. The updates are the
+gradients of the same loss Keras's `compile(loss="categorical_crossentropy")`
+minimises,
+
+    L = (1/B) Σ_b w_b · CE(t_b, y_b),     G = ∂L/∂θ,
+
+computed with a `tf.GradientTape` over `forward` (so a training step uses the
+step's dropout masks like every other rule) with `w_b = 1` without
+`sample_weight`. `Backprop(network).fit(...)` therefore takes the same steps
+as `network.compile(optimizer, "categorical_crossentropy"); network.fit(...)`
+(up to Keras's own dropout draws), while configs, the CLI, callbacks and
+metrics treat it like any other rule of the package.
+"""
+
+import keras
+from keras import ops
+
+from pepita_keras import ops as backend_ops
+from pepita_keras.core import LocalLearningModel
+
+
+@keras.saving.register_keras_serializable(package="pepita_keras")
+class Backprop(LocalLearningModel):
+    """Trains a network with backpropagation of the categorical cross-entropy.
+
+    Args:
+        network: a built Sequential-style `keras.Model` (same layer set as
+            the other rules); its output should be class probabilities
+            (softmax), as for Keras's `categorical_crossentropy`.
+        seed: optional integer seeding the dropout masks.
+        **kwargs: passed to `keras.Model`.
+
+    Example:
+
+    ```python
+    network = pepita_keras.models.paper_fc(seed=0)
+    model = pepita_keras.Backprop(network, seed=0)
+    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+                  metrics=["accuracy"])
+    model.fit(x_train, y_train, batch_size=64, epochs=2)
+    ```
+    """
+
+    def updates_and_predictions(self, x, targets, sample_weight=None, masks=None):
+        variables = [v for block in self.blocks for v in block.variables]
+        optimizer = getattr(self, "optimizer", None)
+        loss_scale = None
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            # Differentiate the scaled loss, as Keras does, so small float16
+            # gradients do not underflow; the base class re-applies the scale.
+            loss_scale = ops.cast(optimizer.dynamic_scale, "float32")
+
+        def scaled_loss():
+            forward = self.forward(x, masks)
+            prediction = ops.cast(forward.prediction, "float32")
+            loss = keras.losses.categorical_crossentropy(
+                ops.cast(targets, "float32"), prediction
+            )
+            if sample_weight is not None:
+                loss = loss * ops.cast(sample_weight, "float32")
+            # Keras's "sum_over_batch_size": divide by B, not by Σ w.
+            loss = ops.mean(loss)
+            if loss_scale is not None:
+                loss = loss * loss_scale
+            return loss, forward.prediction
+
+        _, prediction, gradients = backend_ops.value_and_gradients(
+            scaled_loss, variables
+        )
+        if loss_scale is not None:
+            gradients = [g / ops.cast(loss_scale, g.dtype) for g in gradients]
+        return gradients, prediction

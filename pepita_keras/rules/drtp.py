@@ -1,0 +1,70 @@
+"""DRTP: Direct Random Target Projection.
+
+Frenkel, Lefebvre & Bol, "Learning Without Feedback: Fixed Random Learning
+Signals Allow for Feedforward Training of Deep Neural Networks", Frontiers in
+Neuroscience 15:629892 (2021), https://doi.org/10.3389/fnins.2021.629892
+(official code https://github.com/ChFrenkel/DirectRandomTargetProjection).
+
+DRTP is DFA with the one-hot *target* projected instead of the error, so the
+hidden layers need neither the output nor a backward pass:
+
+    delta_l = reshape(onehot(t) D_l, shape(h_l)) ⊙ σ'_l(a_l) ⊙ m_l   (l < L)
+    delta_L = e = y − onehot(t)              (the output layer's local error)
+    G_l     = h_{l-1}ᵀ delta_l / B,   w ← w − lr·G
+
+Sign convention: `+onehot(t)` takes the place of `e` with the *same* sign as
+in DFA (`delta_l` is used like a gradient, `w ← w − lr·G`). This is the
+paper's `δy_k = (B_kᵀ y*) ⊙ f'(y_k)` and what the official code feeds to
+autograd as the estimated gradient (`labels.mm(fixed_fb_weights)` where DFA
+has `(y − labels).mm(...)`). Why the target stands in for the error: with a
+softmax output `e = y − onehot(t)`, whose label-dependent part is exactly
+`−onehot(t)` (its sign is known from the target alone: `e_t < 0`, all other
+`e_j > 0`). Projecting `+onehot(t)` instead of `−onehot(t)` is the same as
+using `−D_l`, which has the same (symmetric) distribution as `D_l`; so the
+sign is a convention, and we keep the paper's. The output layer, trained on
+its own error `e`, adapts to the features the projected targets shape.
+
+Closed forms (tested): the hidden updates do not depend on the output
+layer's weights, and they equal DFA's hidden updates with `e` replaced by
+`onehot(t)`; DRTP and DFA share the `D_l` shape, initialisation and
+attributes.
+"""
+
+import keras
+
+from pepita_keras.rules.dfa import DirectFeedbackAlignment
+
+
+@keras.saving.register_keras_serializable(package="pepita_keras")
+class DRTP(DirectFeedbackAlignment):
+    """Trains a network with Direct Random Target Projection through `fit`.
+
+    Args:
+        network: a built Sequential-style `keras.Model` ending in softmax
+            (same layers and hidden activations as `DirectFeedbackAlignment`).
+        feedback_scale: `s` in `D_l ~ U(−s·sqrt(6/n_l), s·sqrt(6/n_l))`,
+            `n_l = prod(shape(h_l))`. Defaults to 1.0 (official code's
+            `kaiming_uniform_`).
+        seed: optional integer seeding the feedback matrices (`D_l` uses
+            `seed + l`) and the dropout masks.
+        **kwargs: passed to `keras.Model`.
+
+    Attributes:
+        feedback_matrices: list of the non-trainable `D_l`, aligned with
+            `blocks[:-1]`, each of shape `(num_classes, prod(shape(h_l)))`.
+
+    Example:
+
+    ```python
+    network = pepita_keras.models.paper_fc(seed=0)
+    model = pepita_keras.DRTP(network, seed=0)
+    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+                  metrics=["accuracy"])
+    model.fit(x_train, y_train, batch_size=64, epochs=2)
+    ```
+    """
+
+    def projected_signal(self, error, targets):
+        """DRTP projects the one-hot target `+onehot(t)` (see module doc)."""
+        del error
+        return targets
