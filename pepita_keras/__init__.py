@@ -11,7 +11,20 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 from pepita_keras import models  # noqa: E402
 from pepita_keras.core import LocalLearningModel  # noqa: E402
 from pepita_keras.rules.pepita import PEPITA  # noqa: E402
+from pepita_keras.rules.backprop import Backprop  # noqa: E402
+from pepita_keras.rules.dfa import DirectFeedbackAlignment  # noqa: E402
+from pepita_keras.rules.drtp import DRTP  # noqa: E402
+from pepita_keras.rules.feedback_alignment import FeedbackAlignment  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["LocalLearningModel", "PEPITA", "models", "__version__"]
+__all__ = [
+    "Backprop",
+    "DirectFeedbackAlignment",
+    "DRTP",
+    "FeedbackAlignment",
+    "LocalLearningModel",
+    "PEPITA",
+    "models",
+    "__version__",
+]

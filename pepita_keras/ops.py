@@ -84,3 +84,53 @@ def assert_labels_in_range(labels, num_classes):
         tf.cast(num_classes, labels.dtype),
         message=f"Labels must lie in [0, {num_classes}); found a label >= {num_classes}.",
     )
+
+
+def conv2d_input_correlation(layer, kernel, layer_input, delta):
+    """Sends an output-shaped signal to a Conv2D layer's input through `kernel`.
+
+    The transposed convolution (`conv2d_backprop_input`) of `delta` with a
+    kernel-shaped tensor: with `kernel = layer.kernel` it is the gradient
+    w.r.t. the layer input; Feedback Alignment passes its fixed random `B`.
+
+    Args:
+        layer: the `keras.layers.Conv2D` (for strides, padding, dilation).
+        kernel: a tensor of the layer kernel's shape (kh, kw, in, out).
+        layer_input: the layer's input in this step (only its shape is used).
+        delta: a signal shaped like the layer's output.
+
+    Returns:
+        A tensor shaped like `layer_input`.
+    """
+    return tf.compat.v1.nn.conv2d_backprop_input(
+        tf.shape(layer_input),
+        filter=kernel,
+        out_backprop=delta,
+        strides=[1, *layer.strides, 1],
+        padding=layer.padding.upper(),
+        data_format="NHWC",
+        dilations=[1, *layer.dilation_rate, 1],
+    )
+
+
+def local_vjp(layer, inputs, cotangent):
+    """Vector-Jacobian product of one parameter-free layer (e.g. pooling).
+
+    Only `layer(inputs)` is recorded, never the network: for MaxPooling2D
+    this routes `cotangent` to the arg-max position of each window, for
+    AveragePooling2D it spreads it evenly.
+    """
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        outputs = layer(inputs)
+    return tape.gradient(outputs, inputs, output_gradients=cotangent)
+
+
+def value_and_gradients(fn, variables):
+    """Runs `fn() -> (value, aux)` under a tape; returns `(value, aux, grads)`.
+
+    Only `Backprop` differentiates (its loss, through its own forward pass).
+    """
+    with tf.GradientTape() as tape:
+        value, aux = fn()
+    return value, aux, tape.gradient(value, variables)
