@@ -19,6 +19,7 @@ Everything else lives here, once:
 
 import dataclasses
 import math
+import random
 
 import keras
 from keras import ops
@@ -102,23 +103,19 @@ def local_updates(blocks, inputs, deltas, sample_weight=None):
         if sample_weight is not None:
             weight = ops.cast(sample_weight, dtype)
             delta = delta * ops.reshape(weight, (-1,) + (1,) * (len(delta.shape) - 1))
-        batch = ops.cast(ops.maximum(ops.shape(delta)[0], 1), "float32")
+        # Divide in the variable dtype (float32 under mixed precision) and
+        # by max(B, 1): an empty replica shard must give 0, not NaN.
+        variable_dtype = layer.kernel.dtype
+        batch = ops.cast(ops.maximum(ops.shape(delta)[0], 1), variable_dtype)
         if isinstance(layer, keras.layers.Dense):
             kernel = ops.matmul(ops.transpose(layer_input), delta)
         else:
             kernel = backend_ops.conv2d_kernel_correlation(layer, layer_input, delta)
-        updates.append(ops.cast(kernel, "float32") / batch)
+        updates.append(ops.cast(kernel, variable_dtype) / batch)
         if layer.use_bias:
             axes = tuple(range(len(delta.shape) - 1))
-            updates.append(ops.cast(ops.sum(delta, axis=axes), "float32") / batch)
-    return [
-        ops.cast(update, variable.dtype)
-        for update, variable in zip(updates, _block_variables(blocks))
-    ]
-
-
-def _block_variables(blocks):
-    return [v for block in blocks for v in block.variables]
+            updates.append(ops.cast(ops.sum(delta, axis=axes), variable_dtype) / batch)
+    return updates
 
 
 class LocalLearningModel(keras.Model):
@@ -150,10 +147,21 @@ class LocalLearningModel(keras.Model):
             for block in self.blocks
             for layer in block.pre + block.post
         )
-        self.mask_seed_generator = keras.random.SeedGenerator(
-            seed, name="dropout_mask_seed"
+        # Dropout seeds: (base seed, step counter), saved with the model so a
+        # resumed run draws the masks an uninterrupted run would have drawn.
+        # Only the first replica advances the counter.
+        self.dropout_seed_state = self.add_weight(
+            name="dropout_seed_state",
+            shape=(2,),
+            dtype="int64",
+            initializer="zeros",
+            trainable=False,
+            aggregation="only_first_replica",
         )
+        base_seed = seed if seed is not None else random.SystemRandom().getrandbits(31)
+        self.dropout_seed_state.assign([base_seed, 0])
         self.last_dropout_masks = None
+        self.built = True
 
     def build(self, input_shape=None):
         # Everything is created in __init__ from the already-built network;
@@ -198,16 +206,42 @@ class LocalLearningModel(keras.Model):
         """
         inputs, outputs = [], []
         h = x
-        position = 0
-        for block in self.blocks:
-            for layer in block.pre:
-                h, position = self._apply_parameter_free(layer, h, masks, position)
-            inputs.append(h)
-            h = block.layer(h)
-            for layer in block.post:
-                h, position = self._apply_parameter_free(layer, h, masks, position)
+        for index in range(len(self.blocks)):
+            layer_input, h = self.forward_block(index, h, masks)
+            inputs.append(layer_input)
             outputs.append(h)
         return ForwardPass(inputs=inputs, outputs=outputs)
+
+    def forward_block(self, index, h, masks=None):
+        """Runs block `index` on the previous block's output `h`.
+
+        `forward` is this, block after block. Rules that must not keep every
+        activation (MEMPEPITA) step through the blocks themselves; rules that
+        transform activations (PEPITA's normalisation) override it.
+
+        Args:
+            index: position of the block in `self.blocks`.
+            h: the previous block's output (the network input for block 0).
+            masks: `DropoutMasks` to apply (training), or None (inference).
+
+        Returns:
+            `(layer_input, output)`: what the learnable layer received
+            (`h_{l-1}`) and the block's activation (`h_l`).
+        """
+        block = self.blocks[index]
+        # Dropout layers are numbered in call order: the mask seed depends on it.
+        position = sum(
+            isinstance(layer, keras.layers.Dropout)
+            for earlier in self.blocks[:index]
+            for layer in earlier.pre + earlier.post
+        )
+        for layer in block.pre:
+            h, position = self._apply_parameter_free(layer, h, masks, position)
+        layer_input = h
+        h = block.layer(h)
+        for layer in block.post:
+            h, position = self._apply_parameter_free(layer, h, masks, position)
+        return layer_input, h
 
     @staticmethod
     def _apply_parameter_free(layer, h, masks, position):
@@ -222,7 +256,7 @@ class LocalLearningModel(keras.Model):
         y = ops.convert_to_tensor(y)
         num_classes = self.num_classes
         if len(y.shape) == 2 and y.shape[-1] == num_classes and num_classes > 1:
-            return ops.cast(y, "float32")
+            return ops.cast(y, keras.config.floatx())
         if len(y.shape) == 2 and y.shape[-1] == 1:
             y = ops.squeeze(y, axis=-1)
         if len(y.shape) != 1:
@@ -236,7 +270,7 @@ class LocalLearningModel(keras.Model):
         elif "int" not in str(y.dtype):
             raise ValueError(f"Labels must be integers; received dtype {y.dtype}.")
         backend_ops.assert_labels_in_range(y, num_classes)
-        return ops.one_hot(y, num_classes, dtype="float32")
+        return ops.one_hot(y, num_classes, dtype=keras.config.floatx())
 
     def validated_inputs(self, x):
         """Checks the input batch's shape, dtype and values."""
@@ -253,14 +287,19 @@ class LocalLearningModel(keras.Model):
                 f"[0, 1]); received dtype {x.dtype}. Use "
                 "pepita_keras.datasets.load(...) or divide by 255."
             )
+        # Rules add small perturbations to x (PEPITA's F e): keep it in the
+        # variable dtype; layers cast to their compute dtype themselves.
+        x = ops.cast(x, self.variable_dtype)
         return backend_ops.check_finite(
             x, "Input batch contains NaN or Inf values."
         )
 
     def _step_seed(self):
+        seed = ops.convert_to_tensor(self.dropout_seed_state)
+        self.dropout_seed_state.assign_add(ops.convert_to_tensor([0, 1], "int64"))
         _, replica_id = backend_ops.replica_info()
         # Fold the replica id in: otherwise every replica draws the same mask.
-        return backend_ops.fold_seed(self.mask_seed_generator.next(), replica_id)
+        return backend_ops.fold_seed(seed, replica_id)
 
     # ------------------------------------------------------------------
     # Public API.
@@ -312,9 +351,40 @@ class LocalLearningModel(keras.Model):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         x = self.validated_inputs(x)
         targets = self.one_hot_targets(y)
-        updates, predictions = self.updates_and_predictions(
+        predictions = self.learning_step(
             x, targets, sample_weight, self._masks(training=True)
         )
+        return self._update_metrics(x, y, targets, predictions, sample_weight)
+
+    def learning_step(self, x, targets, sample_weight=None, masks=None):
+        """Computes this step's updates and applies them (inside `train_step`).
+
+        The default applies `updates_and_predictions` once. A rule whose step
+        is not one update (PEPITA's time-local variant applies two halves;
+        feedback mirroring adapts F after the update) overrides this and calls
+        `apply_updates` itself.
+
+        Args:
+            x, targets, sample_weight, masks: as for `updates_and_predictions`.
+
+        Returns:
+            The clean network output, for the loss and metrics.
+        """
+        updates, predictions = self.updates_and_predictions(
+            x, targets, sample_weight, masks
+        )
+        self.apply_updates(updates)
+        return predictions
+
+    def apply_updates(self, updates):
+        """Hands updates to the optimizer as gradients (`w ← w − lr·G`).
+
+        Args:
+            updates: tensors aligned with all block variables (kernel, bias
+                per block), as `updates_and_predictions` returns them. Frozen
+                layers are dropped; the distribution and loss scaling are
+                applied here.
+        """
         updates = self._select_trainable(updates)
         num_replicas, _ = backend_ops.replica_info()
         if num_replicas > 1:
@@ -324,7 +394,6 @@ class LocalLearningModel(keras.Model):
         # update reaches the variables (a no-op for other optimizers).
         updates = [self.optimizer.scale_loss(u) for u in updates]
         self.optimizer.apply(updates, self.trainable_variables)
-        return self._update_metrics(x, y, targets, predictions, sample_weight)
 
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -342,16 +411,27 @@ class LocalLearningModel(keras.Model):
         for metric in self.metrics:
             if metric.name == "loss":
                 metric.update_state(ops.mean(loss), sample_weight=batch)
-        return self.compute_metrics(x, y, predictions, sample_weight)
+        # Metrics always see one-hot targets, so integer and one-hot labels
+        # can be mixed freely between fit and evaluate.
+        return self.compute_metrics(x, targets, predictions, sample_weight)
 
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
         """Configures the model for training; see `keras.Model.compile`.
 
         `loss` must be left unset: the rule defines the updates, and the
         categorical cross-entropy of the clean pass is reported as `loss`.
+        Metrics receive one-hot targets whatever the label format, so use
+        "accuracy" / categorical metrics, not the `sparse_` forms.
         `jit_compile` defaults to Keras's `"auto"` (False on a CPU-only
         machine, where XLA was measured slower; see README).
         """
+        for metric in metrics or ():
+            if isinstance(metric, str) and metric.startswith("sparse_"):
+                raise ValueError(
+                    f"{type(self).__name__} hands metrics one-hot targets "
+                    "(labels may be integers or one-hot); use the categorical "
+                    f"form of the metric. Received: metrics={metrics!r}."
+                )
         if loss is not None:
             raise ValueError(
                 f"{type(self).__name__} learns with its own rule and reports "

@@ -1,8 +1,14 @@
-"""Fixed random feedback matrices shared by PEPITA, FA, DFA and DRTP."""
+"""Feedback matrices shared by PEPITA, FA, DFA and DRTP.
 
+Their initialisation, PEPITA's weight mirroring of F, and the alignment
+protocol (`AlignmentPair`) the diagnostics callback reads.
+"""
+
+import dataclasses
 import math
 
 import keras
+from keras import ops
 
 
 def uniform_feedback_initializer(fan_in, scale, seed=None):
@@ -27,11 +33,166 @@ def uniform_feedback_initializer(fan_in, scale, seed=None):
 
 
 def add_feedback_weight(model, name, shape, initializer):
-    """Adds a non-trainable feedback matrix to `model` (saved with it)."""
+    """Adds a non-trainable feedback matrix to `model` (saved with it).
+
+    Its dtype is the model's variable dtype (float32 under mixed precision).
+    """
     return model.add_weight(
-        name=name,
-        shape=shape,
-        initializer=initializer,
-        trainable=False,
-        dtype="float32",
+        name=name, shape=shape, initializer=initializer, trainable=False
     )
+
+
+# ----------------------------------------------------------------------
+# Feedback mirroring (PEPITA variant; Srinivasan et al., ICLR 2024).
+# ----------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class FeedbackMirroring:
+    """Settings of PEPITA's F weight mirroring.
+
+    Every `period` training steps, after the weight update, the network is
+    driven by input noise `ξ ~ N(0, noise_std²)` (`batch_size` samples, no
+    dropout) and F moves along the correlation of that noise with the
+    network's response `r` at the output, then is rescaled to its initial
+    standard deviation (see `mirrored_feedback`).
+
+    Args:
+        learning_rate: `η` of `ΔF`. Defaults to 0.1 (ICLR code's `wmlr`).
+        noise_std: standard deviation of `ξ`. Defaults to 0.1 (ICLR code's
+            `noise_amplitude`).
+        batch_size: number of noise samples per mirroring update.
+        period: mirror every `period` training steps (1: every step).
+    """
+
+    learning_rate: float = 0.1
+    noise_std: float = 0.1
+    batch_size: int = 64
+    period: int = 1
+
+    def __post_init__(self):
+        for name in ("learning_rate", "noise_std"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or value <= 0:
+                raise ValueError(
+                    f"feedback_mirroring {name} must be a positive number. "
+                    f"Received: {name}={value!r}."
+                )
+        for name in ("batch_size", "period"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(
+                    f"feedback_mirroring {name} must be a positive integer. "
+                    f"Received: {name}={value!r}."
+                )
+
+    @classmethod
+    def parse(cls, value):
+        """None → None; a dict (as in `get_config`) or instance → instance."""
+        if value is None or isinstance(value, cls):
+            return value
+        if isinstance(value, dict):
+            unknown = set(value) - {f.name for f in dataclasses.fields(cls)}
+            if unknown:
+                raise ValueError(
+                    "feedback_mirroring accepts the keys learning_rate, "
+                    f"noise_std, batch_size, period. Received unknown keys "
+                    f"{sorted(unknown)} in feedback_mirroring={value!r}."
+                )
+            return cls(**value)
+        raise ValueError(
+            "feedback_mirroring must be None, a dict or a FeedbackMirroring. "
+            f"Received: feedback_mirroring={value!r}."
+        )
+
+    def get_config(self):
+        return dataclasses.asdict(self)
+
+
+def mirrored_feedback(feedback, noise, response, learning_rate, direction, target_std):
+    """One weight-mirroring update of a feedback matrix.
+
+        F' = F + direction · η · ξᵀ r / N,     F'' = F' · target_std / std(F')
+
+    with `ξ` the input noise flattened to (N, d) and `r` the response (N, C).
+    For a linear network `r = ξ W_1⋯W_L` and `E[ξᵀ ξ] / N = σ² I`, so the
+    expected step is `direction · η σ² W_1⋯W_L`: F turns towards
+    `direction · W_1⋯W_L` (Keras (in, out) layout), while the rescaling keeps
+    its entries' standard deviation (population std) at `target_std`.
+
+    Args:
+        feedback: F, shape (d, C).
+        noise: ξ, shape (N, ...) with prod(...) = d.
+        response: r, shape (N, C).
+        learning_rate: η.
+        direction: +1 or −1.
+        target_std: the standard deviation F'' is rescaled to.
+
+    Returns:
+        F'', shape (d, C), in F's dtype.
+    """
+    noise = ops.reshape(ops.cast(noise, feedback.dtype), (ops.shape(noise)[0], -1))
+    response = ops.cast(response, feedback.dtype)
+    count = ops.cast(ops.shape(noise)[0], feedback.dtype)
+    updated = feedback + (direction * learning_rate) * ops.matmul(
+        ops.transpose(noise), response
+    ) / count
+    return updated * (ops.cast(target_std, feedback.dtype) / ops.std(updated))
+
+
+# ----------------------------------------------------------------------
+# Alignment diagnostics protocol.
+# ----------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class AlignmentPair:
+    """A feedback matrix and the forward quantity it stands in for.
+
+    Rules expose these through `feedback_alignment_pairs()`;
+    `pepita_keras.callbacks.AlignmentDiagnostics` logs the angle between the
+    two (flattened) tensors, which must have the same shape.
+
+    Args:
+        name: short key, e.g. `"F"` or `"B_2"` (logged as
+            `alignment_angle_<name>`).
+        feedback: the feedback tensor (e.g. PEPITA's F, FA's B_l).
+        forward: the forward tensor of the same shape it is compared with
+            (e.g. the product of forward kernels, or W_l).
+    """
+
+    name: str
+    feedback: object
+    forward: object
+
+
+def forward_kernel_product(blocks, start=0):
+    """`W_{start+1} ⋯ W_L` in Keras (in, out) layout, or None.
+
+    The linear map from the input of block `start` to the output, ignoring
+    nonlinearities: defined only when every block from `start` on is a Dense
+    layer (Flatten and Dropout in between are fine; pooling and Conv2D are
+    not matrices, so None is returned).
+
+    Args:
+        blocks: the network's `Block`s.
+        start: index of the first block of the product.
+
+    Returns:
+        A tensor of shape (fan_in of blocks[start], units of blocks[-1]),
+        or None.
+    """
+    product = None
+    for block in blocks[start:]:
+        if not isinstance(block.layer, keras.layers.Dense) or any(
+            not isinstance(layer, (keras.layers.Flatten, keras.layers.Dropout))
+            for layer in block.pre
+        ):
+            return None
+        kernel = ops.convert_to_tensor(block.layer.kernel)
+        product = kernel if product is None else ops.matmul(product, kernel)
+    return product
+
+
+def angle_degrees(a, b):
+    """Angle in degrees between two tensors flattened to vectors."""
+    a = ops.reshape(ops.cast(a, "float64"), (-1,))
+    b = ops.reshape(ops.cast(b, "float64"), (-1,))
+    cosine = ops.sum(a * b) / (ops.norm(a) * ops.norm(b))
+    return ops.arccos(ops.clip(cosine, -1.0, 1.0)) * (180.0 / math.pi)

@@ -25,6 +25,49 @@ activations enter the updates. Conv2D kernels get the correlation of
 convolutional script flips the sign of the conv update and divides by the
 batch size twice; we do neither, so the conv rule is the same local rule as
 the dense one. No gradient tape is involved anywhere.
+
+Variants (constructor flags; the defaults are the rule above):
+
+- weight decay: through the optimizer, e.g.
+  `keras.optimizers.SGD(0.1, momentum=0.9, weight_decay=1e-4)` (Keras's
+  decoupled decay `w ← w − lr·wd·w`, applied on every step).
+- `modulation_sign=-1`: `x_mod = x − F e` (the ICLR-2024 code of Srinivasan
+  et al., "Forward Learning with Top-Down Feedback"); +1 (default) is the
+  paper's `x + F e`. `-1` equals `+1` with F negated.
+- `normalize_activations=True`: every hidden block output (after its
+  activation and dropout) is divided by the norm of the *whole batch
+  tensor*, `h_l ← h_l / ‖h_l‖_F` over (batch, units), in every pass and at
+  inference — exactly the ICLR code's `Normalization` layer
+  (`X / torch.linalg.norm(X)`), so outputs depend on the batch they are in.
+  The updates then use the normalised activations.
+- `update_form="hebbian"`: the ICLR code's "mixed" form, a Hebbian term from
+  the clean pass minus an anti-Hebbian term from the modulated pass,
+       hidden:  G_l = (h_{l-1}^T h_l − (h_{l-1}^mod)^T h_l^mod) / B
+       last:    G_L = (h_{L-1}^T y − (h_{L-1}^mod)^T onehot(t)) / B
+  (pre-synaptic `h_{l-1}` = the block's layer input, `h_0 = x`,
+  `h_0^mod = x_mod`; post-synaptic `h_l` = its output; the last layer's
+  modulated post-synaptic activity is clamped to the target). This is for
+  `last_layer_error="clean"`; with `"modulated"` the last layer keeps
+  `(h_{L-1}^mod)^T e_mod / B`, whose terms are both from the modulated pass.
+  Biases get `mean(h_l) − mean(h_l^mod)` (last: `mean(y) − mean(onehot)`).
+- `time_local=True` (needs `update_form="hebbian"`): the two terms are
+  applied as two optimizer steps, the Hebbian half right after the clean
+  pass and before the modulated pass (which therefore runs with the updated
+  weights, with the error of the clean pass), the anti-Hebbian half after
+  it (ICLR code's "mixed_tl"). Each half is one `optimizer.apply`, so
+  momentum, weight decay, `optimizer.iterations` and learning-rate schedules
+  see two steps per batch. `compute_updates` returns the sum of both halves
+  at the current weights.
+- `feedback_mirroring={...}` (`pepita_keras.feedback.FeedbackMirroring`):
+  every `period` steps, after the update, noise `ξ ~ N(0, σ²)` is fed to the
+  network (no dropout) and, with `r` its output,
+       F ← F − s·η ξ^T r / N,   then F ← F · std(F_0) / std(F)
+  (`s` = `modulation_sign`). For a linear network `E[ξ^T r]/N = σ² W_1⋯W_L`:
+  `s·F` is pulled towards `−W_1⋯W_L`, the anti-aligned feedback under which
+  `h − h_mod` approximates the backpropagated signal (the ICLR code mirrors
+  its per-layer factors of F towards `+W` and modulates with `x − F e`,
+  i.e. the same effective feedback). F stays non-trainable (assigned); its
+  initial standard deviation is saved with the model.
 """
 
 import math
@@ -33,10 +76,19 @@ import keras
 from keras import ops
 
 from pepita_keras.core import LocalLearningModel, local_updates
-from pepita_keras.feedback import add_feedback_weight, uniform_feedback_initializer
+from pepita_keras.feedback import (
+    AlignmentPair,
+    FeedbackMirroring,
+    add_feedback_weight,
+    forward_kernel_product,
+    mirrored_feedback,
+    uniform_feedback_initializer,
+)
 from pepita_keras.network import output_activation_name
 
 LAST_LAYER_ERRORS = ("modulated", "clean")
+UPDATE_FORMS = ("difference", "hebbian")
+CLEAN, MODULATED = "clean", "modulated"
 
 
 @keras.saving.register_keras_serializable(package="pepita_keras")
@@ -51,7 +103,16 @@ class PEPITA(LocalLearningModel):
             `d = prod(input_shape)`. Defaults to 0.05 (paper).
         last_layer_error: `"modulated"` (default, official code) or
             `"clean"` (paper's Algorithm 1): which error trains the last layer.
-        seed: optional integer seeding F and the dropout masks.
+        modulation_sign: +1 (default, paper: `x + F e`) or −1 (ICLR code).
+        normalize_activations: divide each hidden activation by the norm of
+            the whole batch tensor (ICLR code). Defaults to False.
+        update_form: `"difference"` (default) or `"hebbian"` (see above).
+        time_local: apply the update in two halves, one after each pass
+            (needs `update_form="hebbian"`). Defaults to False.
+        feedback_mirroring: None (default), or a dict / `FeedbackMirroring`
+            with `learning_rate`, `noise_std`, `batch_size`, `period`.
+        seed: optional integer seeding F, the dropout masks and the
+            mirroring noise.
         **kwargs: passed to `keras.Model`.
 
     Example:
@@ -70,14 +131,26 @@ class PEPITA(LocalLearningModel):
         network,
         feedback_scale=0.05,
         last_layer_error="modulated",
+        modulation_sign=1,
+        normalize_activations=False,
+        update_form="difference",
+        time_local=False,
+        feedback_mirroring=None,
         seed=None,
         **kwargs,
     ):
         super().__init__(network, seed=seed, **kwargs)
-        if last_layer_error not in LAST_LAYER_ERRORS:
+        _check_choice("last_layer_error", last_layer_error, LAST_LAYER_ERRORS)
+        _check_choice("update_form", update_form, UPDATE_FORMS)
+        _check_choice("modulation_sign", modulation_sign, (1, -1))
+        _check_choice("normalize_activations", normalize_activations, (False, True))
+        _check_choice("time_local", time_local, (False, True))
+        if time_local and update_form != "hebbian":
             raise ValueError(
-                f"last_layer_error must be one of {LAST_LAYER_ERRORS}. "
-                f"Received: last_layer_error={last_layer_error!r}."
+                "time_local=True applies a clean-pass half before the "
+                "modulated pass; the difference form has no such half "
+                "(h_{l-1}^mod enters every term). Use update_form='hebbian'. "
+                f"Received: update_form={update_form!r}."
             )
         activation = output_activation_name(self.blocks[-1])
         if activation != "softmax":
@@ -88,6 +161,11 @@ class PEPITA(LocalLearningModel):
             )
         self.feedback_scale = feedback_scale
         self.last_layer_error = last_layer_error
+        self.modulation_sign = int(modulation_sign)
+        self.normalize_activations = bool(normalize_activations)
+        self.update_form = update_form
+        self.time_local = bool(time_local)
+        self.feedback_mirroring = FeedbackMirroring.parse(feedback_mirroring)
         fan_in = math.prod(self.input_spec_shape)
         self.feedback_matrix = add_feedback_weight(
             self,
@@ -95,31 +173,203 @@ class PEPITA(LocalLearningModel):
             (fan_in, self.num_classes),
             uniform_feedback_initializer(fan_in, feedback_scale, seed),
         )
+        if self.feedback_mirroring is not None:
+            initial_std = float(ops.std(self.feedback_matrix))
+            self.feedback_target_std = self.add_weight(
+                name="feedback_target_std",
+                shape=(),
+                initializer=keras.initializers.Constant(initial_std),
+                trainable=False,
+            )
+            self.mirroring_step = self.add_weight(
+                name="mirroring_step",
+                shape=(),
+                dtype="int64",
+                initializer="zeros",
+                trainable=False,
+            )
+            self.mirroring_seed_generator = keras.random.SeedGenerator(
+                None if seed is None else seed + 1, name="mirroring_seed"
+            )
+
+    def call(self, inputs, training=False):
+        if self.normalize_activations:
+            # The normalisation is part of the network function.
+            return self.forward(inputs).prediction
+        return super().call(inputs, training=training)
+
+    def forward_block(self, index, h, masks=None):
+        layer_input, h = super().forward_block(index, h, masks)
+        if self.normalize_activations and index < len(self.blocks) - 1:
+            # ICLR code: X / torch.linalg.norm(X), the whole batch tensor.
+            h = ops.divide_no_nan(h, ops.sqrt(ops.sum(ops.square(h))))
+        return layer_input, h
 
     def modulate(self, x, error):
-        """`x + F e`, reshaped to the input's shape."""
-        error = ops.cast(error, self.feedback_matrix.dtype)
+        """`x + s·F e` (`s` = `modulation_sign`), reshaped to x's shape."""
         projected = ops.matmul(error, ops.transpose(self.feedback_matrix))
+        if self.modulation_sign < 0:
+            projected = -projected
         return x + ops.cast(ops.reshape(projected, ops.shape(x)), x.dtype)
 
+    def update_terms(self, index, clean, modulated, targets):
+        """The `(pass, layer_input, delta)` terms of block `index`'s update.
+
+        Block `index`'s update is the sum of `local_updates` over its terms
+        (`G = layer_input^T delta / B`); each term is computable right after
+        `pass` (CLEAN or MODULATED).
+
+        Args:
+            index: block index.
+            clean: `(h_{l-1}, h_l)` of the block in the clean pass.
+            modulated: `(h_{l-1}^mod, h_l^mod)` in the modulated pass.
+            targets: one-hot targets in F's dtype.
+        """
+        (h_in, h), (h_in_mod, h_mod) = clean, modulated
+        if index == len(self.blocks) - 1:
+            dtype = targets.dtype
+            if self.last_layer_error == "modulated":
+                return [(MODULATED, h_in_mod, ops.cast(h_mod, dtype) - targets)]
+            if self.update_form == "difference":
+                return [(MODULATED, h_in_mod, ops.cast(h, dtype) - targets)]
+            return [(CLEAN, h_in, ops.cast(h, dtype)), (MODULATED, h_in_mod, -targets)]
+        if self.update_form == "difference":
+            return [(MODULATED, h_in_mod, h - h_mod)]
+        return [(CLEAN, h_in, h), (MODULATED, h_in_mod, -h_mod)]
+
+    def block_update(
+        self, index, clean, modulated, targets, sample_weight=None, passes=None
+    ):
+        """Block `index`'s updates (kernel, bias) from its terms in `passes`."""
+        block = self.blocks[index]
+        total = None
+        for pass_name, layer_input, delta in self.update_terms(
+            index, clean, modulated, targets
+        ):
+            if passes is not None and pass_name not in passes:
+                continue
+            update = local_updates([block], [layer_input], [delta], sample_weight)
+            total = update if total is None else [a + b for a, b in zip(total, update)]
+        if total is None:
+            total = [ops.zeros(v.shape, v.dtype) for v in block.variables]
+        return total
+
+    def _updates(self, clean, modulated, targets, sample_weight, passes=None):
+        updates = []
+        for index in range(len(self.blocks)):
+            updates += self.block_update(
+                index,
+                (clean.inputs[index], clean.outputs[index]),
+                (modulated.inputs[index], modulated.outputs[index]),
+                targets,
+                sample_weight,
+                passes,
+            )
+        return updates
+
     def updates_and_predictions(self, x, targets, sample_weight=None, masks=None):
+        dtype = self.feedback_matrix.dtype
+        targets = ops.cast(targets, dtype)
         clean = self.forward(x, masks)
-        error = ops.cast(clean.prediction, "float32") - targets
+        error = ops.cast(clean.prediction, dtype) - targets
         modulated = self.forward(self.modulate(x, error), masks)
-        deltas = [
-            h - h_mod for h, h_mod in zip(clean.outputs[:-1], modulated.outputs[:-1])
-        ]
-        if self.last_layer_error == "modulated":
-            deltas.append(ops.cast(modulated.prediction, "float32") - targets)
-        else:
-            deltas.append(error)
-        updates = local_updates(self.blocks, modulated.inputs, deltas, sample_weight)
+        updates = self._updates(clean, modulated, targets, sample_weight)
         return updates, clean.prediction
+
+    def learning_step(self, x, targets, sample_weight=None, masks=None):
+        if self.time_local:
+            dtype = self.feedback_matrix.dtype
+            targets = ops.cast(targets, dtype)
+            clean = self.forward(x, masks)
+            error = ops.cast(clean.prediction, dtype) - targets
+            # Only clean-pass terms: `clean` stands in for the unused pass.
+            self.apply_updates(
+                self._updates(clean, clean, targets, sample_weight, (CLEAN,))
+            )
+            modulated = self.forward(self.modulate(x, error), masks)
+            self.apply_updates(
+                self._updates(clean, modulated, targets, sample_weight, (MODULATED,))
+            )
+            predictions = clean.prediction
+        else:
+            predictions = super().learning_step(x, targets, sample_weight, masks)
+        if self.feedback_mirroring is not None:
+            self._scheduled_mirroring()
+        return predictions
+
+    def mirror_feedback(self, noise=None):
+        """One weight-mirroring update of F (see the module docstring).
+
+        Args:
+            noise: optional `ξ` of shape (N, *input_shape); by default
+                `batch_size` samples of N(0, noise_std²) are drawn.
+
+        Returns:
+            The new F.
+        """
+        config = self.feedback_mirroring
+        if config is None:
+            raise ValueError(
+                "mirror_feedback() needs feedback_mirroring settings; build "
+                "the model with e.g. feedback_mirroring={'learning_rate': 0.1}."
+            )
+        if noise is None:
+            noise = keras.random.normal(
+                (config.batch_size,) + self.input_spec_shape,
+                stddev=config.noise_std,
+                dtype=self.variable_dtype,
+                seed=self.mirroring_seed_generator,
+            )
+        response = self.forward(ops.cast(noise, self.variable_dtype)).prediction
+        feedback = mirrored_feedback(
+            self.feedback_matrix,
+            noise,
+            response,
+            config.learning_rate,
+            -self.modulation_sign,
+            self.feedback_target_std,
+        )
+        self.feedback_matrix.assign(feedback)
+        return feedback
+
+    def _scheduled_mirroring(self):
+        step = self.mirroring_step.assign_add(1)
+        period = self.feedback_mirroring.period
+        if period == 1:
+            self.mirror_feedback()
+            return
+
+        def mirror():
+            self.mirror_feedback()
+            return ops.zeros(())
+
+        ops.cond(ops.equal(step % period, 0), mirror, lambda: ops.zeros(()))
+
+    def feedback_alignment_pairs(self):
+        """`[AlignmentPair("F", F, W_1⋯W_L)]` for dense chains, else `[]`."""
+        product = forward_kernel_product(self.blocks)
+        if product is None:
+            return []
+        return [AlignmentPair("F", self.feedback_matrix, product)]
 
     def get_config(self):
         config = super().get_config()
         config.update(
             feedback_scale=self.feedback_scale,
             last_layer_error=self.last_layer_error,
+            modulation_sign=self.modulation_sign,
+            normalize_activations=self.normalize_activations,
+            update_form=self.update_form,
+            time_local=self.time_local,
+            feedback_mirroring=None
+            if self.feedback_mirroring is None
+            else self.feedback_mirroring.get_config(),
         )
         return config
+
+
+def _check_choice(name, value, choices):
+    if not any(value is c or (type(value) is type(c) and value == c) for c in choices):
+        raise ValueError(
+            f"{name} must be one of {choices}. Received: {name}={value!r}."
+        )
