@@ -134,3 +134,18 @@ def value_and_gradients(fn, variables):
     with tf.GradientTape() as tape:
         value, aux = fn()
     return value, aux, tape.gradient(value, variables)
+
+
+def after(tensors, dependencies):
+    """Returns `tensors` unchanged, but computed only after `dependencies`.
+
+    Inside a `tf.function` the executor may run independent ops in any
+    order, and Grappler merges identical subgraphs. MEMPEPITA's recomputed
+    clean pass is identical to its first pass and independent of each
+    layer's update: without this ordering it could be merged with the first
+    pass or scheduled ahead, keeping every activation alive again. Eager
+    execution already runs in program order (no-op there).
+    """
+    dependencies = [d for d in tf.nest.flatten(dependencies) if d is not None]
+    with tf.control_dependencies(dependencies):
+        return tf.nest.map_structure(tf.identity, tensors)
