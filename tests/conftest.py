@@ -42,6 +42,13 @@ def pytest_collection_modifyitems(config, items):
     """Skip real-data tests without data; under CI=true they must not skip."""
     if mnist_dir() is not None:
         return
+    if os.environ.get("CI") == "true":
+        raise pytest.UsageError(
+            "CI=true but real MNIST was not found, so real-data tests would "
+            "be skipped. Set PEPITA_DATA_DIR to a folder holding "
+            f"mnist/train-images-idx3-ubyte.gz (PEPITA_DATA_DIR="
+            f"{os.environ.get('PEPITA_DATA_DIR')!r})."
+        )
     reason = (
         "real MNIST not found: set PEPITA_DATA_DIR to a folder holding "
         "mnist/train-images-idx3-ubyte.gz (e.g. ../shared/data)"
