@@ -1,0 +1,378 @@
+"""`pepita tune` and `pepita tune-report`.
+
+```
+pepita tune pepita_fc_mnist --tuner random --max-trials 10 --directory tuning
+pepita tune fc_mnist_pepita --tuner hyperband --max-trials 30 --smoke
+pepita tune-report                      # → reproductions/results/tuning.md
+```
+
+Rerunning `pepita tune` with the same config and `--directory` resumes the
+search where it stopped (keras-tuner reloads its state; `--overwrite`
+starts over). With `KERASTUNER_TUNER_ID` / `KERASTUNER_ORACLE_IP` /
+`KERASTUNER_ORACLE_PORT` set, the same command runs as the chief or a worker
+of a distributed search (see README, "Tuning").
+"""
+
+import argparse
+import datetime
+import os
+import pathlib
+import sys
+import time
+
+DEFAULT_DIRECTORY = "tuning"
+DEFAULT_REPORT = pathlib.Path("reproductions") / "results" / "tuning.md"
+
+
+def add_subparser(subparsers):
+    """Registers `tune` and `tune-report` on the `pepita` CLI."""
+    tune = subparsers.add_parser(
+        "tune",
+        help="hyperparameter search (keras-tuner), every trial in MLflow",
+        description=(
+            "Search hyperparameters of a rule with keras-tuner. CONFIG is a "
+            "tuning config (reproductions/tuning/), a reproduction config "
+            "name (`pepita list`) or a .py file. Rerun with the same "
+            "--directory to resume."
+        ),
+    )
+    tune.add_argument("config", help="tuning or reproduction config name, or .py path")
+    tune.add_argument(
+        "--tuner",
+        choices=("random", "hyperband", "bayesian"),
+        default=None,
+        help="search algorithm (default: the config's)",
+    )
+    tune.add_argument("--max-trials", type=_positive_int, default=None,
+                      help="number of trials (Hyperband: a cap)")
+    tune.add_argument("--epochs", type=_positive_int, default=None,
+                      help="epochs per trial (Hyperband: max_epochs)")
+    tune.add_argument("--train-examples", type=_positive_int, default=None)
+    tune.add_argument("--val-examples", type=_positive_int, default=None)
+    tune.add_argument("--seed", type=int, default=None, help="oracle and trial seed (0 ok)")
+    tune.add_argument("--smoke", action="store_true",
+                      help="tiny search (few examples, 1 epoch, 2 trials) for tests")
+    tune.add_argument("--directory", default=DEFAULT_DIRECTORY,
+                      help=f"keras-tuner state folder (default: {DEFAULT_DIRECTORY})")
+    tune.add_argument("--project-name", default=None,
+                      help="keras-tuner project (default: the config name)")
+    tune.add_argument("--overwrite", action="store_true",
+                      help="discard a previous search of this project")
+    tune.add_argument("--data-dir", default=None, help="dataset folder (else $PEPITA_DATA_DIR)")
+    tune.add_argument("--experiment", default=None,
+                      help="MLflow experiment (default: pepita-tuning)")
+    tune.set_defaults(func=_tune_command)
+
+    report = subparsers.add_parser(
+        "tune-report",
+        help="table of the best configurations found by `pepita tune`",
+        description="Reads the tuning searches from MLflow, prints and writes a markdown report.",
+    )
+    report.add_argument("--experiment", default=None,
+                        help="MLflow experiment (default: pepita-tuning)")
+    report.add_argument("--output", default=str(DEFAULT_REPORT),
+                        help=f"markdown file written (default: {DEFAULT_REPORT}); '-' for none")
+    report.add_argument("--top", type=_positive_int, default=5,
+                        help="trials listed per search")
+    report.add_argument("--include-smoke", action="store_true",
+                        help="include --smoke searches")
+    report.set_defaults(func=_report_command)
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer; received {text!r}")
+    return value
+
+
+# ---------------------------------------------------------------------------
+# pepita tune
+# ---------------------------------------------------------------------------
+def run_search(
+    config,
+    *,
+    tuner=None,
+    max_trials=None,
+    epochs=None,
+    smoke=False,
+    directory=DEFAULT_DIRECTORY,
+    project_name=None,
+    overwrite=False,
+    data_dir=None,
+    seed=None,
+    experiment=None,
+    train_examples=None,
+    val_examples=None,
+    verbose=1,
+):
+    """Runs (or resumes) the search of a `TuningConfig`.
+
+    Args:
+        config: a `TuningConfig`, or a name/path for `load_tuning_config`.
+        tuner, max_trials, epochs, seed, train_examples, val_examples:
+            override the config's values.
+        smoke: run `config.smoke_version()`.
+        directory, project_name, overwrite: keras-tuner state (project name
+            defaults to the config name).
+        data_dir: dataset folder (else `$PEPITA_DATA_DIR`).
+        experiment: MLflow experiment name.
+        verbose: keras-tuner verbosity.
+
+    Returns:
+        `(tuner, config, wall_seconds)`.
+    """
+    from pepita_keras.tuning import configs, hypermodel, tuners
+
+    if not isinstance(config, configs.TuningConfig):
+        config = configs.load_tuning_config(config)
+    if smoke:
+        config = config.smoke_version()
+    changes = {
+        "tuner": tuner,
+        "max_trials": max_trials,
+        "epochs": epochs,
+        "seed": seed,
+        "train_examples": train_examples,
+        "val_examples": val_examples,
+    }
+    config = config.replace(**{k: v for k, v in changes.items() if v is not None})
+    base = config.experiment_config
+    model_builder = hypermodel.RuleHyperModel.from_experiment(
+        base, space=config.space, seed=config.seed
+    )
+    params = config.params()
+    params["smoke"] = smoke
+    search = tuners.build_tuner(
+        config.tuner,
+        model_builder,
+        objective=config.objective,
+        max_trials=config.max_trials,
+        max_epochs=config.epochs,
+        seed=config.seed,
+        directory=directory,
+        project_name=project_name or config.name,
+        overwrite=overwrite,
+        experiment=experiment or tuners.DEFAULT_EXPERIMENT,
+        search_params=params,
+        **dict(config.tuner_kwargs),
+    )
+    start = time.monotonic()
+    if tuners._is_chief():
+        search.search(verbose=verbose)  # serves the oracle; needs no data
+    else:
+        data = _search_data(base.dataset, data_dir, config)
+        (x, y), validation = data
+        search.search(x, y, validation_data=validation, epochs=config.epochs,
+                      verbose=verbose)
+    return search, config, time.monotonic() - start
+
+
+def _search_data(dataset, data_dir, config):
+    from pepita_keras import datasets
+
+    (x, y), _ = datasets.load_arrays(dataset, data_dir)
+    total = config.train_examples + config.val_examples
+    if total > len(x):
+        raise ValueError(
+            f"train_examples + val_examples = {total} exceeds the {len(x)} "
+            f"training images of {dataset!r}."
+        )
+    # Validation from the training split's tail: the test set stays unseen.
+    train = (x[: config.train_examples], y[: config.train_examples])
+    validation = (x[-config.val_examples :], y[-config.val_examples :])
+    return train, validation
+
+
+def _tune_command(args):
+    tuner, config, wall = run_search(
+        args.config,
+        tuner=args.tuner,
+        max_trials=args.max_trials,
+        epochs=args.epochs,
+        smoke=args.smoke,
+        directory=args.directory,
+        project_name=args.project_name,
+        overwrite=args.overwrite,
+        data_dir=args.data_dir,
+        seed=args.seed,
+        experiment=args.experiment,
+        train_examples=args.train_examples,
+        val_examples=args.val_examples,
+    )
+    from pepita_keras.tuning import tuners
+
+    if tuners._is_distributed() and not tuners._is_chief():
+        print(f"worker {os.environ.get('KERASTUNER_TUNER_ID')} done in {wall:.0f} s")
+        return 0
+    best = tuners.trial_summary(tuner, 3)
+    print(f"\nSearch {config.name!r}: {len(tuner.oracle.trials)} trials, {wall:.0f} s "
+          f"in this process. Best {config.objective}:")
+    for trial in best:
+        print(f"  trial {trial['trial_id']}: {trial['score']:.4f}  {trial['hyperparameters']}")
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# pepita tune-report
+# ---------------------------------------------------------------------------
+def collect_searches(experiment=None, include_smoke=False, top=5, tracking_uri=None):
+    """Reads the searches and their trials back from MLflow.
+
+    Returns:
+        A list of dicts, newest search first: `name`, `search_id`, `params`,
+        `tags`, `best_objective`, `objective`, `trials` (completed, best
+        first: `trial_id`, `objective`, `params`, `run_id`), `counts`
+        (trials per status), `wall_s`, `command`.
+    """
+    from pepita_keras import tracking
+    from pepita_keras.tuning import tuners
+
+    client = tracking.client(tracking_uri)
+    found = client.get_experiment_by_name(experiment or tuners.DEFAULT_EXPERIMENT)
+    if found is None:
+        return []
+    experiment_id = found.experiment_id
+    parents = client.search_runs(
+        [experiment_id], "tags.`pepita.role` = 'search'", max_results=1000,
+        order_by=["attributes.start_time DESC"],
+    )
+    searches = []
+    for parent in parents:
+        params = parent.data.params
+        if params.get("smoke") == "True" and not include_smoke:
+            continue
+        tags = parent.data.tags
+        search_id = tags["pepita.search_id"]
+        runs = client.search_runs(
+            [experiment_id],
+            f"tags.`pepita.search_id` = '{search_id}' and tags.`pepita.role` = 'trial'",
+            max_results=5000,
+        )
+        maximize = tags.get("pepita.objective_direction", "max") == "max"
+        counts = {}
+        completed = []
+        for run in runs:
+            status = run.data.tags.get("pepita.trial_status", "UNKNOWN")
+            counts[status] = counts.get(status, 0) + 1
+            if status == "COMPLETED" and "objective" in run.data.metrics:
+                completed.append({
+                    "trial_id": run.data.tags.get("pepita.trial_id"),
+                    "objective": run.data.metrics["objective"],
+                    "params": run.data.params,
+                    "run_id": run.info.run_id,
+                    "best": run.data.tags.get("pepita.best_trial") == "true",
+                })
+        completed.sort(key=lambda t: t["objective"], reverse=maximize)
+        end = parent.info.end_time or int(time.time() * 1000)
+        searches.append({
+            "name": parent.info.run_name,
+            "search_id": search_id,
+            "run_id": parent.info.run_id,
+            "status": parent.info.status,
+            "params": params,
+            "tags": tags,
+            "objective": tags.get("pepita.objective", "objective"),
+            "best_objective": completed[0]["objective"] if completed else None,
+            "trials": completed[:top],
+            "counts": counts,
+            "wall_s": (end - parent.info.start_time) / 1000,
+            "started": datetime.datetime.fromtimestamp(
+                parent.info.start_time / 1000, datetime.timezone.utc
+            ).strftime("%Y-%m-%d %H:%M UTC"),
+            "command": tags.get("command", ""),
+        })
+    return searches
+
+
+_SETTINGS = ("rule", "architecture", "dataset", "tuner", "epochs", "train_examples",
+             "val_examples", "seed")
+
+
+def format_report(searches):
+    """Markdown report of `collect_searches` output."""
+    lines = [
+        "# Hyperparameter searches",
+        "",
+        "Generated by `pepita tune-report` from the MLflow runs of `pepita tune` "
+        "(one parent run per search, one nested run per trial). The objective is "
+        "measured on a validation split held out from the *training* set; the "
+        "test set is never used for the search.",
+        "",
+    ]
+    if not searches:
+        return "\n".join(lines + ["No search found in MLflow.", ""])
+    lines += [
+        "| search | rule | net | data | tuner | trials | best objective | wall time |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for s in searches:
+        p = s["params"]
+        done = s["counts"].get("COMPLETED", 0)
+        total = sum(s["counts"].values())
+        best = "—" if s["best_objective"] is None else f"{s['best_objective']:.4f}"
+        lines.append(
+            f"| {s['name']} | {p.get('rule', '?')} | {p.get('architecture', '?')} | "
+            f"{p.get('dataset', '?')} | {p.get('tuner', '?')} | {done}/{total} completed | "
+            f"{s['objective']} = {best} | {s['wall_s'] / 60:.1f} min |"
+        )
+    for s in searches:
+        p = s["params"]
+        lines += ["", f"## {s['name']}", ""]
+        settings = ", ".join(f"{k}={p[k]}" for k in _SETTINGS if k in p)
+        lines.append(f"- Settings: {settings}")
+        space = {k[len("space."):]: v for k, v in p.items() if k.startswith("space.")}
+        if space:
+            lines.append(f"- Space changes: {space}")
+        lines.append(f"- Started {s['started']}, status {s['status']}, "
+                     f"wall time {s['wall_s']:.0f} s, MLflow parent run `{s['run_id']}`")
+        lines.append(f"- Commit: `{s['tags'].get('git.commit', 'unknown')}`, "
+                     f"hardware: {s['tags'].get('hardware', 'unknown')}")
+        if s["command"]:
+            lines.append(f"- Command: `{s['command']}`")
+        if not s["trials"]:
+            lines.append("- No completed trial.")
+            continue
+        names = sorted({k for t in s["trials"] for k in t["params"] if not k.startswith("tuner/")})
+        lines += ["", "| rank | trial | " + s["objective"] + " | " + " | ".join(names) + " |",
+                  "|---|---|---|" + "---|" * len(names)]
+        for rank, t in enumerate(s["trials"], start=1):
+            values = " | ".join(_short(t["params"].get(n, "")) for n in names)
+            mark = " (best)" if t["best"] else ""
+            lines.append(f"| {rank} | {t['trial_id']}{mark} | {t['objective']:.4f} | {values} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _short(text):
+    try:
+        number = float(text)
+    except (TypeError, ValueError):
+        return str(text)
+    if number == int(number) and "." not in str(text) and "e" not in str(text):
+        return str(text)
+    return f"{number:.4g}"
+
+
+def write_report(output=DEFAULT_REPORT, experiment=None, include_smoke=False, top=5,
+                 tracking_uri=None):
+    """Builds the report; writes it to `output` unless `output` is None or '-'.
+
+    Returns:
+        The markdown text.
+    """
+    searches = collect_searches(experiment, include_smoke, top, tracking_uri)
+    text = format_report(searches)
+    if output not in (None, "-"):
+        path = pathlib.Path(output)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return text
+
+
+def _report_command(args):
+    text = write_report(args.output, args.experiment, args.include_smoke, args.top)
+    sys.stdout.write(text)
+    if args.output != "-":
+        print(f"\nwritten to {args.output}")
+    return 0

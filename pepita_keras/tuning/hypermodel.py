@@ -1,0 +1,524 @@
+"""`RuleHyperModel`: a `keras_tuner.HyperModel` for every rule of the package.
+
+The search space is a dict `{name: keras_tuner HyperParameter}`; each name is
+routed to the part of the experiment it controls:
+
+| name                | default space                           | controls |
+|---------------------|-----------------------------------------|----------|
+| `learning_rate`     | Float 1e-3 … 0.5, log (default 0.1)     | `keras.optimizers.SGD(learning_rate)` |
+| `momentum`          | Choice 0.0, 0.5, 0.9, 0.95 (0.9)        | `SGD(momentum)` |
+| `batch_size`        | Choice 32, 64, 128, 256 (64)            | `HyperModel.fit` (training batches) |
+| `dropout`           | Float 0.0 … 0.3, step 0.05 (0.1)        | `models.paper_fc(dropout)` (FC only) |
+| `hidden_units`      | Choice 256, 512, 1024, 2048 (1024)      | width of every FC hidden layer |
+| `num_hidden_layers` | Int 1 … 3 (1)                           | depth of the FC network |
+| `filters`           | Choice 16, 32, 64 (32)                  | `models.paper_conv(filters)` (conv only) |
+| `feedback_scale`    | Float d/10 … 10·d, log (d = rule default) | rules with a `feedback_scale` argument |
+| `last_layer_error`  | Choice "modulated", "clean"             | rules with that argument (PEPITA family) |
+| `modulation_sign`, `normalize_activations`, … | see `VARIANT_FLAGS` | PEPITA variant flags, when the rule accepts them |
+
+Rule arguments (`feedback_scale`, `last_layer_error`, variant flags) enter
+the space only for rules whose constructor accepts them, so the same
+hypermodel serves `Backprop`, `FeedbackAlignment`, `DRTP`, `PEPITA`, ….
+Architecture entries enter only for the architecture they shape. Defaults
+are the paper's MNIST settings, or those of the `ExperimentConfig` the
+hypermodel was made from (`RuleHyperModel.from_experiment`).
+
+Narrowing or extending the space, per name, with `space=`:
+
+- a plain value fixes it (`{"momentum": 0.9}` → `hp.Fixed`),
+- a list searches those values (`{"batch_size": [64, 128]}` → `hp.Choice`),
+- a dict gives a range (`{"learning_rate": {"min_value": 0.01,
+  "max_value": 0.3, "sampling": "log"}}` → `hp.Float`, or `hp.Int` when
+  both bounds are ints),
+- a `keras_tuner.engine.hyperparameters.HyperParameter` is used as is,
+- `None` removes it from the search (the rule's / model's default applies),
+- any other name that the rule's constructor accepts is added as a rule
+  argument (e.g. a new variant flag `{"hebbian": [False, True]}`).
+
+keras-tuner's own mechanism works too: values registered in a
+`keras_tuner.HyperParameters` passed to the tuner (`hp.Fixed("momentum",
+0.9)`, with `tune_new_entries=False` to freeze everything else) take
+precedence over this space.
+
+Example:
+
+```python
+hypermodel = RuleHyperModel(
+    "PEPITA", input_shape=(28, 28, 1), num_classes=10,
+    space={"num_hidden_layers": 1, "hidden_units": 1024,
+           "learning_rate": {"min_value": 0.01, "max_value": 0.5, "sampling": "log"}},
+    seed=0)
+tuner = pepita_keras.tuning.build_tuner("random", hypermodel, max_trials=10,
+                                        directory="tuning", seed=0)
+tuner.search(x_train, y_train, validation_data=(x_val, y_val), epochs=3)
+```
+"""
+
+import inspect
+
+import keras
+import keras_tuner
+import numpy as np
+from keras_tuner.engine import hyperparameters as hp_types
+
+ARCHITECTURES = ("fc", "conv")
+
+# Which part of the experiment each built-in name controls.
+OPTIMIZER_NAMES = ("learning_rate", "momentum")
+FIT_NAMES = ("batch_size",)
+NETWORK_NAMES = {
+    "fc": ("dropout", "hidden_units", "num_hidden_layers"),
+    "conv": ("filters",),
+}
+
+# PEPITA variant flags (issue 3), searched when the rule's constructor has an
+# argument of that name: name -> (values, parent condition or None). Boolean
+# flags become `hp.Boolean`; `time_local` only exists for the Hebbian form.
+VARIANT_FLAGS = {
+    "modulation_sign": ([1, -1], None),
+    "normalize_activations": ([False, True], None),
+    "update_form": (["difference", "hebbian"], None),
+    "time_local": ([False, True], ("update_form", ["hebbian"])),
+}
+
+
+def default_search_space(rule_class=None, architecture="fc"):
+    """The documented default space (module docstring) for a rule.
+
+    Args:
+        rule_class: the rule class; rule arguments are included only when its
+            constructor accepts them (None: include none).
+        architecture: `"fc"` or `"conv"`.
+
+    Returns:
+        A dict `{name: keras_tuner HyperParameter}` (fresh objects).
+    """
+    _check_architecture(architecture)
+    space = {
+        "learning_rate": hp_types.Float(
+            "learning_rate", 1e-3, 0.5, sampling="log", default=0.1
+        ),
+        "momentum": hp_types.Choice("momentum", [0.0, 0.5, 0.9, 0.95], default=0.9),
+        "batch_size": hp_types.Choice("batch_size", [32, 64, 128, 256], default=64),
+    }
+    if architecture == "fc":
+        space["dropout"] = hp_types.Float("dropout", 0.0, 0.3, step=0.05, default=0.1)
+        space["hidden_units"] = hp_types.Choice(
+            "hidden_units", [256, 512, 1024, 2048], default=1024
+        )
+        space["num_hidden_layers"] = hp_types.Int("num_hidden_layers", 1, 3, default=1)
+    else:
+        space["filters"] = hp_types.Choice("filters", [16, 32, 64], default=32)
+    rule_args = _rule_arguments(rule_class)
+    if "feedback_scale" in rule_args:
+        scale = float(rule_args["feedback_scale"].default)
+        space["feedback_scale"] = hp_types.Float(
+            "feedback_scale", scale / 10, scale * 10, sampling="log", default=scale
+        )
+    if "last_layer_error" in rule_args:
+        default = rule_args["last_layer_error"].default
+        choices = ["modulated", "clean"]
+        space["last_layer_error"] = hp_types.Choice(
+            "last_layer_error", choices, default=default if default in choices else None
+        )
+    for flag, (values, _) in VARIANT_FLAGS.items():
+        if flag in rule_args:
+            default = rule_args[flag].default
+            space[flag] = _as_hyperparameter(flag, values)
+            if default in values:
+                space[flag] = type(space[flag]).from_config(
+                    {**space[flag].get_config(), "default": default}
+                )
+    return space
+
+
+def resolve_rule(rule):
+    """A rule class from a class or a name (`"PEPITA"`, `"pepita"`, `"fa"`).
+
+    Rules are looked up lazily on the `pepita_keras` package, so rules added
+    after this module was written are found too.
+
+    Raises:
+        ValueError: if no such rule exists.
+    """
+    import pepita_keras
+
+    if inspect.isclass(rule):
+        return rule
+    if not isinstance(rule, str):
+        raise ValueError(
+            f"rule must be a rule class or its name; received {rule!r}."
+        )
+    names = {rule}
+    try:  # short names of the reproduction configs ("bp", "fa", ...)
+        from pepita_keras import experiment
+
+        names.add(experiment.RULES.get(rule.lower(), rule))
+    except ImportError:
+        pass
+    for name in names:
+        cls = getattr(pepita_keras, name, None)
+        if inspect.isclass(cls) and issubclass(cls, keras.Model):
+            return cls
+    available = sorted(
+        name
+        for name in dir(pepita_keras)
+        if inspect.isclass(getattr(pepita_keras, name))
+        and issubclass(getattr(pepita_keras, name), pepita_keras.LocalLearningModel)
+        and name != "LocalLearningModel"
+    )
+    raise ValueError(f"Unknown rule {rule!r}. Available rules: {available}.")
+
+
+class RuleHyperModel(keras_tuner.HyperModel):
+    """Builds and trains any rule of the package from hyperparameters.
+
+    `build(hp)` makes the paper's FC (`models.paper_fc`) or conv
+    (`models.paper_conv`) network, wraps it in the rule and compiles it with
+    `keras.optimizers.SGD(learning_rate, momentum)` and the `accuracy`
+    metric. `fit(hp, model, x, y, validation_data=...)` trains it with the
+    searched batch size. The search space is documented in the module
+    docstring; `space` narrows or extends it.
+
+    Args:
+        rule: a rule class (`pepita_keras.PEPITA`) or its name (`"PEPITA"`,
+            or a reproduction short name such as `"pepita"`, `"bp"`).
+        input_shape: input shape, e.g. `(28, 28, 1)`.
+        num_classes: number of classes.
+        architecture: `"fc"` or `"conv"`.
+        space: optional dict of per-name changes to the default space (see
+            the module docstring).
+        defaults: optional dict of default values (e.g. from a reproduction
+            config); a default outside a Choice's values is added to them.
+        seed: optional integer seeding weights, feedback matrices, dropout
+            and the shuffling of every trial alike, so trials differ only by
+            their hyperparameters (0 is a valid seed).
+        eval_batch_size: batch size of the validation pass.
+        name: optional name of the hypermodel.
+        tunable: see `keras_tuner.HyperModel`.
+
+    Example:
+
+    ```python
+    hypermodel = RuleHyperModel("PEPITA", (28, 28, 1), 10,
+                                space={"batch_size": 64}, seed=0)
+    hp = keras_tuner.HyperParameters()
+    model = hypermodel.build(hp)          # the default (paper) settings
+    hypermodel.fit(hp, model, x, y, validation_data=(x_val, y_val), epochs=1)
+    ```
+    """
+
+    def __init__(
+        self,
+        rule="PEPITA",
+        input_shape=(28, 28, 1),
+        num_classes=10,
+        architecture="fc",
+        space=None,
+        defaults=None,
+        seed=None,
+        eval_batch_size=1000,
+        name=None,
+        tunable=True,
+    ):
+        super().__init__(name=name, tunable=tunable)
+        _check_architecture(architecture)
+        self.rule_class = resolve_rule(rule)
+        self.input_shape = tuple(input_shape)
+        self.num_classes = int(num_classes)
+        self.architecture = architecture
+        self.seed = seed
+        self.eval_batch_size = int(eval_batch_size)
+        self._rule_args = _rule_arguments(self.rule_class)
+        self.space = default_search_space(self.rule_class, architecture)
+        for key, value in (defaults or {}).items():
+            self._set_default(key, value)
+        for key, value in (space or {}).items():
+            self._override(key, value)
+
+    @classmethod
+    def from_experiment(cls, config, space=None, seed=None, **kwargs):
+        """A hypermodel searching around a reproduction `ExperimentConfig`.
+
+        The config fixes rule, architecture and dataset; its settings
+        (learning rate, momentum, batch size, widths, dropout, rule
+        arguments) become the defaults of the space.
+
+        Args:
+            config: a `pepita_keras.experiment.ExperimentConfig`.
+            space: per-name changes, as for the constructor.
+            seed: trial seed.
+            **kwargs: other constructor arguments.
+        """
+        defaults = {
+            "learning_rate": config.learning_rate,
+            "momentum": config.momentum,
+            "batch_size": config.batch_size,
+            **dict(config.rule_kwargs),
+        }
+        if config.architecture == "fc":
+            defaults["dropout"] = config.dropout
+            defaults["hidden_units"] = int(config.hidden_units[0])
+            defaults["num_hidden_layers"] = len(config.hidden_units)
+        return cls(
+            rule=config.rule,
+            input_shape=config.input_shape,
+            num_classes=config.num_classes,
+            architecture=config.architecture,
+            space=space,
+            defaults=defaults,
+            seed=seed,
+            eval_batch_size=config.eval_batch_size,
+            **kwargs,
+        )
+
+    # ------------------------------------------------------------------
+    # Search space.
+    # ------------------------------------------------------------------
+    def declare_hyperparameters(self, hp):
+        """Registers the whole space (including names only `fit` reads)."""
+        for name in self.space:
+            self._value(hp, name)
+
+    def _value(self, hp, name, fallback=None):
+        spec = self.space.get(name)
+        if spec is None:
+            # Not searched: a value the user registered on the tuner's
+            # HyperParameters still wins; else the rule/model default.
+            return hp.get(name) if name in hp else fallback
+        # Through the public `hp.Float(...)`-style methods, so values fixed
+        # on the tuner's HyperParameters and conditional scopes apply.
+        config = spec.get_config()
+        config.pop("conditions", None)
+        parent = VARIANT_FLAGS.get(name, (None, None))[1]
+        if parent is not None and parent[0] in self.space:
+            config.update(parent_name=parent[0], parent_values=parent[1])
+        value = getattr(hp, type(spec).__name__)(**config)
+        return fallback if value is None else value
+
+    def _set_default(self, name, value):
+        spec = self.space.get(name)
+        if spec is None or isinstance(spec, hp_types.Fixed):
+            return
+        config = spec.get_config()
+        if isinstance(spec, hp_types.Choice) and value not in config["values"]:
+            values = list(config["values"]) + [value]
+            if all(_is_number(v) for v in values):
+                values.sort()
+            config["values"] = values
+        elif isinstance(spec, (hp_types.Float, hp_types.Int)):
+            config["min_value"] = min(config["min_value"], value)
+            config["max_value"] = max(config["max_value"], value)
+            if isinstance(spec, hp_types.Float) and config.get("step"):
+                config["step"] = None  # an off-grid default must stay reachable
+        config["default"] = value
+        self.space[name] = type(spec).from_config(config)
+
+    def _override(self, name, value):
+        if name not in self.space and not self._known_name(name):
+            raise ValueError(
+                f"Unknown hyperparameter {name!r} for rule "
+                f"{self.rule_class.__name__} and architecture "
+                f"{self.architecture!r}. Known names: "
+                f"{sorted(set(self.space) | set(self._extra_names()))}."
+            )
+        self.space[name] = _as_hyperparameter(name, value)
+        if self.space[name] is None:
+            del self.space[name]
+
+    def _known_name(self, name):
+        return name in self._extra_names()
+
+    def _extra_names(self):
+        names = set(OPTIMIZER_NAMES) | set(FIT_NAMES)
+        names |= set(NETWORK_NAMES[self.architecture])
+        names |= {n for n in self._rule_args if n not in ("network", "seed")}
+        return names
+
+    def search_space_table(self):
+        """Markdown rows `| name | space | default |` of the current space."""
+        rows = []
+        for name, spec in self.space.items():
+            rows.append(f"| `{name}` | {describe(spec)} | {spec.default!r} |")
+        return rows
+
+    # ------------------------------------------------------------------
+    # keras_tuner.HyperModel API.
+    # ------------------------------------------------------------------
+    def build(self, hp):
+        """Builds and compiles the rule model for `hp`.
+
+        Args:
+            hp: a `keras_tuner.HyperParameters`.
+
+        Returns:
+            A compiled rule model (a `LocalLearningModel`).
+        """
+        from pepita_keras import models
+
+        # Registered here too, so keras-tuner sees names only `fit` reads.
+        self._value(hp, "batch_size")
+        if self.architecture == "fc":
+            depth = self._value(hp, "num_hidden_layers", 1)
+            width = self._value(hp, "hidden_units", 1024)
+            network = models.paper_fc(
+                input_shape=self.input_shape,
+                num_classes=self.num_classes,
+                hidden_units=(int(width),) * int(depth),
+                dropout=float(self._value(hp, "dropout", 0.1)),
+                seed=self.seed,
+            )
+        else:
+            network = models.paper_conv(
+                input_shape=self.input_shape,
+                num_classes=self.num_classes,
+                filters=int(self._value(hp, "filters", 32)),
+                seed=self.seed,
+            )
+        rule_kwargs = {}
+        for name in self._rule_args:
+            if name in ("network", "seed"):
+                continue
+            value = self._value(hp, name)
+            if value is not None:
+                rule_kwargs[name] = value
+        model = self.rule_class(network, seed=self.seed, **rule_kwargs)
+        optimizer = keras.optimizers.SGD(
+            learning_rate=float(self._value(hp, "learning_rate", 0.1)),
+            momentum=float(self._value(hp, "momentum", 0.9)),
+        )
+        model.compile(optimizer=optimizer, metrics=["accuracy"])
+        return model
+
+    def fit(self, hp, model, x, y=None, validation_data=None, **kwargs):
+        """Trains `model` with the searched batch size.
+
+        Args:
+            hp: the trial's `keras_tuner.HyperParameters`.
+            model: the model `build(hp)` returned.
+            x: training images (NumPy array), or an unbatched
+                `tf.data.Dataset` of `(image, label)`.
+            y: training labels when `x` is an array.
+            validation_data: `(x_val, y_val)` arrays or an unbatched dataset.
+            **kwargs: passed to `model.fit` (`epochs`, `callbacks`, ...;
+                keras-tuner adds its own callbacks here).
+
+        Returns:
+            The `keras.callbacks.History`.
+        """
+        import tensorflow as tf
+
+        from pepita_keras import datasets
+
+        batch_size = int(self._value(hp, "batch_size", 64))
+        if isinstance(x, tf.data.Dataset):
+            train = x.batch(batch_size).prefetch(2).with_options(
+                datasets.pipeline_options()
+            )
+        else:
+            train = datasets.make_pipeline(
+                x, y, batch_size, shuffle=True, seed=self.seed
+            )
+        validation = validation_data
+        if isinstance(validation_data, tf.data.Dataset):
+            validation = validation_data.batch(self.eval_batch_size).with_options(
+                datasets.pipeline_options()
+            )
+        elif isinstance(validation_data, (tuple, list)):
+            validation = datasets.make_pipeline(
+                validation_data[0], validation_data[1], self.eval_batch_size
+            )
+        if kwargs.get("verbose", 0) == 1:
+            kwargs["verbose"] = 2  # one line per epoch, not a progress bar
+        kwargs.setdefault("shuffle", False)  # the pipeline shuffles
+        return model.fit(train, validation_data=validation, **kwargs)
+
+
+def describe(spec):
+    """Short human description of a HyperParameter, e.g. `Float 0.001…0.5 log`."""
+    config = spec.get_config()
+    if isinstance(spec, hp_types.Fixed):
+        return f"Fixed {config['value']!r}"
+    if isinstance(spec, hp_types.Choice):
+        return "Choice " + ", ".join(repr(v) for v in config["values"])
+    if isinstance(spec, hp_types.Boolean):
+        return "Boolean"
+    text = f"{type(spec).__name__} {config['min_value']:g} … {config['max_value']:g}"
+    if config.get("sampling") and config["sampling"] != "linear":
+        text += f", {config['sampling']}"
+    if config.get("step"):
+        text += f", step {config['step']:g}"
+    return text
+
+
+def _as_hyperparameter(name, value):
+    if value is None or isinstance(value, hp_types.HyperParameter):
+        if value is not None and value.name != name:
+            raise ValueError(
+                f"The HyperParameter given for {name!r} is named {value.name!r}."
+            )
+        return value
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise ValueError(f"Empty list of values for {name!r}.")
+        values = [_plain(v) for v in value]
+        if len(set(values)) == 1:
+            return hp_types.Fixed(name, values[0])
+        if all(isinstance(v, bool) for v in values):
+            # keras-tuner's Choice would turn booleans into 0/1.
+            return hp_types.Boolean(name, default=values[0])
+        return hp_types.Choice(name, values, ordered=all(_is_number(v) for v in values))
+    if isinstance(value, dict):
+        config = dict(value)
+        if not {"min_value", "max_value"} <= set(config):
+            raise ValueError(
+                f"A range for {name!r} needs 'min_value' and 'max_value'; "
+                f"received {value!r}."
+            )
+        bounds = (config["min_value"], config["max_value"])
+        integer = all(isinstance(b, int) and not isinstance(b, bool) for b in bounds)
+        if integer and config.get("sampling", "linear") == "linear":
+            return hp_types.Int(name, **config)
+        config["min_value"], config["max_value"] = map(float, bounds)
+        return hp_types.Float(name, **config)
+    return hp_types.Fixed(name, _plain(value))
+
+
+def _plain(value):
+    """NumPy scalars → Python scalars (keras-tuner stores JSON/protos)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _rule_arguments(rule_class):
+    if rule_class is None:
+        return {}
+    parameters = inspect.signature(rule_class.__init__).parameters
+    return {
+        name: p
+        for name, p in parameters.items()
+        if name != "self"
+        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
+
+
+def _check_architecture(architecture):
+    if architecture not in ARCHITECTURES:
+        raise ValueError(
+            f"architecture must be one of {ARCHITECTURES}. "
+            f"Received: architecture={architecture!r}."
+        )
+
+
+__all__ = [
+    "RuleHyperModel",
+    "VARIANT_FLAGS",
+    "default_search_space",
+    "describe",
+    "resolve_rule",
+]
