@@ -1,0 +1,462 @@
+"""Backprop, Feedback Alignment, DFA and DRTP against their equations.
+
+Expectations come from tests/reference/baselines_numpy.py (an independent
+NumPy statement of each rule), from closed forms (FA with B_l = W_l is
+backprop; DFA with one hidden layer and D_1 = W_2ᵀ is backprop; DRTP's
+hidden updates ignore the output layer and are DFA's with e → onehot) and
+from plain Keras (`tf.GradientTape` of the Keras CE loss; `network.fit`).
+"""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import pepita_keras
+from tests.reference import baselines_numpy as ref
+
+RTOL = 1e-5
+ATOL = 1e-6
+NUM_CLASSES = 3
+RULES = {
+    "bp": pepita_keras.Backprop,
+    "fa": pepita_keras.FeedbackAlignment,
+    "dfa": pepita_keras.DirectFeedbackAlignment,
+    "drtp": pepita_keras.DRTP,
+}
+FEEDBACK_RULES = ("fa", "dfa", "drtp")
+
+
+# ----------------------------------------------------------------------------
+# Networks and data.
+# ----------------------------------------------------------------------------
+def _dense(units, activation, use_bias, seed):
+    return keras.layers.Dense(
+        units,
+        activation=activation,
+        use_bias=use_bias,
+        kernel_initializer=keras.initializers.HeUniform(seed),
+        bias_initializer=keras.initializers.RandomUniform(-0.2, 0.2, seed + 100),
+    )
+
+
+def fc_net(use_bias=True, dropout=0.0, activations=("relu", "relu"), seed=0):
+    """6 → 5 → 4 → 3 (softmax): the small 2-hidden-layer FC net."""
+    layers = [keras.Input((6,))]
+    for index, (units, activation) in enumerate(zip((5, 4), activations)):
+        layers.append(_dense(units, activation, use_bias, seed + index))
+        if dropout:
+            layers.append(keras.layers.Dropout(dropout))
+    layers.append(_dense(NUM_CLASSES, "softmax", use_bias, seed + 9))
+    return keras.Sequential(layers)
+
+
+def conv_net(use_bias=True, two_conv=False, seed=0):
+    """(7,7,2) → Conv 3×3 (relu) [→ Conv 2×2 (relu)] → MaxPool 2 → Flatten → Dense."""
+    layers = [
+        keras.Input((7, 7, 2)),
+        keras.layers.Conv2D(
+            3,
+            3,
+            activation="relu",
+            use_bias=use_bias,
+            kernel_initializer=keras.initializers.HeUniform(seed),
+            bias_initializer=keras.initializers.RandomUniform(-0.2, 0.2, seed),
+        ),
+    ]
+    if two_conv:
+        layers.append(
+            keras.layers.Conv2D(
+                2,
+                2,
+                activation="relu",
+                use_bias=use_bias,
+                kernel_initializer=keras.initializers.HeUniform(seed + 1),
+                bias_initializer=keras.initializers.RandomUniform(-0.2, 0.2, seed + 1),
+            )
+        )
+    layers += [
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Flatten(),
+        _dense(NUM_CLASSES, "softmax", use_bias, seed + 9),
+    ]
+    return keras.Sequential(layers)
+
+
+NETS = {
+    "fc_bias": lambda: fc_net(use_bias=True),
+    "fc_nobias": lambda: fc_net(use_bias=False),
+    "fc_dropout": lambda: fc_net(use_bias=True, dropout=0.3),
+    "conv": lambda: conv_net(use_bias=True),
+    "conv2_nobias": lambda: conv_net(use_bias=False, two_conv=True),
+}
+
+
+def batch_for(network, size=6, seed=0):
+    rng = np.random.default_rng(seed)
+    shape = (size,) + tuple(network.inputs[0].shape[1:])
+    x = rng.uniform(0.0, 1.0, shape).astype("float32")
+    labels = rng.integers(0, NUM_CLASSES, size)
+    return x, labels, np.eye(NUM_CLASSES)[labels]
+
+
+def reference_layers(network, masks=None):
+    """The Keras network as the reference's list of layer dicts."""
+    masks = masks or {}
+    spec = []
+    for layer in network.layers:
+        if isinstance(layer, (keras.layers.Dense, keras.layers.Conv2D)):
+            spec.append(
+                {
+                    "kind": "dense" if isinstance(layer, keras.layers.Dense) else "conv",
+                    "kernel": np.asarray(layer.kernel, "float64"),
+                    "bias": np.asarray(layer.bias, "float64") if layer.use_bias else None,
+                    "activation": layer.activation.__name__,
+                    "mask": None,
+                }
+            )
+        elif isinstance(layer, keras.layers.Dropout):
+            if layer.name in masks:
+                spec[-1]["mask"] = np.asarray(masks[layer.name], "float64")
+        elif isinstance(layer, keras.layers.Activation):
+            spec[-1]["activation"] = layer.activation.__name__
+        elif isinstance(layer, keras.layers.ReLU):
+            spec[-1]["activation"] = "relu"
+        elif isinstance(layer, keras.layers.MaxPooling2D):
+            spec.append({"kind": "pool"})
+        elif isinstance(layer, keras.layers.Flatten):
+            spec.append({"kind": "flatten"})
+    return spec
+
+
+def randomize_feedback(model, seed=1):
+    """Gives every feedback matrix test-drawn values (not the package's init)."""
+    rng = np.random.default_rng(seed)
+    values = []
+    for matrix in model.feedback_matrices:
+        value = rng.normal(0.0, 0.5, tuple(matrix.shape)).astype("float32")
+        matrix.assign(value)
+        values.append(value.astype("float64"))
+    return values
+
+
+def reference_updates(rule, model, x, onehot, masks=None, sample_weight=None):
+    layers = reference_layers(model.network, masks)
+    x = x.astype("float64")
+    weight = None if sample_weight is None else np.asarray(sample_weight, "float64")
+    feedback = [np.asarray(m, "float64") for m in getattr(model, "feedback_matrices", [])]
+    if rule == "bp":
+        return ref.backprop_updates(x, onehot, layers, weight)
+    if rule == "fa":
+        return ref.feedback_alignment_updates(x, onehot, layers, [None] + feedback, weight)
+    signal = "error" if rule == "dfa" else "target"
+    return ref.direct_feedback_updates(x, onehot, layers, feedback, signal, weight)
+
+
+def assert_updates_close(actual, expected, rtol=RTOL, atol=ATOL):
+    assert len(actual) == len(expected)
+    for index, (a, e) in enumerate(zip(actual, expected)):
+        np.testing.assert_allclose(
+            np.asarray(a), e, rtol=rtol, atol=atol, err_msg=f"update {index}"
+        )
+
+
+def keras_ce_gradients(network, x, onehot):
+    """Gradients of the plain Keras categorical cross-entropy (inference mode)."""
+    with tf.GradientTape() as tape:
+        loss = keras.losses.CategoricalCrossentropy()(onehot, network(x, training=False))
+    return tape.gradient(loss, network.trainable_variables)
+
+
+# ----------------------------------------------------------------------------
+# Each rule against the NumPy reference.
+# ----------------------------------------------------------------------------
+@pytest.mark.parametrize("net", sorted(NETS))
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_updates_match_numpy_reference(rule, net):
+    network = NETS[net]()
+    model = RULES[rule](network, seed=3)
+    if rule != "bp":
+        randomize_feedback(model)
+    x, labels, onehot = batch_for(network)
+    training = net == "fc_dropout"
+    updates = model.compute_updates(x, labels, training=training)
+    masks = model.last_dropout_masks if training else None
+    if training:  # the test must see real dropout, not an all-ones mask
+        assert masks and all(np.any(np.asarray(m) == 0) for m in masks.values())
+    assert_updates_close(updates, reference_updates(rule, model, x, onehot, masks))
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_sample_weight_scales_each_example(rule):
+    network = fc_net(use_bias=True)
+    model = RULES[rule](network, seed=3)
+    x, labels, onehot = batch_for(network)
+    weight = np.array([0.0, 1.0, 2.0, 0.5, 1.0, 3.0], "float32")
+    updates = model.compute_updates(x, labels, sample_weight=weight)
+    expected = reference_updates(rule, model, x, onehot, sample_weight=weight)
+    assert_updates_close(updates, expected)
+
+
+@pytest.mark.parametrize("rule", ["fa", "dfa", "drtp"])
+@pytest.mark.parametrize(
+    "activations", [("tanh", "sigmoid"), ("linear", "relu")], ids=["tanh_sigmoid", "linear_relu"]
+)
+def test_hidden_activation_derivatives(rule, activations):
+    network = fc_net(use_bias=True, activations=activations)
+    model = RULES[rule](network, seed=3)
+    randomize_feedback(model)
+    x, labels, onehot = batch_for(network)
+    updates = model.compute_updates(x, labels)
+    assert_updates_close(updates, reference_updates(rule, model, x, onehot))
+
+
+@pytest.mark.parametrize("rule", FEEDBACK_RULES)
+def test_activation_as_separate_layers(rule):
+    # Dense(linear) → ReLU() / Activation("tanh") blocks: σ' of the layer in the block.
+    network = keras.Sequential(
+        [
+            keras.Input((6,)),
+            _dense(5, None, True, 0),
+            keras.layers.ReLU(),
+            keras.layers.Dropout(0.4),
+            _dense(4, None, True, 1),
+            keras.layers.Activation("tanh"),
+            _dense(NUM_CLASSES, None, True, 2),
+            keras.layers.Activation("softmax"),
+        ]
+    )
+    model = RULES[rule](network, seed=5)
+    randomize_feedback(model)
+    x, labels, onehot = batch_for(network)
+    updates = model.compute_updates(x, labels, training=True)
+    masks = model.last_dropout_masks
+    assert_updates_close(updates, reference_updates(rule, model, x, onehot, masks))
+
+
+# ----------------------------------------------------------------------------
+# Closed forms.
+# ----------------------------------------------------------------------------
+def _set_fa_feedback_to_forward_kernels(model):
+    for matrix, block in zip(model.feedback_matrices, model.blocks[1:]):
+        matrix.assign(block.layer.kernel)
+
+
+@pytest.mark.parametrize("net", ["fc_bias", "fc_nobias", "conv", "conv2_nobias"])
+def test_fa_with_forward_kernels_is_backprop(net):
+    network = NETS[net]()
+    fa = pepita_keras.FeedbackAlignment(network, seed=0)
+    _set_fa_feedback_to_forward_kernels(fa)
+    x, labels, onehot = batch_for(network)
+    updates = fa.compute_updates(x, labels)
+    assert_updates_close(updates, pepita_keras.Backprop(network).compute_updates(x, labels))
+    assert_updates_close(updates, [g.numpy() for g in keras_ce_gradients(network, x, onehot)])
+
+
+def test_fa_with_forward_kernels_is_backprop_under_dropout():
+    network = fc_net(use_bias=True, dropout=0.3)
+    fa = pepita_keras.FeedbackAlignment(network, seed=11)
+    bp = pepita_keras.Backprop(network, seed=11)
+    _set_fa_feedback_to_forward_kernels(fa)
+    x, labels, _ = batch_for(network)
+    fa_updates = fa.compute_updates(x, labels, training=True)
+    bp_updates = bp.compute_updates(x, labels, training=True)
+    for name, mask in fa.last_dropout_masks.items():  # same seed, same masks
+        np.testing.assert_array_equal(mask, bp.last_dropout_masks[name])
+    assert_updates_close(fa_updates, bp_updates)
+
+
+def test_random_feedback_is_not_backprop():
+    # Guards the closed-form tests above against a rule that ignores B.
+    network = fc_net(use_bias=False)
+    x, labels, _ = batch_for(network)
+    fa = pepita_keras.FeedbackAlignment(network, seed=0).compute_updates(x, labels)
+    bp = pepita_keras.Backprop(network).compute_updates(x, labels)
+    assert not np.allclose(fa[0], bp[0], rtol=1e-2)
+    np.testing.assert_allclose(fa[-1], bp[-1], rtol=RTOL)  # output layer: both e
+
+
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_dfa_one_hidden_layer_with_transposed_output_kernel_is_backprop(use_bias):
+    # One hidden layer: e D_1 with D_1 = W_2ᵀ is exactly the backpropagated signal.
+    network = keras.Sequential(
+        [keras.Input((6,)), _dense(5, "relu", use_bias, 0), _dense(NUM_CLASSES, "softmax", use_bias, 1)]
+    )
+    dfa = pepita_keras.DirectFeedbackAlignment(network, seed=0)
+    dfa.feedback_matrices[0].assign(tf.transpose(network.layers[-1].kernel))
+    x, labels, onehot = batch_for(network)
+    updates = dfa.compute_updates(x, labels)
+    assert_updates_close(updates, [g.numpy() for g in keras_ce_gradients(network, x, onehot)])
+
+
+def test_dfa_last_hidden_layer_matches_backprop_in_deeper_net():
+    # With D_{L-1} = W_Lᵀ the layer below the output gets BP's update; deeper
+    # layers do not (DFA skips W_{L-1}ᵀ), which the second check guards.
+    network = fc_net(use_bias=False)
+    dfa = pepita_keras.DirectFeedbackAlignment(network, seed=0)
+    dfa.feedback_matrices[-1].assign(tf.transpose(network.layers[-1].kernel))
+    x, labels, _ = batch_for(network)
+    dfa_updates = dfa.compute_updates(x, labels)
+    bp_updates = pepita_keras.Backprop(network).compute_updates(x, labels)
+    np.testing.assert_allclose(dfa_updates[1], bp_updates[1], rtol=RTOL, atol=ATOL)
+    assert not np.allclose(dfa_updates[0], bp_updates[0], rtol=1e-2)
+
+
+def test_drtp_hidden_updates_ignore_the_output_layer():
+    network = fc_net(use_bias=True)
+    drtp = pepita_keras.DRTP(network, seed=0)
+    x, labels, _ = batch_for(network)
+    before = drtp.compute_updates(x, labels)
+    output = network.layers[-1]
+    output.kernel.assign(output.kernel * -3.0 + 0.1)
+    after = drtp.compute_updates(x, labels)
+    assert_updates_close(after[:4], [u.numpy() for u in before[:4]])  # hidden W, b
+    assert not np.allclose(after[4], before[4])  # the output layer learns from e
+
+
+def test_drtp_is_dfa_with_the_error_replaced_by_the_target():
+    # DFA's hidden update is linear in the projected signal s: G(s). With two
+    # label sets t, t': G_DFA(t) − G_DFA(t') = G(onehot t' − onehot t)
+    #                                       = G_DRTP(t') − G_DRTP(t).
+    network = fc_net(use_bias=True)
+    dfa = pepita_keras.DirectFeedbackAlignment(network, seed=0)
+    drtp = pepita_keras.DRTP(network, seed=0)
+    for a, b in zip(dfa.feedback_matrices, drtp.feedback_matrices):
+        np.testing.assert_array_equal(a, b)  # same seed, same D_l
+    x, labels, _ = batch_for(network)
+    other = (labels + 1) % NUM_CLASSES
+    dfa_t, dfa_o = dfa.compute_updates(x, labels), dfa.compute_updates(x, other)
+    drtp_t, drtp_o = drtp.compute_updates(x, labels), drtp.compute_updates(x, other)
+    for index in range(4):  # hidden kernels and biases
+        np.testing.assert_allclose(
+            dfa_t[index] - dfa_o[index], drtp_o[index] - drtp_t[index], rtol=1e-4, atol=ATOL
+        )
+    np.testing.assert_allclose(dfa_t[4], drtp_t[4], rtol=RTOL)  # output: both e
+
+
+# ----------------------------------------------------------------------------
+# Backprop.fit is Keras fit.
+# ----------------------------------------------------------------------------
+def test_backprop_fit_equals_plain_keras_fit():
+    network = fc_net(use_bias=True)
+    plain = keras.models.clone_model(network)
+    plain.set_weights(network.get_weights())
+    x, labels, onehot = batch_for(network, size=16)
+    weight = np.random.default_rng(2).uniform(0.0, 2.0, 16).astype("float32")
+
+    initial = network.get_weights()
+    model = pepita_keras.Backprop(network)
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
+    model.fit(x, labels, sample_weight=weight, batch_size=8, shuffle=False, verbose=0)
+    plain.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss="categorical_crossentropy")
+    plain.fit(x, onehot, sample_weight=weight, batch_size=8, shuffle=False, verbose=0)
+
+    # Two steps, so the momentum buffer is exercised too.
+    for ours, theirs, start in zip(network.get_weights(), plain.get_weights(), initial):
+        np.testing.assert_allclose(ours, theirs, rtol=RTOL, atol=1e-6)
+        assert not np.allclose(ours, start)
+
+
+# ----------------------------------------------------------------------------
+# Feedback matrices: shapes, init, seeding, config, saving.
+# ----------------------------------------------------------------------------
+def test_feedback_shapes_and_he_uniform_limits():
+    network = pepita_keras.models.paper_fc((28, 28, 1), 10, hidden_units=(256, 128), seed=0)
+    fa = pepita_keras.FeedbackAlignment(network, feedback_scale=0.5, seed=0)
+    assert [tuple(m.shape) for m in fa.feedback_matrices] == [(256, 128), (128, 10)]
+    dfa = pepita_keras.DirectFeedbackAlignment(network, seed=0)
+    assert [tuple(m.shape) for m in dfa.feedback_matrices] == [(10, 256), (10, 128)]
+    for matrix, fan_in in zip(fa.feedback_matrices, (256, 128)):
+        limit = 0.5 * math.sqrt(6.0 / fan_in)
+        values = np.abs(np.asarray(matrix))
+        assert values.max() <= limit and values.max() > 0.95 * limit
+    for matrix, size in zip(dfa.feedback_matrices, (256, 128)):
+        limit = math.sqrt(6.0 / size)
+        values = np.abs(np.asarray(matrix))
+        assert values.max() <= limit and values.max() > 0.95 * limit
+    for model in (fa, dfa):
+        assert not any(m.trainable for m in model.feedback_matrices)
+        assert len(model.trainable_variables) == 3  # kernels only, no bias
+
+
+def test_conv_direct_feedback_covers_the_feature_map():
+    network = conv_net(use_bias=True, two_conv=True)
+    dfa = pepita_keras.DirectFeedbackAlignment(network, seed=0)
+    assert [tuple(m.shape) for m in dfa.feedback_matrices] == [(3, 5 * 5 * 3), (3, 4 * 4 * 2)]
+    fa = pepita_keras.FeedbackAlignment(network, seed=0)
+    assert [tuple(m.shape) for m in fa.feedback_matrices] == [(2, 2, 3, 2), (8, 3)]
+
+
+@pytest.mark.parametrize("rule", FEEDBACK_RULES)
+def test_feedback_is_seeded(rule):
+    network = fc_net(use_bias=False)
+    first, second = RULES[rule](network, seed=4), RULES[rule](network, seed=4)
+    other = RULES[rule](network, seed=5)
+    for a, b, c in zip(first.feedback_matrices, second.feedback_matrices, other.feedback_matrices):
+        np.testing.assert_array_equal(a, b)
+        assert not np.allclose(a, c)
+
+
+@pytest.mark.parametrize("rule", FEEDBACK_RULES)
+def test_get_config_round_trips_every_argument(rule):
+    model = RULES[rule](fc_net(), feedback_scale=0.25, seed=7, name="my_rule")
+    config = model.get_config()
+    restored = RULES[rule].from_config(config)
+    assert (restored.feedback_scale, restored.seed, restored.name) == (0.25, 7, "my_rule")
+    assert restored.get_config()["feedback_scale"] == 0.25
+    assert type(restored) is RULES[rule]
+
+
+def test_backprop_config_round_trip():
+    model = pepita_keras.Backprop(fc_net(), seed=7, name="bp")
+    restored = pepita_keras.Backprop.from_config(model.get_config())
+    assert (restored.seed, restored.name) == (7, "bp")
+
+
+@pytest.mark.parametrize(
+    "rule, net",
+    [("bp", "fc_dropout"), ("fa", "fc_dropout"), ("dfa", "fc_dropout"), ("drtp", "fc_dropout"),
+     ("fa", "conv2_nobias"), ("dfa", "conv")],
+)
+def test_save_load_round_trip(rule, net, tmp_path):
+    network = NETS[net]()
+    model = RULES[rule](network, seed=2)
+    feedback = randomize_feedback(model, seed=9) if rule != "bp" else []
+    x, labels, _ = batch_for(network, size=8)
+    if rule == "fa" and net == "fc_dropout":  # trained: weights, optimizer state moved
+        model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), metrics=["accuracy"])
+        model.fit(x, labels, batch_size=8, epochs=1, verbose=0)
+    path = tmp_path / f"{rule}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert type(loaded) is RULES[rule]
+    for expected, matrix in zip(feedback, getattr(loaded, "feedback_matrices", [])):
+        np.testing.assert_array_equal(matrix, expected.astype("float32"))
+    assert len(getattr(loaded, "feedback_matrices", [])) == len(feedback)
+    np.testing.assert_allclose(loaded(x), model(x), rtol=1e-6)
+    # The restored rule keeps learning with the same updates.
+    assert_updates_close(loaded.compute_updates(x, labels), model.compute_updates(x, labels))
+
+
+# ----------------------------------------------------------------------------
+# Errors.
+# ----------------------------------------------------------------------------
+@pytest.mark.parametrize("rule", FEEDBACK_RULES)
+def test_unsupported_hidden_activation_is_named(rule):
+    with pytest.raises(ValueError, match="'elu'"):
+        RULES[rule](fc_net(activations=("relu", "elu")))
+
+
+@pytest.mark.parametrize("rule", FEEDBACK_RULES)
+def test_non_softmax_output_is_rejected(rule):
+    network = keras.Sequential([keras.Input((6,)), _dense(5, "relu", True, 0), _dense(3, "sigmoid", True, 1)])
+    with pytest.raises(ValueError, match="'sigmoid'"):
+        RULES[rule](network)
+
+
+@pytest.mark.parametrize("scale", [0, -1.0, float("nan"), "big", True])
+def test_feedback_scale_must_be_positive(scale):
+    with pytest.raises(ValueError, match="feedback_scale"):
+        pepita_keras.FeedbackAlignment(fc_net(), feedback_scale=scale)
