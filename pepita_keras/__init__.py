@@ -8,7 +8,7 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from pepita_keras import models  # noqa: E402
+from pepita_keras import datasets, models  # noqa: E402
 from pepita_keras.core import LocalLearningModel  # noqa: E402
 from pepita_keras.rules.pepita import PEPITA  # noqa: E402
 from pepita_keras.rules.backprop import Backprop  # noqa: E402
@@ -25,6 +25,7 @@ __all__ = [
     "FeedbackAlignment",
     "LocalLearningModel",
     "PEPITA",
+    "datasets",
     "models",
     "__version__",
 ]
