@@ -428,7 +428,8 @@ class RuleHyperModel(keras_tuner.HyperModel):
             validation = datasets.make_pipeline(
                 validation_data[0], validation_data[1], self.eval_batch_size
             )
-        if kwargs.get("verbose", 0) == 1:
+        kwargs.setdefault("verbose", 0)
+        if kwargs["verbose"] == 1:
             kwargs["verbose"] = 2  # one line per epoch, not a progress bar
         kwargs.setdefault("shuffle", False)  # the pipeline shuffles
         return model.fit(train, validation_data=validation, **kwargs)

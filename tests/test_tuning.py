@@ -1,0 +1,377 @@
+"""Tests of `pepita_keras.tuning`: search space, tuners, MLflow records, CLI.
+
+Expectations come from the definitions, not from what the code returns:
+the feedback-matrix bound `s·sqrt(6/d)` of the PEPITA init, the rule
+constructors' signature defaults, keras-tuner's trial bookkeeping, and the
+MLflow store queried directly (`MlflowClient.search_runs`).
+"""
+
+import inspect
+import math
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import keras
+import keras_tuner
+import numpy as np
+import pytest
+from keras_tuner.engine import hyperparameters as hp_types
+
+import pepita_keras
+from pepita_keras import tuning
+from pepita_keras.tuning import hypermodel as hm
+from pepita_keras.tuning import tuners
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+# ---------------------------------------------------------------------------
+# Search space (no training).
+# ---------------------------------------------------------------------------
+def _signature_default(cls, name):
+    return inspect.signature(cls.__init__).parameters[name].default
+
+
+def test_default_space_follows_each_rules_constructor():
+    pepita = hm.default_search_space(pepita_keras.PEPITA, "fc")
+    scale = _signature_default(pepita_keras.PEPITA, "feedback_scale")
+    config = pepita["feedback_scale"].get_config()
+    assert config["sampling"] == "log"
+    assert math.isclose(config["min_value"], scale / 10)
+    assert math.isclose(config["max_value"], scale * 10)
+    assert pepita["feedback_scale"].default == scale
+    assert set(pepita["last_layer_error"].values) == {"modulated", "clean"}
+    assert pepita["learning_rate"].get_config()["sampling"] == "log"
+    assert {"batch_size", "momentum", "dropout", "hidden_units", "num_hidden_layers"} <= set(pepita)
+    # Variant flags present in PEPITA's constructor are searched.
+    for flag in hm.VARIANT_FLAGS:
+        if flag in inspect.signature(pepita_keras.PEPITA.__init__).parameters:
+            assert flag in pepita
+
+    backprop = hm.default_search_space(pepita_keras.Backprop, "fc")
+    assert "feedback_scale" not in backprop and "last_layer_error" not in backprop
+
+    fa = hm.default_search_space(pepita_keras.FeedbackAlignment, "fc")
+    fa_scale = _signature_default(pepita_keras.FeedbackAlignment, "feedback_scale")
+    assert math.isclose(fa["feedback_scale"].get_config()["max_value"], fa_scale * 10)
+
+    conv = hm.default_search_space(pepita_keras.PEPITA, "conv")
+    assert "filters" in conv and "dropout" not in conv and "hidden_units" not in conv
+
+
+def test_space_overrides_narrow_extend_and_remove():
+    model = tuning.RuleHyperModel(
+        "PEPITA",
+        space={
+            "momentum": 0.9,
+            "batch_size": [64, 128],
+            "normalize_activations": [False, True],
+            "learning_rate": {"min_value": 0.01, "max_value": 0.3, "sampling": "log"},
+            "num_hidden_layers": {"min_value": 1, "max_value": 2},
+            "dropout": None,
+        },
+    )
+    assert isinstance(model.space["momentum"], hp_types.Fixed)
+    assert model.space["batch_size"].values == [64, 128]
+    assert isinstance(model.space["normalize_activations"], hp_types.Boolean)
+    assert isinstance(model.space["learning_rate"], hp_types.Float)
+    assert isinstance(model.space["num_hidden_layers"], hp_types.Int)
+    assert "dropout" not in model.space
+    with pytest.raises(ValueError, match="Unknown hyperparameter 'widht'"):
+        tuning.RuleHyperModel("PEPITA", space={"widht": 3})
+    with pytest.raises(ValueError, match="Unknown rule 'PEPTIA'"):
+        tuning.RuleHyperModel("PEPTIA")
+    # Reproduction short names resolve to the exported classes.
+    assert tuning.RuleHyperModel("bp").rule_class is pepita_keras.Backprop
+
+
+def test_build_applies_hyperparameters_to_network_rule_and_optimizer():
+    model_builder = tuning.RuleHyperModel("PEPITA", (28, 28, 1), 10, seed=3)
+    hp = keras_tuner.HyperParameters()
+    hp.Fixed("learning_rate", 0.02)
+    hp.Fixed("momentum", 0.5)
+    hp.Fixed("hidden_units", 32)
+    hp.Fixed("num_hidden_layers", 2)
+    hp.Fixed("dropout", 0.25)
+    hp.Fixed("feedback_scale", 0.2)
+    hp.Fixed("last_layer_error", "clean")
+    model = model_builder.build(hp)
+    assert isinstance(model, pepita_keras.PEPITA)
+    dense = [l for l in model.network.layers if isinstance(l, keras.layers.Dense)]
+    assert [l.units for l in dense] == [32, 32, 10]
+    dropouts = [l.rate for l in model.network.layers if isinstance(l, keras.layers.Dropout)]
+    assert dropouts == [0.25, 0.25]
+    assert model.last_layer_error == "clean"
+    # F ~ U(-s·sqrt(6/d), s·sqrt(6/d)), d = 784: the bound follows s = 0.2.
+    bound = 0.2 * math.sqrt(6 / 784)
+    f = keras.ops.convert_to_numpy(model.feedback_matrix)
+    assert np.abs(f).max() <= bound + 1e-7
+    assert np.abs(f).max() > 0.9 * bound
+    assert math.isclose(float(model.optimizer.learning_rate), 0.02, rel_tol=1e-6)
+    assert math.isclose(float(model.optimizer.momentum), 0.5)
+    # Names the tuner's space does not fix were registered with defaults.
+    assert hp.get("batch_size") == 64
+
+
+def test_conditional_variant_flag_only_exists_for_its_parent_value():
+    if "time_local" not in inspect.signature(pepita_keras.PEPITA.__init__).parameters:
+        pytest.skip("PEPITA has no time_local flag")
+    model_builder = tuning.RuleHyperModel("PEPITA", space={"hidden_units": 16})
+    hp = keras_tuner.HyperParameters()
+    hp.Fixed("update_form", "difference")
+    model = model_builder.build(hp)
+    assert "time_local" not in hp.values
+    assert model.time_local is False
+
+
+def test_seed_zero_is_honoured(tmp_path):
+    def first_values(seed, folder):
+        tuner = tuning.build_tuner(
+            "random", tuning.RuleHyperModel("PEPITA", space={"hidden_units": 16}),
+            max_trials=3, seed=seed, directory=str(tmp_path / folder),
+        )
+        assert tuner.oracle.seed == seed
+        return tuner.oracle.create_trial("tuner0").hyperparameters.values
+
+    assert first_values(0, "a") == first_values(0, "b")
+    assert first_values(0, "c") != first_values(1, "d")
+    with pytest.raises(ValueError, match="seed=0"):
+        tuning.build_tuner("random", tuning.RuleHyperModel("PEPITA"), seed=0, track=False)
+
+
+def test_build_tuner_validates_arguments(tmp_path):
+    builder = tuning.RuleHyperModel("PEPITA")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        tuning.build_tuner("grid", builder, directory=str(tmp_path))
+    with pytest.raises(ValueError, match="max_trials must be a positive int"):
+        tuning.build_tuner("random", builder, max_trials=0, directory=str(tmp_path))
+    for kind, cls in (("hyperband", keras_tuner.Hyperband),
+                      ("bayesian", keras_tuner.BayesianOptimization)):
+        tuner = tuning.build_tuner(kind, builder, max_trials=5, seed=1,
+                                   directory=str(tmp_path / kind))
+        assert isinstance(tuner, cls) and isinstance(tuner, tuning.MLflowTracking)
+        assert tuner.oracle.max_trials == 5
+
+
+# ---------------------------------------------------------------------------
+# A real search, recorded in MLflow.
+# ---------------------------------------------------------------------------
+def _mnist_subset(n_train, n_val):
+    from pepita_keras import datasets
+
+    (x, y), _ = datasets.load_arrays("mnist")
+    return (x[:n_train], y[:n_train]), (x[-n_val:], y[-n_val:])
+
+
+@pytest.mark.real_data
+def test_search_beats_a_bad_configuration_and_is_nested_in_mlflow(tmp_path, monkeypatch):
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    (x, y), validation = _mnist_subset(2000, 1000)
+    space = {"hidden_units": 256, "num_hidden_layers": 1, "dropout": 0.0,
+             "batch_size": 64, "momentum": 0.9, "last_layer_error": "modulated",
+             "learning_rate": {"min_value": 0.02, "max_value": 0.2, "sampling": "log"}}
+    for flag in hm.VARIANT_FLAGS:
+        space[flag] = None
+    builder = tuning.RuleHyperModel("PEPITA", space=space, seed=0)
+
+    # The deliberately bad configuration: the same model with lr = 1e-5.
+    bad_hp = keras_tuner.HyperParameters()
+    bad_hp.Fixed("learning_rate", 1e-5)
+    bad_hp.Fixed("feedback_scale", 0.05)
+    bad = builder.fit(bad_hp, builder.build(bad_hp), x, y,
+                      validation_data=validation, epochs=2)
+    bad_accuracy = bad.history["val_accuracy"][-1]
+
+    tuner = tuning.build_tuner("random", builder, max_trials=3, seed=0,
+                               directory=str(tmp_path / "search"), project_name="real")
+    tuner.search(x, y, validation_data=validation, epochs=2)
+    best = tuner.oracle.get_best_trials(1)[0]
+    # MNIST at lr ≥ 0.02 for 2 epochs learns far beyond chance; lr 1e-5 cannot.
+    assert best.score > bad_accuracy + 0.3, (best.score, bad_accuracy)
+
+    client = mlflow.MlflowClient(uri)
+    experiment = client.get_experiment_by_name(tuners.DEFAULT_EXPERIMENT)
+    runs = client.search_runs([experiment.experiment_id], max_results=100)
+    parents = [r for r in runs if r.data.tags.get("pepita.role") == "search"]
+    assert len(parents) == 1
+    parent = parents[0]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(children) == 3 == len(runs) - 1
+    assert sorted(r.data.tags["pepita.trial_id"] for r in children) == sorted(tuner.oracle.trials)
+    for run in children:
+        trial = tuner.oracle.trials[run.data.tags["pepita.trial_id"]]
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["pepita.trial_status"] == "COMPLETED"
+        assert float(run.data.params["learning_rate"]) == pytest.approx(
+            trial.hyperparameters.values["learning_rate"])
+        assert run.data.params["hidden_units"] == "256"
+        assert run.data.metrics["objective"] == pytest.approx(trial.score)
+        history = client.get_metric_history(run.info.run_id, "val_accuracy")
+        assert sorted(m.step for m in history) == [0, 1]
+        assert max(m.value for m in history) == pytest.approx(trial.score)
+    tagged = [r for r in children if r.data.tags.get("pepita.best_trial") == "true"]
+    assert [r.data.tags["pepita.trial_id"] for r in tagged] == [best.trial_id]
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["pepita.best_trial_id"] == best.trial_id
+    assert parent.data.metrics["best_objective"] == pytest.approx(best.score)
+
+    report = tuning.write_report(tmp_path / "tuning.md", tracking_uri=uri)
+    assert "| real |" in report and f"{best.score:.4f}" in report
+    assert (tmp_path / "tuning.md").read_text() == report
+
+
+# ---------------------------------------------------------------------------
+# The CLI in real subprocesses: resume after a kill, distributed search.
+# ---------------------------------------------------------------------------
+_CONFIG = """
+from pepita_keras.experiment import paper_cell
+from pepita_keras.tuning.configs import TuningConfig
+
+
+def get_config():
+    space = {{"hidden_units": 64, "num_hidden_layers": 1, "dropout": 0.0,
+             "batch_size": [64, 128]}}
+    for flag in ("modulation_sign", "normalize_activations", "update_form", "time_local"):
+        space[flag] = None
+    return TuningConfig(name="{name}", experiment=paper_cell("pepita", "fc", "mnist"),
+                        space=space, max_trials={trials}, epochs=1,
+                        train_examples=1024, val_examples=512, seed=0)
+"""
+
+
+def _write_config(tmp_path, name, trials):
+    path = tmp_path / f"{name}.py"
+    path.write_text(textwrap.dedent(_CONFIG.format(name=name, trials=trials)))
+    return path
+
+
+def _env(tmp_path, **extra):
+    env = dict(os.environ)
+    env.update(
+        MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}",
+        TF_CPP_MIN_LOG_LEVEL="3",
+        PYTHONUNBUFFERED="1",
+        **extra,
+    )
+    return env
+
+
+def _tune(config, tmp_path, env, log):
+    command = [sys.executable, "-m", "pepita_keras.cli", "tune", str(config),
+               "--directory", str(tmp_path / "search")]
+    return subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+
+
+def _init_store(tmp_path):
+    # Create the MLflow schema once, before several processes open the store.
+    from pepita_keras import tracking
+
+    client = tracking.client(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    tracking.experiment_id(client, tuners.DEFAULT_EXPERIMENT)
+    return client
+
+
+def _trial_runs(client):
+    experiment = client.get_experiment_by_name(tuners.DEFAULT_EXPERIMENT)
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    parents = [r for r in runs if r.data.tags.get("pepita.role") == "search"]
+    trials = [r for r in runs if r.data.tags.get("pepita.role") == "trial"]
+    return parents, trials
+
+
+def _oracle_statuses(project):
+    import json
+
+    return {
+        path.parent.name: json.loads(path.read_text())["status"]
+        for path in project.glob("trial_*/trial.json")
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_killed_search_resumes_without_duplicate_mlflow_runs(tmp_path):
+    client = _init_store(tmp_path)
+    config = _write_config(tmp_path, "resume", trials=4)
+    env = _env(tmp_path)
+    project = tmp_path / "search" / "resume"
+    with open(tmp_path / "first.log", "w") as log:
+        process = _tune(config, tmp_path, env, log)
+        deadline = time.monotonic() + 300
+        # Kill while the second trial runs (its MLflow run is open).
+        while not any(r.data.tags.get("pepita.trial_id") == "1"
+                      for r in _trial_runs(client)[1]):
+            assert process.poll() is None, (tmp_path / "first.log").read_text()
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    statuses = _oracle_statuses(project)
+    assert statuses.get("trial_0") == "COMPLETED" and statuses["trial_1"] == "RUNNING"
+
+    with open(tmp_path / "second.log", "w") as log:
+        process = _tune(config, tmp_path, env, log)
+        assert process.wait(timeout=600) == 0, (tmp_path / "second.log").read_text()
+    statuses = _oracle_statuses(project)
+    assert statuses == {f"trial_{i}": "COMPLETED" for i in range(4)}
+
+    parents, trials = _trial_runs(client)
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    ids = [r.data.tags["pepita.trial_id"] for r in trials]
+    assert sorted(ids) == ["0", "1", "2", "3"]  # once each
+    assert all(r.info.status == "FINISHED" for r in trials)
+    attempts = {r.data.tags["pepita.trial_id"]: r.data.tags["pepita.attempts"] for r in trials}
+    assert attempts == {"0": "1", "1": "2", "2": "1", "3": "1"}
+    assert sum(r.data.tags.get("pepita.best_trial") == "true" for r in trials) == 1
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_distributed_search_chief_and_two_workers(tmp_path):
+    client = _init_store(tmp_path)
+    config = _write_config(tmp_path, "dist", trials=4)
+    port = str(_free_port())
+    processes = {}
+    logs = {}
+    for tuner_id in ("chief", "tuner0", "tuner1"):
+        env = _env(tmp_path, KERASTUNER_TUNER_ID=tuner_id,
+                   KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=port)
+        logs[tuner_id] = open(tmp_path / f"{tuner_id}.log", "w")
+        processes[tuner_id] = _tune(config, tmp_path, env, logs[tuner_id])
+    try:
+        for tuner_id, process in processes.items():
+            code = process.wait(timeout=600)
+            assert code == 0, (tmp_path / f"{tuner_id}.log").read_text()
+    finally:
+        for tuner_id, process in processes.items():
+            if process.poll() is None:
+                process.kill()
+            logs[tuner_id].close()
+
+    statuses = _oracle_statuses(tmp_path / "search" / "dist")
+    assert statuses == {f"trial_{i}": "COMPLETED" for i in range(4)}
+    parents, trials = _trial_runs(client)
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert sorted(r.data.tags["pepita.trial_id"] for r in trials) == ["0", "1", "2", "3"]
+    assert all(r.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for r in trials)
+    assert all(r.info.status == "FINISHED" for r in trials)
+    # Trials ran in the workers, never in the chief.
+    assert {r.data.tags["pepita.tuner_id"] for r in trials} <= {"tuner0", "tuner1"}
+    assert sum(r.data.tags.get("pepita.best_trial") == "true" for r in trials) == 1
+    assert "pepita.best_trial_id" in parents[0].data.tags
