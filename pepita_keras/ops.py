@@ -149,3 +149,28 @@ def after(tensors, dependencies):
     dependencies = [d for d in tf.nest.flatten(dependencies) if d is not None]
     with tf.control_dependencies(dependencies):
         return tf.nest.map_structure(tf.identity, tensors)
+
+
+def stateless_normal(shape, stddev, seed, dtype):
+    """`N(0, stddev²)` draw, the same for the same stateless seed.
+
+    Args:
+        shape: shape of the draw.
+        stddev: standard deviation.
+        seed: a pair of integers (scalars or variables) forming the seed.
+        dtype: dtype of the draw.
+    """
+    # tf.stack, not keras.ops.stack: the latter fails on variable reads
+    # inside tf.cond branches (as in scheduled feedback mirroring).
+    seed = tf.stack([tf.cast(tf.convert_to_tensor(s), "int64") for s in seed])
+    return tf.random.stateless_normal(shape, seed=seed, stddev=stddev, dtype=dtype)
+
+
+def run_if(condition, fn):
+    """Runs `fn()` for its side effects (variable updates) where `condition`."""
+
+    def run():
+        fn()
+        return tf.constant(True)
+
+    tf.cond(condition, run, lambda: tf.constant(False))

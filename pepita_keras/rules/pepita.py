@@ -75,6 +75,7 @@ import math
 import keras
 from keras import ops
 
+from pepita_keras import ops as backend_ops
 from pepita_keras.core import LocalLearningModel, local_updates
 from pepita_keras.feedback import (
     AlignmentPair,
@@ -89,6 +90,7 @@ from pepita_keras.network import output_activation_name
 LAST_LAYER_ERRORS = ("modulated", "clean")
 UPDATE_FORMS = ("difference", "hebbian")
 CLEAN, MODULATED = "clean", "modulated"
+MIRRORING_STREAM = 0x6D6972  # folded into the seed: mirroring noise ≠ dropout
 
 
 @keras.saving.register_keras_serializable(package="pepita_keras")
@@ -174,22 +176,23 @@ class PEPITA(LocalLearningModel):
             uniform_feedback_initializer(fan_in, feedback_scale, seed),
         )
         if self.feedback_mirroring is not None:
-            initial_std = float(ops.std(self.feedback_matrix))
             self.feedback_target_std = self.add_weight(
                 name="feedback_target_std",
                 shape=(),
-                initializer=keras.initializers.Constant(initial_std),
-                trainable=False,
-            )
-            self.mirroring_step = self.add_weight(
-                name="mirroring_step",
-                shape=(),
-                dtype="int64",
                 initializer="zeros",
                 trainable=False,
             )
-            self.mirroring_seed_generator = keras.random.SeedGenerator(
-                None if seed is None else seed + 1, name="mirroring_seed"
+            # Assigned, not a Constant initializer (which rounds to float32).
+            self.feedback_target_std.assign(ops.std(self.feedback_matrix))
+            # Training steps (for `period`) and noise draws; saved, so a
+            # resumed run mirrors as an uninterrupted one would.
+            self.mirroring_step = self.add_weight(
+                name="mirroring_step", shape=(), dtype="int64",
+                initializer="zeros", trainable=False,
+            )
+            self.mirroring_draws = self.add_weight(
+                name="mirroring_draws", shape=(), dtype="int64",
+                initializer="zeros", trainable=False,
             )
 
     def call(self, inputs, training=False):
@@ -314,11 +317,14 @@ class PEPITA(LocalLearningModel):
                 "the model with e.g. feedback_mirroring={'learning_rate': 0.1}."
             )
         if noise is None:
-            noise = keras.random.normal(
+            # Seeded from the model's base seed, apart from the dropout draws.
+            draw = ops.convert_to_tensor(self.mirroring_draws)
+            self.mirroring_draws.assign_add(ops.convert_to_tensor(1, "int64"))
+            noise = backend_ops.stateless_normal(
                 (config.batch_size,) + self.input_spec_shape,
-                stddev=config.noise_std,
-                dtype=self.variable_dtype,
-                seed=self.mirroring_seed_generator,
+                config.noise_std,
+                (self.dropout_seed_state[0] + MIRRORING_STREAM, draw),
+                self.variable_dtype,
             )
         response = self.forward(ops.cast(noise, self.variable_dtype)).prediction
         feedback = mirrored_feedback(
@@ -333,17 +339,12 @@ class PEPITA(LocalLearningModel):
         return feedback
 
     def _scheduled_mirroring(self):
-        step = self.mirroring_step.assign_add(1)
+        step = self.mirroring_step.assign_add(ops.convert_to_tensor(1, "int64"))
         period = self.feedback_mirroring.period
         if period == 1:
             self.mirror_feedback()
-            return
-
-        def mirror():
-            self.mirror_feedback()
-            return ops.zeros(())
-
-        ops.cond(ops.equal(step % period, 0), mirror, lambda: ops.zeros(()))
+        else:
+            backend_ops.run_if(ops.equal(step % period, 0), self.mirror_feedback)
 
     def feedback_alignment_pairs(self):
         """`[AlignmentPair("F", F, W_1⋯W_L)]` for dense chains, else `[]`."""

@@ -1,0 +1,285 @@
+"""PEPITA's ICLR-2024 variants against their equations.
+
+Expectations come from tests/reference/pepita_variants_numpy.py (plain
+NumPy statements of each variant), from exact identities (sign −1 ≡ F
+negated) and from closed forms (mirroring, decoupled weight decay).
+"""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import pepita_keras
+from tests.reference import pepita_variants_numpy as ref
+
+RTOL = 1e-5
+
+
+@pytest.fixture
+def float64():
+    keras.config.set_floatx("float64")
+    yield
+    keras.config.set_floatx("float32")
+
+
+def _mlp(sizes, use_bias=False, seed=0, activation="relu"):
+    layers = [keras.Input((sizes[0],))]
+    for index, units in enumerate(sizes[1:]):
+        last = index == len(sizes) - 2
+        layers.append(
+            keras.layers.Dense(
+                units,
+                activation="softmax" if last else activation,
+                use_bias=use_bias,
+                kernel_initializer=keras.initializers.HeUniform(seed + index),
+                bias_initializer=keras.initializers.RandomUniform(-0.1, 0.1, seed),
+            )
+        )
+    return keras.Sequential(layers)
+
+
+def _weights(model):
+    dense = [b.layer for b in model.blocks]
+    kernels = [l.kernel.numpy().astype("float64") for l in dense]
+    biases = [l.bias.numpy().astype("float64") for l in dense] if dense[0].use_bias else None
+    return kernels, biases
+
+
+def _batch(rng, batch, features, classes):
+    x = rng.uniform(0, 1, size=(batch, features))
+    y = rng.integers(0, classes, size=batch)
+    return x, y, np.eye(classes)[y]
+
+
+@pytest.mark.parametrize("update_form", ["difference", "hebbian"])
+@pytest.mark.parametrize("last_layer_error", ["modulated", "clean"])
+@pytest.mark.parametrize("normalize", [False, True])
+@pytest.mark.parametrize("sign", [1, -1])
+def test_variant_updates_match_numpy_reference(
+    float64, rng, update_form, last_layer_error, normalize, sign
+):
+    use_bias = normalize  # cover biases without doubling the grid
+    model = pepita_keras.PEPITA(
+        _mlp([10, 8, 6, 3], use_bias),
+        feedback_scale=2.0,
+        last_layer_error=last_layer_error,
+        modulation_sign=sign,
+        normalize_activations=normalize,
+        update_form=update_form,
+        seed=1,
+    )
+    x, y, onehot = _batch(rng, 12, 10, 3)
+    kernels, biases = _weights(model)
+    expected = ref.variant_updates(
+        x, onehot, kernels, biases, model.feedback_matrix.numpy(),
+        sign=sign, normalize=normalize, form=update_form,
+        last_layer_error=last_layer_error,
+    )
+    updates = model.compute_updates(x, y)
+    assert len(updates) == len(expected)
+    for got, want in zip(updates, expected):
+        np.testing.assert_allclose(got.numpy(), want, rtol=RTOL, atol=1e-12)
+
+
+def test_hebbian_form_differs_from_difference_form(float64, rng):
+    # Guards the reference test above against both forms collapsing.
+    x, y, _ = _batch(rng, 8, 10, 3)
+    results = [
+        pepita_keras.PEPITA(
+            _mlp([10, 8, 3]), feedback_scale=2.0, update_form=form, seed=1
+        ).compute_updates(x, y)[0].numpy()
+        for form in ("difference", "hebbian")
+    ]
+    assert not np.allclose(*results)
+
+
+def test_negative_modulation_sign_equals_negated_feedback(rng):
+    x, y, _ = _batch(rng, 8, 10, 3)
+    minus = pepita_keras.PEPITA(_mlp([10, 8, 3]), modulation_sign=-1, seed=2)
+    plus = pepita_keras.PEPITA(_mlp([10, 8, 3]), seed=2)
+    plus.feedback_matrix.assign(-minus.feedback_matrix.numpy())
+    for a, b in zip(minus.compute_updates(x, y), plus.compute_updates(x, y)):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_normalized_predictions_divide_by_the_whole_batch_norm(float64, rng):
+    model = pepita_keras.PEPITA(_mlp([10, 8, 3]), normalize_activations=True, seed=0)
+    x, _, _ = _batch(rng, 16, 10, 3)
+    kernels, _ = _weights(model)
+    _, outputs = ref.forward(x, kernels, normalize=True)
+    np.testing.assert_allclose(
+        model.predict(x, batch_size=16, verbose=0), outputs[-1], rtol=RTOL
+    )
+    # Not the per-example norm: a half batch gives another output.
+    _, half = ref.forward(x[:8], kernels, normalize=True)
+    assert not np.allclose(half[-1], outputs[-1][:8])
+
+
+@pytest.mark.parametrize("last_layer_error", ["clean", "modulated"])
+def test_time_local_step_equals_two_halves_applied_by_hand(
+    float64, rng, last_layer_error
+):
+    lr = 0.5
+    model = pepita_keras.PEPITA(
+        _mlp([10, 8, 6, 3]),
+        feedback_scale=2.0,
+        update_form="hebbian",
+        time_local=True,
+        last_layer_error=last_layer_error,
+        seed=3,
+    )
+    model.compile(optimizer=keras.optimizers.SGD(lr))
+    x, y, onehot = _batch(rng, 8, 10, 3)
+    kernels, _ = _weights(model)
+    expected = ref.time_local_sgd_step(
+        x, onehot, kernels, model.feedback_matrix.numpy(), lr,
+        last_layer_error=last_layer_error,
+    )
+    # The same update applied at once (no time locality) must differ.
+    at_once = [
+        w - lr * g
+        for w, g in zip(
+            kernels,
+            ref.variant_updates(
+                x, onehot, kernels, None, model.feedback_matrix.numpy(),
+                form="hebbian", last_layer_error=last_layer_error,
+            ),
+        )
+    ]
+    model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    assert int(model.optimizer.iterations.numpy()) == 2  # one apply per half
+    for variable, want, other in zip(model.trainable_variables, expected, at_once):
+        np.testing.assert_allclose(variable.numpy(), want, rtol=RTOL, atol=1e-12)
+    assert any(
+        not np.allclose(v.numpy(), o) for v, o in zip(model.trainable_variables, at_once)
+    )
+
+
+def test_weight_decay_through_the_optimizer(rng):
+    lr, decay = 0.1, 0.01
+    model = pepita_keras.PEPITA(_mlp([10, 8, 3]), seed=4)
+    model.compile(optimizer=keras.optimizers.SGD(lr, weight_decay=decay))
+    x, y, onehot = _batch(rng, 8, 10, 3)
+    kernels, _ = _weights(model)
+    grads = ref.variant_updates(x, onehot, kernels, None, model.feedback_matrix.numpy())
+    model.fit(x.astype("float32"), y, batch_size=8, shuffle=False, verbose=0)
+    # Keras's decoupled decay: w ← w − lr·wd·w − lr·G (G at the old weights).
+    for variable, w, g in zip(model.trainable_variables, kernels, grads):
+        np.testing.assert_allclose(
+            variable.numpy(), w - lr * decay * w - lr * g, rtol=1e-5, atol=1e-7
+        )
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_mirroring_step_matches_closed_form_and_keeps_initial_std(float64, rng, sign):
+    settings = {"learning_rate": 0.5, "noise_std": 0.3, "batch_size": 32}
+    model = pepita_keras.PEPITA(
+        _mlp([10, 8, 3]), modulation_sign=sign, feedback_mirroring=settings, seed=5
+    )
+    initial = model.feedback_matrix.numpy().copy()
+    noise = rng.normal(0, 0.3, size=(32, 10))
+    kernels, _ = _weights(model)
+    _, outputs = ref.forward(noise, kernels)
+    expected = ref.mirrored_feedback(initial, noise, outputs[-1], 0.5, -sign, initial.std())
+    model.mirror_feedback(noise)
+    np.testing.assert_allclose(model.feedback_matrix.numpy(), expected, rtol=RTOL)
+    np.testing.assert_allclose(model.feedback_matrix.numpy().std(), initial.std(), rtol=1e-10)
+    assert not model.feedback_matrix.trainable
+
+
+def test_mirroring_turns_feedback_towards_anti_alignment(rng):
+    """Linear hidden layer, softmax output: E[ξᵀ r]/N ≈ σ² W1 W2 J, J ∝ P = I − 11ᵀ/C
+    (softmax Jacobian at small logits), so F (+Fe convention) → −W1 W2 P."""
+    model = pepita_keras.PEPITA(
+        _mlp([20, 16, 4], activation="linear"),
+        feedback_mirroring={"learning_rate": 1.0, "noise_std": 0.3, "batch_size": 1024},
+        seed=6,
+    )
+    kernels, _ = _weights(model)
+    target = kernels[0] @ kernels[1] @ (np.eye(4) - 1 / 4)
+    before = ref.angle_degrees(model.feedback_matrix.numpy(), target)
+    for _ in range(40):
+        model.mirror_feedback()
+    after = ref.angle_degrees(model.feedback_matrix.numpy(), target)
+    assert 70 < before < 110
+    assert after > 165, (before, after)
+
+
+def test_mirroring_schedule_and_std_during_fit(rng):
+    model = pepita_keras.PEPITA(
+        _mlp([10, 8, 3]), feedback_mirroring={"period": 3}, seed=7
+    )
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    initial = model.feedback_matrix.numpy().copy()
+    x, y, _ = _batch(rng, 24, 10, 3)
+    model.fit(x[:16], y[:16], batch_size=8, shuffle=False, verbose=0)  # 2 steps
+    np.testing.assert_array_equal(model.feedback_matrix.numpy(), initial)
+    model.fit(x[16:], y[16:], batch_size=8, shuffle=False, verbose=0)  # step 3
+    assert int(model.mirroring_step.numpy()) == 3
+    assert not np.allclose(model.feedback_matrix.numpy(), initial)
+    np.testing.assert_allclose(model.feedback_matrix.numpy().std(), initial.std(), rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"update_form": "mixed"}, "update_form"),
+        ({"modulation_sign": 0}, "modulation_sign"),
+        ({"normalize_activations": "yes"}, "normalize_activations"),
+        ({"time_local": True}, "update_form='hebbian'"),
+        ({"feedback_mirroring": {"lr": 0.1}}, "unknown keys"),
+        ({"feedback_mirroring": {"period": 0}}, "period"),
+    ],
+)
+def test_invalid_variant_arguments_raise(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        pepita_keras.PEPITA(_mlp([4, 3, 2]), **kwargs)
+
+
+VARIANT = dict(
+    last_layer_error="clean",
+    modulation_sign=-1,
+    normalize_activations=True,
+    update_form="hebbian",
+    time_local=True,
+    feedback_mirroring={"learning_rate": 0.2, "noise_std": 0.1, "batch_size": 16, "period": 2},
+)
+
+
+def test_variant_flags_round_trip_through_config():
+    model = pepita_keras.PEPITA(_mlp([6, 5, 3]), seed=0, **VARIANT)
+    clone = pepita_keras.PEPITA.from_config(model.get_config())
+    for name, value in VARIANT.items():
+        got = getattr(clone, name)
+        got = got.get_config() if name == "feedback_mirroring" else got
+        assert got == value, name
+    default = pepita_keras.PEPITA.from_config(pepita_keras.PEPITA(_mlp([6, 5, 3])).get_config())
+    assert default.feedback_mirroring is None and default.update_form == "difference"
+
+
+def test_variant_model_save_load_continues_identically(rng, tmp_path):
+    model = pepita_keras.PEPITA(_mlp([6, 5, 3], use_bias=True), seed=0, **VARIANT)
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
+    x, y, _ = _batch(rng, 32, 6, 3)
+    x = x.astype("float32")
+    model.fit(x[:16], y[:16], batch_size=8, shuffle=False, verbose=0)
+    path = os.fspath(tmp_path / "variant.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, pepita_keras.PEPITA) and loaded.time_local
+    np.testing.assert_array_equal(
+        loaded.feedback_matrix.numpy(), model.feedback_matrix.numpy()
+    )
+    np.testing.assert_array_equal(
+        loaded.feedback_target_std.numpy(), model.feedback_target_std.numpy()
+    )
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    model.fit(x[16:], y[16:], batch_size=8, shuffle=False, verbose=0)
+    loaded.fit(x[16:], y[16:], batch_size=8, shuffle=False, verbose=0)
+    np.testing.assert_array_equal(
+        loaded.feedback_matrix.numpy(), model.feedback_matrix.numpy()
+    )
+    for a, b in zip(model.trainable_variables, loaded.trainable_variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
