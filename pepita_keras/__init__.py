@@ -11,6 +11,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 from pepita_keras import datasets, models  # noqa: E402
 from pepita_keras.core import LocalLearningModel  # noqa: E402
 from pepita_keras.rules.pepita import PEPITA  # noqa: E402
+from pepita_keras.rules.mempepita import MEMPEPITA  # noqa: E402
 from pepita_keras.rules.backprop import Backprop  # noqa: E402
 from pepita_keras.rules.dfa import DirectFeedbackAlignment  # noqa: E402
 from pepita_keras.rules.drtp import DRTP  # noqa: E402
@@ -24,6 +25,7 @@ __all__ = [
     "DRTP",
     "FeedbackAlignment",
     "LocalLearningModel",
+    "MEMPEPITA",
     "PEPITA",
     "datasets",
     "models",

@@ -1,0 +1,126 @@
+"""MEMPEPITA computes PEPITA's updates (same F, same masks) by recomputation.
+
+The expectation is PEPITA's update, itself checked against the NumPy
+reference in test_pepita.py / test_pepita_variants.py; here both models share
+the network, F and the dropout seed, so the updates must agree to rounding.
+"""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import pepita_keras
+
+
+def _fc(dropout=0.0, use_bias=True, seed=0):
+    layers = [keras.Input((6, 6, 1)), keras.layers.Flatten()]
+    for index, units in enumerate((16, 12, 10)):
+        layers.append(
+            keras.layers.Dense(
+                units,
+                activation="relu",
+                use_bias=use_bias,
+                kernel_initializer=keras.initializers.HeUniform(seed + index),
+                bias_initializer=keras.initializers.RandomUniform(-0.1, 0.1, seed),
+            )
+        )
+        if dropout:
+            layers.append(keras.layers.Dropout(dropout))
+    layers.append(keras.layers.Dense(4, activation="softmax", use_bias=use_bias))
+    return keras.Sequential(layers)
+
+
+def _conv(seed=0):
+    return pepita_keras.models.paper_conv(
+        input_shape=(6, 6, 1), num_classes=4, filters=3, kernel_size=3, seed=seed
+    )
+
+
+def _pair(network_fn, **kwargs):
+    network = network_fn()
+    clone = keras.models.clone_model(network)
+    clone.set_weights(network.get_weights())
+    pepita = pepita_keras.PEPITA(network, seed=5, **kwargs)
+    mem = pepita_keras.MEMPEPITA(clone, seed=5, **kwargs)
+    np.testing.assert_array_equal(mem.feedback_matrix.numpy(), pepita.feedback_matrix.numpy())
+    return pepita, mem
+
+
+def _data(rng, batch=10):
+    x = rng.uniform(0, 1, size=(batch, 6, 6, 1)).astype("float32")
+    return x, rng.integers(0, 4, size=batch)
+
+
+def _assert_same(a, b):
+    assert len(a) == len(b)
+    for u, v in zip(a, b):
+        np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("network_fn", [_fc, _conv], ids=["fc", "conv"])
+@pytest.mark.parametrize("last_layer_error", ["modulated", "clean"])
+def test_updates_equal_pepita(rng, network_fn, last_layer_error):
+    pepita, mem = _pair(network_fn, last_layer_error=last_layer_error, feedback_scale=1.0)
+    x, y = _data(rng)
+    expected = pepita.compute_updates(x, y)
+    assert any(np.abs(u.numpy()).max() > 0 for u in expected)
+    _assert_same(mem.compute_updates(x, y), expected)
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {"update_form": "hebbian", "last_layer_error": "clean"},
+        {"normalize_activations": True, "modulation_sign": -1},
+    ],
+)
+def test_variant_updates_equal_pepita(rng, variant):
+    pepita, mem = _pair(_fc, feedback_scale=1.0, **variant)
+    x, y = _data(rng)
+    _assert_same(mem.compute_updates(x, y), pepita.compute_updates(x, y))
+
+
+def test_dropout_masks_are_shared_by_all_three_passes(rng):
+    pepita, mem = _pair(lambda: _fc(dropout=0.5), feedback_scale=1.0)
+    x, y = _data(rng)
+    expected = pepita.compute_updates(x, y, training=True)
+    got = mem.compute_updates(x, y, training=True)
+    for name, mask in pepita.last_dropout_masks.items():
+        np.testing.assert_array_equal(mem.last_dropout_masks[name].numpy(), mask.numpy())
+    _assert_same(got, expected)
+
+
+def test_fit_steps_equal_pepita(rng):
+    pepita, mem = _pair(lambda: _fc(dropout=0.2))
+    x, y = _data(rng, 24)
+    for model in (pepita, mem):
+        model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
+        model.fit(x, y, batch_size=8, shuffle=False, verbose=0)
+    _assert_same(
+        [v.numpy() for v in mem.trainable_variables],
+        [v.numpy() for v in pepita.trainable_variables],
+    )
+
+
+def test_time_local_is_refused():
+    with pytest.raises(ValueError, match="time_local"):
+        pepita_keras.MEMPEPITA(_fc(), update_form="hebbian", time_local=True)
+
+
+def test_save_load_round_trip(rng, tmp_path):
+    model = pepita_keras.MEMPEPITA(_fc(dropout=0.1), update_form="hebbian", seed=3)
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
+    x, y = _data(rng, 32)
+    model.fit(x[:16], y[:16], batch_size=8, shuffle=False, verbose=0)
+    path = os.fspath(tmp_path / "mempepita.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert type(loaded) is pepita_keras.MEMPEPITA and loaded.update_form == "hebbian"
+    np.testing.assert_array_equal(loaded.feedback_matrix.numpy(), model.feedback_matrix.numpy())
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    model.fit(x[16:], y[16:], batch_size=8, shuffle=False, verbose=0)
+    loaded.fit(x[16:], y[16:], batch_size=8, shuffle=False, verbose=0)
+    for a, b in zip(model.trainable_variables, loaded.trainable_variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
