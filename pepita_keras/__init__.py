@@ -8,7 +8,7 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from pepita_keras import datasets, models  # noqa: E402
+from pepita_keras import callbacks, datasets, models  # noqa: E402
 from pepita_keras.core import LocalLearningModel  # noqa: E402
 from pepita_keras.rules.pepita import PEPITA  # noqa: E402
 from pepita_keras.rules.mempepita import MEMPEPITA  # noqa: E402
@@ -27,6 +27,7 @@ __all__ = [
     "LocalLearningModel",
     "MEMPEPITA",
     "PEPITA",
+    "callbacks",
     "datasets",
     "models",
     "__version__",

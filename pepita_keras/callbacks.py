@@ -1,0 +1,122 @@
+"""Keras callbacks for the learning rules: alignment diagnostics.
+
+`AlignmentDiagnostics` adds, at the end of every epoch, to the epoch's `logs`
+(so `History`, `keras.callbacks.CSVLogger`, TensorBoard and MLflow's Keras
+callback see them when listed after it):
+
+- `alignment_angle_<name>`: the angle in degrees between a feedback tensor
+  and the forward tensor it stands in for, for every pair the rule exposes.
+  For PEPITA this is the paper's "soft anti-alignment" diagnostic, the angle
+  between F and the product of the forward kernels, `W_1⋯W_L` in Keras's
+  (in, out) layout (`(W_L⋯W_1)^T` in the paper's (out, in) notation), which
+  Dellaferrera & Kreiman (ICML 2022, Fig. 4) report growing from ~90° to
+  ~127° over 50 MNIST epochs.
+- `update_norm_<layer name>`: the Frobenius norm of the layer's update
+  (kernel and bias together) from `model.compute_updates` on a fixed probe
+  batch, if one is given.
+
+The protocol. A rule exposes its feedback matrices by implementing
+
+    def feedback_alignment_pairs(self) -> list[pepita_keras.feedback.AlignmentPair]
+
+each pair `(name, feedback, forward)` holding two tensors of the same shape
+whose angle is meaningful (0° when the feedback equals the forward quantity).
+Rules without the method, or returning `[]` (e.g. PEPITA on a convolutional
+network, where no single matrix maps the input to the output), get update
+norms only. Implemented by: `PEPITA`/`MEMPEPITA` (`F` vs `W_1⋯W_L`),
+`FeedbackAlignment` (`B_l` vs `W_l`), `DirectFeedbackAlignment` and `DRTP`
+(`D_l` vs `(W_{l+1}⋯W_L)^T` on dense chains).
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+from pepita_keras.feedback import angle_degrees
+
+
+def alignment_angles(model):
+    """`{"alignment_angle_<name>": degrees}` for the rule's alignment pairs.
+
+    Args:
+        model: a `LocalLearningModel`; rules without
+            `feedback_alignment_pairs()` give `{}`.
+
+    Returns:
+        A dict of Python floats.
+    """
+    pairs_fn = getattr(model, "feedback_alignment_pairs", None)
+    if pairs_fn is None:
+        return {}
+    angles = {}
+    for pair in pairs_fn():
+        if tuple(pair.feedback.shape) != tuple(pair.forward.shape):
+            raise ValueError(
+                f"Alignment pair {pair.name!r} of {type(model).__name__} has "
+                f"feedback of shape {tuple(pair.feedback.shape)} but forward "
+                f"of shape {tuple(pair.forward.shape)}; they must match."
+            )
+        angles[f"alignment_angle_{pair.name}"] = float(
+            angle_degrees(pair.feedback, pair.forward)
+        )
+    return angles
+
+
+def update_norms(model, x, y):
+    """`{"update_norm_<layer>": ‖G‖}` from `model.compute_updates(x, y)`.
+
+    The norm is over the layer's kernel and bias updates together; frozen
+    layers (no update) are left out.
+    """
+    updates = iter(model.compute_updates(x, y))
+    norms = {}
+    for block in model.blocks:
+        if not block.layer.trainable:
+            continue
+        squares = sum(
+            float(ops.sum(ops.square(ops.cast(next(updates), "float64"))))
+            for _ in block.variables
+        )
+        norms[f"update_norm_{block.layer.name}"] = float(np.sqrt(squares))
+    return norms
+
+
+class AlignmentDiagnostics(keras.callbacks.Callback):
+    """Logs alignment angles and per-layer update norms once per epoch.
+
+    Args:
+        probe: optional `(x, y)` batch, kept fixed, on which the update norms
+            are measured (`compute_updates`, no dropout). Without it only
+            the angles are logged.
+
+    Example:
+
+    ```python
+    diagnostics = pepita_keras.callbacks.AlignmentDiagnostics(
+        probe=(x_train[:256], y_train[:256]))
+    history = model.fit(x_train, y_train, epochs=50, callbacks=[diagnostics])
+    history.history["alignment_angle_F"]  # one angle (degrees) per epoch
+    diagnostics.measure()  # the same quantities, now (e.g. before training)
+    ```
+    """
+
+    def __init__(self, probe=None):
+        super().__init__()
+        if probe is not None and (not isinstance(probe, (tuple, list)) or len(probe) != 2):
+            raise ValueError(
+                "probe must be an (x, y) pair of arrays. Received: "
+                f"probe of type {type(probe).__name__}."
+            )
+        self.probe = probe
+
+    def measure(self, model=None):
+        """Returns the diagnostics of `model` (default: the fitted model)."""
+        model = model if model is not None else self.model
+        results = alignment_angles(model)
+        if self.probe is not None:
+            results.update(update_norms(model, *self.probe))
+        return results
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs.update(self.measure())
