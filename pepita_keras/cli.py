@@ -25,7 +25,8 @@ import sys
 # Feature modules that register subcommands, in help order. Each must define
 # `add_subparser(subparsers)`.
 SUBCOMMAND_MODULES = (
-    "pepita_keras.reproduce",  # reproduce, results, list
+    "pepita_keras.reproduce",  # reproduce, list
+    "pepita_keras.results",  # results
     "pepita_keras.tuning",  # tune, tune-report
 )
 

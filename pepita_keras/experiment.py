@@ -1,0 +1,486 @@
+"""Experiment configs for the paper reproductions, and building them.
+
+A reproduction is described by one frozen `ExperimentConfig`. Config files
+(`reproductions/configs/<name>.py`, big_vision / flax style) only define
+`get_config()` returning one, usually through `paper_cell(...)`, so every
+setting shared by the paper's table lives here once.
+
+Settings from the PEPITA paper and its official code
+(https://github.com/GiorgiaD/PEPITA): inputs in [0, 1] without
+normalisation, He-uniform init, no biases, F scale 0.05, SGD with momentum
+0.9, batch 64 (conv: 50), 100 epochs, learning rate ×0.1 at epochs 60 and
+90, dropout 0.1 on the FC hidden layer, learning rate 0.1 for MNIST FC and
+0.01 for CIFAR, final-epoch test accuracy reported.
+
+Settings the sources leave open and that we chose (see `OPEN_SETTINGS`):
+the learning rate of the BP, FA and DRTP baselines and of the conv nets
+(we use the PEPITA learning rate of the same dataset: 0.1 MNIST, 0.01
+CIFAR), and no dropout in the conv net (the paper mentions it for FC only).
+
+Example:
+
+```python
+config = pepita_keras.experiment.load_config("fc_mnist_pepita")
+model = pepita_keras.experiment.build_model(config, seed=0, steps_per_epoch=938)
+```
+"""
+
+import dataclasses
+import importlib
+import importlib.util
+import math
+import os
+import pathlib
+
+# Rule short names → exported class names (issue 3 fixes the exported names).
+RULES = {
+    "bp": "Backprop",
+    "fa": "FeedbackAlignment",
+    "dfa": "DirectFeedbackAlignment",
+    "drtp": "DRTP",
+    "pepita": "PEPITA",
+    "mempepita": "MEMPEPITA",
+}
+RULE_LABELS = {
+    "bp": "BP",
+    "fa": "FA",
+    "dfa": "DFA",
+    "drtp": "DRTP",
+    "pepita": "PEPITA",
+    "mempepita": "MEMPEPITA",
+}
+ARCHITECTURES = ("fc", "conv")
+DATASETS = {
+    # name: (input shape, number of classes)
+    "mnist": ((28, 28, 1), 10),
+    "cifar10": ((32, 32, 3), 10),
+    "cifar100": ((32, 32, 3), 100),
+}
+DATASET_LABELS = {"mnist": "MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
+
+# Paper numbers: Dellaferrera & Kreiman, ICML 2022, Table 1 (test accuracy %,
+# mean ± std over seeds, final epoch). Keyed by (rule, architecture, dataset).
+PAPER_RESULTS = {
+    ("bp", "fc", "mnist"): (98.63, 0.03),
+    ("bp", "fc", "cifar10"): (55.27, 0.32),
+    ("bp", "fc", "cifar100"): (27.58, 0.09),
+    ("bp", "conv", "mnist"): (98.86, 0.04),
+    ("bp", "conv", "cifar10"): (64.99, 0.32),
+    ("bp", "conv", "cifar100"): (34.20, 0.20),
+    ("fa", "fc", "mnist"): (98.42, 0.07),
+    ("fa", "fc", "cifar10"): (53.82, 0.24),
+    ("fa", "fc", "cifar100"): (24.61, 0.28),
+    ("fa", "conv", "mnist"): (98.50, 0.06),
+    ("fa", "conv", "cifar10"): (57.51, 0.57),
+    ("fa", "conv", "cifar100"): (27.15, 0.53),
+    ("drtp", "fc", "mnist"): (95.10, 0.10),
+    ("drtp", "fc", "cifar10"): (45.89, 0.16),
+    ("drtp", "fc", "cifar100"): (18.32, 0.18),
+    ("drtp", "conv", "mnist"): (97.32, 0.25),
+    ("drtp", "conv", "cifar10"): (50.53, 0.81),
+    ("drtp", "conv", "cifar100"): (20.14, 0.68),
+    ("pepita", "fc", "mnist"): (98.01, 0.09),
+    ("pepita", "fc", "cifar10"): (52.57, 0.36),
+    ("pepita", "fc", "cifar100"): (24.91, 0.22),
+    ("pepita", "conv", "mnist"): (98.29, 0.13),
+    ("pepita", "conv", "cifar10"): (56.33, 1.35),
+    ("pepita", "conv", "cifar100"): (27.56, 0.60),
+}
+PAPER_SOURCE = "Dellaferrera & Kreiman, ICML 2022, Table 1"
+
+# Where our settings are a choice, not a transcription (also in each config).
+OPEN_SETTINGS = (
+    "BP/FA/DRTP learning rates are not given per cell; we use PEPITA's "
+    "(0.1 MNIST, 0.01 CIFAR) with the same SGD/momentum/schedule",
+    "conv learning rates: 0.1 MNIST, 0.01 CIFAR (as FC)",
+    "no dropout in the conv net (the paper states dropout for FC)",
+    "std over seeds is the sample std (ddof=1)",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class SmokeSettings:
+    """How a config shrinks for smoke tests.
+
+    Args:
+        train_examples: training examples kept (first N).
+        test_examples: test examples kept (first N).
+        epochs: epochs run.
+    """
+
+    train_examples: int = 256
+    test_examples: int = 128
+    epochs: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+    """One reproduction: model, rule, data and optimisation settings.
+
+    Args:
+        name: the cell name (config file stem), e.g. `"fc_mnist_pepita"`.
+        rule: a key of `RULES` (`"bp"`, `"fa"`, `"drtp"`, `"pepita"`, ...).
+        architecture: `"fc"` (`models.paper_fc`) or `"conv"`
+            (`models.paper_conv`).
+        dataset: a key of `DATASETS`.
+        epochs: training epochs.
+        batch_size: training batch size.
+        learning_rate: initial SGD learning rate.
+        momentum: SGD momentum.
+        weight_decay: decoupled weight decay given to the optimizer
+            (`keras.optimizers.SGD(weight_decay=...)`); 0 disables it.
+        lr_decay_epochs: epochs (0-based) at whose start the learning rate
+            is multiplied by `lr_decay_factor`.
+        lr_decay_factor: the multiplicative decay.
+        hidden_units: FC hidden widths.
+        dropout: dropout rate after each FC hidden layer.
+        rule_kwargs: extra keyword arguments of the rule class, as a tuple
+            of `(name, value)` pairs (e.g. `(("feedback_scale", 0.05),)`).
+        train_examples: keep only the first N training examples (None: all).
+        test_examples: keep only the first N test examples (None: all).
+        eval_batch_size: batch size for the per-epoch test evaluation.
+        paper: `(mean, std)` test accuracy % reported by the paper, or None.
+        paper_source: where `paper` comes from.
+        notes: settings chosen where the sources are silent.
+        smoke: a `SmokeSettings`; `smoke_version()` applies it.
+        is_smoke: True for the smoke version of a config.
+    """
+
+    name: str
+    rule: str
+    architecture: str
+    dataset: str
+    epochs: int = 100
+    batch_size: int = 64
+    learning_rate: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    lr_decay_epochs: tuple = (60, 90)
+    lr_decay_factor: float = 0.1
+    hidden_units: tuple = (1024,)
+    dropout: float = 0.1
+    rule_kwargs: tuple = ()
+    train_examples: int = None
+    test_examples: int = None
+    eval_batch_size: int = 1000
+    paper: tuple = None
+    paper_source: str = ""
+    notes: str = ""
+    smoke: SmokeSettings = SmokeSettings()
+    is_smoke: bool = False
+
+    def __post_init__(self):
+        if self.rule not in RULES:
+            raise ValueError(
+                f"rule must be one of {sorted(RULES)}. Received: rule={self.rule!r}."
+            )
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(
+                f"architecture must be one of {ARCHITECTURES}. "
+                f"Received: architecture={self.architecture!r}."
+            )
+        if self.dataset not in DATASETS:
+            raise ValueError(
+                f"dataset must be one of {sorted(DATASETS)}. "
+                f"Received: dataset={self.dataset!r}."
+            )
+        for field in ("epochs", "batch_size", "eval_batch_size"):
+            value = getattr(self, field)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(
+                    f"{field} must be a positive integer. Received: {field}={value!r}."
+                )
+        for field in ("train_examples", "test_examples"):
+            value = getattr(self, field)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(
+                    f"{field} must be None or a positive integer. "
+                    f"Received: {field}={value!r}."
+                )
+
+    def replace(self, **changes):
+        """A copy with `changes` applied (`dataclasses.replace`)."""
+        return dataclasses.replace(self, **changes)
+
+    def smoke_version(self):
+        """The tiny version used by tests: few examples, `smoke.epochs` epochs."""
+        return self.replace(
+            epochs=self.smoke.epochs,
+            train_examples=self.smoke.train_examples,
+            test_examples=self.smoke.test_examples,
+            is_smoke=True,
+        )
+
+    @property
+    def run_name(self):
+        """Name of the run directory / MLflow parent run."""
+        return f"{self.name}-smoke" if self.is_smoke else self.name
+
+    @property
+    def input_shape(self):
+        return DATASETS[self.dataset][0]
+
+    @property
+    def num_classes(self):
+        return DATASETS[self.dataset][1]
+
+    @property
+    def label(self):
+        """Human-readable cell label, e.g. `"PEPITA · FC · MNIST"`."""
+        return (
+            f"{RULE_LABELS[self.rule]} · {self.architecture.upper()} · "
+            f"{DATASET_LABELS[self.dataset]}"
+        )
+
+    def to_dict(self):
+        """Plain nested dict of the config (JSON-serialisable)."""
+        return dataclasses.asdict(self)
+
+    def flatten(self):
+        """Flat `{dotted.name: value}` dict, e.g. for MLflow params."""
+        flat = {}
+
+        def visit(prefix, value):
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    visit(f"{prefix}.{key}" if prefix else key, item)
+            else:
+                flat[prefix] = value
+
+        config = self.to_dict()
+        config["rule_kwargs"] = dict(self.rule_kwargs)
+        visit("", config)
+        return flat
+
+
+def paper_cell(rule, architecture, dataset, name=None, **overrides):
+    """The config of one cell of the paper's Table 1.
+
+    Applies the paper's settings (module docstring) for the architecture
+    and dataset, and attaches the paper's numbers from `PAPER_RESULTS`.
+
+    Args:
+        rule: `"bp"`, `"fa"`, `"drtp"` or `"pepita"` (any key of `RULES`).
+        architecture: `"fc"` or `"conv"`.
+        dataset: `"mnist"`, `"cifar10"` or `"cifar100"`.
+        name: config name; defaults to `f"{architecture}_{dataset}_{rule}"`.
+        **overrides: any `ExperimentConfig` field to change.
+
+    Returns:
+        An `ExperimentConfig`.
+    """
+    conv = architecture == "conv"
+    settings = dict(
+        name=name or f"{architecture}_{dataset}_{rule}",
+        rule=rule,
+        architecture=architecture,
+        dataset=dataset,
+        batch_size=50 if conv else 64,
+        learning_rate=0.1 if dataset == "mnist" else 0.01,
+        dropout=0.0 if conv else 0.1,
+        rule_kwargs=(("feedback_scale", 0.05),) if rule == "pepita" else (),
+        paper=PAPER_RESULTS.get((rule, architecture, dataset)),
+        paper_source=PAPER_SOURCE if (rule, architecture, dataset) in PAPER_RESULTS else "",
+        notes="; ".join(_open_settings(rule, architecture)),
+    )
+    settings.update(overrides)
+    return ExperimentConfig(**settings)
+
+
+def _open_settings(rule, architecture):
+    notes = []
+    if rule != "pepita":
+        notes.append(OPEN_SETTINGS[0])
+    if architecture == "conv":
+        notes.extend(OPEN_SETTINGS[1:3])
+    return notes
+
+
+# ---------------------------------------------------------------------------
+# Finding and loading config files.
+# ---------------------------------------------------------------------------
+def config_dirs():
+    """Folders searched for config files, in order.
+
+    `$PEPITA_CONFIG_DIR` (if set), `./reproductions/configs`, and the
+    `reproductions/configs` folder of the source checkout this package was
+    imported from.
+    """
+    dirs = []
+    if os.environ.get("PEPITA_CONFIG_DIR"):
+        dirs.append(pathlib.Path(os.environ["PEPITA_CONFIG_DIR"]))
+    dirs.append(pathlib.Path.cwd() / "reproductions" / "configs")
+    dirs.append(pathlib.Path(__file__).resolve().parents[1] / "reproductions" / "configs")
+    unique = []
+    for folder in dirs:
+        if folder.resolve() not in [d.resolve() for d in unique]:
+            unique.append(folder)
+    return unique
+
+
+def list_configs():
+    """`{name: path}` of every config file found in `config_dirs()`."""
+    found = {}
+    for folder in config_dirs():
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.py")):
+            if path.stem.startswith("_") or path.stem in ("common",):
+                continue
+            found.setdefault(path.stem, path)
+    return found
+
+
+def config_path(name_or_path):
+    """Resolves a config name (`"fc_mnist_pepita"`) or a `.py` path."""
+    path = pathlib.Path(name_or_path)
+    if path.suffix == ".py" and path.exists():
+        return path
+    configs = list_configs()
+    if str(name_or_path) in configs:
+        return configs[str(name_or_path)]
+    searched = ", ".join(str(d) for d in config_dirs())
+    raise ValueError(
+        f"Unknown config {name_or_path!r}: not a .py file and not a config "
+        f"name found in {searched}. Run `pepita list` to see the configs."
+    )
+
+
+def load_config(name_or_path):
+    """Loads a config file and returns its `get_config()`.
+
+    Args:
+        name_or_path: a config name from `pepita list`, or a path to a
+            Python file defining `get_config()`.
+
+    Returns:
+        An `ExperimentConfig`.
+    """
+    path = config_path(name_or_path)
+    spec = importlib.util.spec_from_file_location(f"pepita_config_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not hasattr(module, "get_config"):
+        raise ValueError(f"Config file {path} does not define get_config().")
+    config = module.get_config()
+    if not isinstance(config, ExperimentConfig):
+        raise ValueError(
+            f"get_config() in {path} must return an ExperimentConfig; "
+            f"received {type(config).__name__}."
+        )
+    return config
+
+
+def config_docstring(name_or_path):
+    """The module docstring of a config file (command and runtime)."""
+    import ast
+
+    source = config_path(name_or_path).read_text()
+    return ast.get_docstring(ast.parse(source)) or ""
+
+
+# ---------------------------------------------------------------------------
+# Building models.
+# ---------------------------------------------------------------------------
+def rule_class(rule):
+    """The rule class for a short name, imported lazily from `pepita_keras`.
+
+    Raises:
+        ValueError: if the rule is unknown or not available in this install.
+    """
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {sorted(RULES)}. Received: rule={rule!r}.")
+    import pepita_keras
+
+    cls = getattr(pepita_keras, RULES[rule], None)
+    if cls is None:
+        raise ValueError(
+            f"Rule {rule!r} needs pepita_keras.{RULES[rule]}, which this "
+            "version of pepita_keras does not provide."
+        )
+    return cls
+
+
+def learning_rate_schedule(config, steps_per_epoch):
+    """Step-keyed piecewise-constant schedule: ×factor at each decay epoch.
+
+    Keyed on `optimizer.iterations`, so it resumes exactly with the
+    optimizer state. Keras uses `values[i]` while `step <= boundaries[i]`
+    and the step of a batch is the number of batches before it, so the first
+    batch of epoch `e` has step `e * steps_per_epoch`; the boundary is
+    therefore `e * steps_per_epoch - 1`.
+
+    Returns:
+        A `keras.optimizers.schedules.PiecewiseConstantDecay`, or the float
+        learning rate when no decay epoch falls inside training.
+    """
+    import keras
+
+    epochs = [e for e in config.lr_decay_epochs if 0 < e < config.epochs]
+    if not epochs:
+        return float(config.learning_rate)
+    boundaries = [e * steps_per_epoch - 1 for e in epochs]
+    values = [
+        float(config.learning_rate * config.lr_decay_factor**i)
+        for i in range(len(boundaries) + 1)
+    ]
+    return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+
+
+def build_network(config, seed=None):
+    """The paper's FC or conv network for `config`."""
+    from pepita_keras import models
+
+    if config.architecture == "fc":
+        return models.paper_fc(
+            input_shape=config.input_shape,
+            num_classes=config.num_classes,
+            hidden_units=tuple(config.hidden_units),
+            dropout=config.dropout,
+            seed=seed,
+        )
+    return models.paper_conv(
+        input_shape=config.input_shape, num_classes=config.num_classes, seed=seed
+    )
+
+
+def build_model(config, seed, steps_per_epoch):
+    """Builds and compiles the rule model of `config` for one seed.
+
+    Args:
+        config: an `ExperimentConfig`.
+        seed: integer seed for weights, feedback matrices and dropout.
+        steps_per_epoch: training batches per epoch (for the LR schedule).
+
+    Returns:
+        A compiled Keras model whose optimizer is built (so its state can
+        be restored before the first step).
+    """
+    import keras
+
+    cls = rule_class(config.rule)
+    network = build_network(config, seed)
+    model = cls(network, seed=seed, **dict(config.rule_kwargs))
+    optimizer = keras.optimizers.SGD(
+        learning_rate=learning_rate_schedule(config, steps_per_epoch),
+        momentum=config.momentum,
+        weight_decay=config.weight_decay or None,
+    )
+    model.compile(optimizer=optimizer, metrics=["accuracy"])
+    model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def steps_per_epoch(num_examples, batch_size):
+    """Batches per epoch with the last partial batch kept."""
+    return max(1, math.ceil(num_examples / batch_size))
+
+
+def import_optional(name):
+    """Imports a module if it exists, else returns None."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        if error.name != name:
+            raise
+        return None

@@ -1,0 +1,330 @@
+"""The comparison table: our reproductions (from MLflow) beside the paper.
+
+`collect(client, experiment)` reads every cell's parent run and its nested
+seed runs; `write_results(...)` renders `README.md` and `results.csv`
+(plus one learning-curve PNG per run cell) into a folder. `pepita results`
+is the CLI front end.
+
+A seed counts towards "ours" only when it completed all the config's
+epochs (`pepita.complete` tag); seeds still running or killed are reported
+as partial, with the epoch they reached.
+"""
+
+import csv
+import dataclasses
+import datetime
+import pathlib
+
+import numpy as np
+
+from pepita_keras import experiment as experiment_lib
+
+DEFAULT_OUTPUT = pathlib.Path("reproductions") / "results"
+NOT_RUN_CIFAR = "not run here (no dataset offline)"
+NOT_RUN = "not run here"
+
+
+@dataclasses.dataclass
+class CellResult:
+    """Aggregated results of one config.
+
+    Args:
+        config: the `ExperimentConfig`.
+        finals: final test accuracies (%) of the completed seeds, by seed.
+        partial: `{seed: (epochs done, last test accuracy %)}` of unfinished seeds.
+        histories: `{seed: {"train_accuracy": [...], "test_accuracy": [...]}}`.
+        wall_times: training wall time (s) of completed seeds.
+        commits: git commits the seeds ran at (with `+dirty` if so).
+        hardware: hardware strings of the seed runs.
+        command: the command recorded on the parent run.
+    """
+
+    config: object
+    finals: dict = dataclasses.field(default_factory=dict)
+    partial: dict = dataclasses.field(default_factory=dict)
+    histories: dict = dataclasses.field(default_factory=dict)
+    wall_times: list = dataclasses.field(default_factory=list)
+    commits: set = dataclasses.field(default_factory=set)
+    hardware: set = dataclasses.field(default_factory=set)
+    command: str = ""
+
+    @property
+    def n(self):
+        return len(self.finals)
+
+    @property
+    def mean(self):
+        return float(np.mean(list(self.finals.values()))) if self.finals else None
+
+    @property
+    def std(self):
+        """Sample std (ddof=1) over seeds; 0 for a single seed."""
+        if len(self.finals) < 2:
+            return 0.0 if self.finals else None
+        return float(np.std(list(self.finals.values()), ddof=1))
+
+    @property
+    def delta_sigma(self):
+        """(ours − paper) / paper std, or None."""
+        if self.mean is None or not self.config.paper or not self.config.paper[1]:
+            return None
+        return (self.mean - self.config.paper[0]) / self.config.paper[1]
+
+
+def _metric_history(client, run_id, key):
+    history = sorted(client.get_metric_history(run_id, key), key=lambda m: (m.step, m.timestamp))
+    values = {}
+    for metric in history:
+        values[metric.step] = metric.value  # the last logged value of a step wins
+    return [values[step] for step in sorted(values)]
+
+
+def collect(client, experiment=None, configs=None, include_smoke=False):
+    """Reads the reproductions in an MLflow experiment.
+
+    Args:
+        client: an `mlflow.MlflowClient`.
+        experiment: experiment name (default `reproduce.DEFAULT_EXPERIMENT`).
+        configs: `{name: ExperimentConfig}`; default: every config found by
+            `experiment.list_configs()`.
+        include_smoke: also count smoke runs (tests, notebooks).
+
+    Returns:
+        `{name: CellResult}` for every config (empty results when not run).
+    """
+    from pepita_keras import reproduce
+
+    experiment = experiment or reproduce.DEFAULT_EXPERIMENT
+    if configs is None:
+        configs = {
+            name: experiment_lib.load_config(path)
+            for name, path in experiment_lib.list_configs().items()
+        }
+    results = {name: CellResult(config) for name, config in configs.items()}
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return results
+    runs = client.search_runs([found.experiment_id], max_results=50000)
+    parents = {}
+    for run in runs:
+        tags = run.data.tags
+        if tags.get("pepita.kind") != "cell" or tags.get("pepita.cell") not in results:
+            continue
+        if tags.get("pepita.smoke") == "True" and not include_smoke:
+            continue
+        parents[run.info.run_id] = tags["pepita.cell"]
+        results[tags["pepita.cell"]].command = tags.get("command", "")
+    for run in runs:
+        tags = run.data.tags
+        name = parents.get(tags.get("mlflow.parentRunId"))
+        if name is None or tags.get("pepita.kind") != "seed":
+            continue
+        cell = results[name]
+        seed = int(tags["pepita.seed"])
+        run_id = run.info.run_id
+        curves = {
+            key: _metric_history(client, run_id, key)
+            for key in ("train_accuracy", "test_accuracy")
+        }
+        cell.histories[seed] = curves
+        commit = tags.get("git.commit", "unknown")
+        cell.commits.add(commit[:10] + ("+dirty" if tags.get("git.dirty") == "True" else ""))
+        if tags.get("hardware"):
+            cell.hardware.add(tags["hardware"])
+        if tags.get("pepita.complete") == "True":
+            cell.finals[seed] = 100 * run.data.metrics["final_test_accuracy"]
+            cell.wall_times.append(run.data.metrics.get("wall_time_s", float("nan")))
+        elif curves["test_accuracy"]:
+            cell.partial[seed] = (len(curves["test_accuracy"]), 100 * curves["test_accuracy"][-1])
+    return results
+
+
+def _fmt(mean, std):
+    return f"{mean:.2f} ± {std:.2f}"
+
+
+def _status(cell):
+    if cell.n:
+        return "complete" if not cell.partial else "complete + partial seeds"
+    if cell.partial:
+        return "partial"
+    return NOT_RUN if cell.config.dataset == "mnist" else NOT_RUN_CIFAR
+
+
+def _rows(results):
+    rows = []
+    for name, cell in results.items():
+        config = cell.config
+        command = config_command(name)
+        rows.append({
+            "cell": name,
+            "rule": experiment_lib.RULE_LABELS[config.rule],
+            "architecture": config.architecture.upper(),
+            "dataset": experiment_lib.DATASET_LABELS[config.dataset],
+            "ours_mean": "" if cell.mean is None else f"{cell.mean:.2f}",
+            "ours_std": "" if cell.std is None else f"{cell.std:.2f}",
+            "n_seeds": cell.n,
+            "seeds": ",".join(str(s) for s in sorted(cell.finals)),
+            "paper_mean": f"{config.paper[0]:.2f}" if config.paper else "",
+            "paper_std": f"{config.paper[1]:.2f}" if config.paper else "",
+            "delta_paper_sigma": "" if cell.delta_sigma is None else f"{cell.delta_sigma:+.1f}",
+            "status": _status(cell),
+            "partial": "; ".join(
+                f"seed {s}: epoch {e}/{config.epochs}, test {a:.2f}"
+                for s, (e, a) in sorted(cell.partial.items())
+            ),
+            "epochs": config.epochs,
+            "wall_time_s_per_seed": (
+                f"{np.nanmean(cell.wall_times):.0f}" if cell.wall_times else ""
+            ),
+            "command": command,
+            "commit": " ".join(sorted(cell.commits)),
+            "hardware": " | ".join(sorted(cell.hardware)),
+            "notes": config.notes,
+        })
+    return rows
+
+
+def config_command(name):
+    """The `Command:` line of a config's docstring (or a default command)."""
+    try:
+        for line in experiment_lib.config_docstring(name).splitlines():
+            if line.startswith("Command:"):
+                return line.split(":", 1)[1].strip()
+    except ValueError:
+        pass
+    return f"pepita reproduce {name}"
+
+
+def _duration(seconds):
+    if not seconds:
+        return "—"
+    minutes = seconds / 60
+    return f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
+
+
+def write_results(results, output=DEFAULT_OUTPUT, tracking_uri="", plots=True):
+    """Writes `README.md`, `results.csv` and curve plots for `results`.
+
+    Args:
+        results: `{name: CellResult}` from `collect`.
+        output: output folder.
+        tracking_uri: the store the numbers came from (stated in the README).
+        plots: also write `curves/<cell>.png` for cells with runs.
+
+    Returns:
+        The README path.
+    """
+    from pepita_keras import tracking
+
+    output = pathlib.Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    rows = _rows(results)
+    with open(output / "results.csv", "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]) if rows else ["cell"])
+        writer.writeheader()
+        writer.writerows(rows)
+    curve_files = {}
+    if plots:
+        for name, cell in results.items():
+            if not cell.histories:
+                continue
+            path = tracking.plot_learning_curves(
+                {f"seed {s}": h for s, h in sorted(cell.histories.items())},
+                output / "curves" / f"{name}.png",
+                title=f"{cell.config.label}: ours vs paper", paper=cell.config.paper,
+            )
+            curve_files[name] = path.relative_to(output).as_posix()
+    lines = [
+        "# Reproductions of the PEPITA paper's Table 1",
+        "",
+        "Generated by `pepita results` from the MLflow store "
+        f"`{tracking_uri}` on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}. "
+        "Do not edit by hand.",
+        "",
+        "Test accuracy (%) after the final epoch; ours = mean ± sample std (ddof=1) "
+        "over the completed seeds, n = number of seeds; paper = "
+        f"{experiment_lib.PAPER_SOURCE} (mean ± std, quoted). "
+        "Δ = (ours − paper) / paper std.",
+        "",
+        "| Cell | Rule | Net | Dataset | Ours | n | Paper | Δ (paper σ) | "
+        "Wall time / seed | Status |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row, cell in zip(rows, results.values()):
+        ours = _fmt(cell.mean, cell.std) if cell.n else "—"
+        paper = _fmt(*cell.config.paper) if cell.config.paper else "—"
+        status = row["status"]
+        if row["partial"]:
+            status += f" ({row['partial']})"
+        wall = _duration(float(row["wall_time_s_per_seed"])) if row["wall_time_s_per_seed"] else "—"
+        lines.append(
+            f"| `{row['cell']}` | {row['rule']} | {row['architecture']} | {row['dataset']} | "
+            f"{ours} | {row['n_seeds'] or '—'} | {paper} | {row['delta_paper_sigma'] or '—'} | "
+            f"{wall} | {status} |"
+        )
+    lines += [
+        "",
+        "## Settings",
+        "",
+        "From the paper and its official code: inputs in [0, 1], He-uniform init, no biases, "
+        "F scale 0.05, SGD momentum 0.9, batch 64 (conv 50), 100 epochs, lr ×0.1 at epochs "
+        "60 and 90, dropout 0.1 on the FC hidden layer, lr 0.1 (MNIST) / 0.01 (CIFAR). "
+        "Chosen here where the sources are silent:",
+        "",
+    ]
+    lines += [f"- {note}" for note in experiment_lib.OPEN_SETTINGS]
+    ran = [(row, cell) for row, cell in zip(rows, results.values()) if cell.histories]
+    if ran:
+        lines += ["", "## Runs", ""]
+        for row, cell in ran:
+            lines += [
+                f"### `{row['cell']}` — {cell.config.label}",
+                "",
+                f"- Command: `{row['command']}`",
+                f"- Seeds completed: {row['seeds'] or 'none'}"
+                + (f"; partial: {row['partial']}" if row["partial"] else ""),
+            ]
+            for seed, value in sorted(cell.finals.items()):
+                lines.append(f"  - seed {seed}: {value:.2f}")
+            lines += [
+                f"- Commit: {row['commit'] or 'unknown'}",
+                f"- Hardware: {row['hardware'] or 'unknown'}",
+            ]
+            if row["notes"]:
+                lines.append(f"- Chosen settings: {row['notes']}")
+            if row["cell"] in curve_files:
+                lines += ["", f"![{row['cell']}]({curve_files[row['cell']]})"]
+            lines.append("")
+    readme = output / "README.md"
+    readme.write_text("\n".join(lines).rstrip() + "\n")
+    return readme
+
+
+def _results_command(args):
+    from pepita_keras import tracking
+
+    uri = tracking.tracking_uri(args.tracking_uri)
+    client = tracking.client(uri)
+    results = collect(client, args.experiment, include_smoke=args.include_smoke)
+    readme = write_results(results, args.output, tracking_uri=uri, plots=not args.no_plots)
+    done = sum(1 for cell in results.values() if cell.n)
+    partial = sum(1 for cell in results.values() if cell.partial and not cell.n)
+    print(f"Wrote {readme} and {readme.parent / 'results.csv'}: {done} cells with completed "
+          f"seeds, {partial} partial, {len(results) - done - partial} not run.")
+    return 0
+
+
+def add_subparser(subparsers):
+    """Registers `results` on the `pepita` CLI."""
+    from pepita_keras import reproduce
+
+    parser = subparsers.add_parser(
+        "results", help="build reproductions/results/README.md + results.csv from MLflow")
+    parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="output folder")
+    parser.add_argument("--tracking-uri", default=None,
+                        help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
+    parser.add_argument("--experiment", default=reproduce.DEFAULT_EXPERIMENT)
+    parser.add_argument("--include-smoke", action="store_true", help="count smoke runs too")
+    parser.add_argument("--no-plots", action="store_true", help="skip the curve PNGs")
+    parser.set_defaults(func=_results_command)
