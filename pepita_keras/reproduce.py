@@ -144,6 +144,8 @@ class EpochData:
         self._options = datasets.pipeline_options()
         self._x, self._y = tf.constant(x), tf.constant(y)
         self.test = datasets.make_pipeline(x_test, y_test, eval_batch_size)
+        # A fixed batch for the alignment diagnostics' update norms.
+        self.probe = (x[:256], y[:256])
 
     @property
     def steps_per_epoch(self):
@@ -274,23 +276,20 @@ class EpochPrinter(keras.callbacks.Callback):
               flush=True)
 
 
-def alignment_callbacks(model):
-    """Alignment-diagnostic callbacks from `pepita_keras.callbacks`, if available.
+def alignment_callbacks(probe=None):
+    """`pepita_keras.callbacks.AlignmentDiagnostics`, if this install has it.
 
-    They add per-epoch entries to the Keras logs, which are then logged to
-    MLflow with the other metrics and saved as `alignment.json`.
+    It adds per-epoch alignment angles (and, with `probe`, per-layer update
+    norms) to the Keras logs, which are then logged to MLflow with the other
+    metrics, kept in the history, and saved as `alignment.json`. It computes
+    without randomness, so it does not change training or resumption.
+
+    Args:
+        probe: optional fixed `(x, y)` batch for the update norms.
     """
     module = experiment_lib.import_optional("pepita_keras.callbacks")
-    if module is None:
-        return []
-    for name in ("AlignmentCallback", "AlignmentMonitor", "Alignment"):
-        cls = getattr(module, name, None)
-        if cls is not None:
-            try:
-                return [cls()]
-            except (TypeError, ValueError):
-                return []
-    return []
+    cls = getattr(module, "AlignmentDiagnostics", None)
+    return [] if cls is None else [cls(probe=probe)]
 
 
 # ---------------------------------------------------------------------------
@@ -419,7 +418,7 @@ def run_seed(config, seed, data, client, experiment_id, parent_run_id, cell_dir,
         tracking.set_tags(client, run_id, {f"resumed.epoch{resumed_from}":
                                            tracking.git_info()["commit"] or "unknown"})
         print(f"{prefix} resuming after epoch {resumed_from}/{config.epochs}", flush=True)
-    callbacks = alignment_callbacks(model) + [
+    callbacks = alignment_callbacks(data.probe) + [
         EpochCheckpoint(folder, state),
         tracking.MLflowMetricsCallback(client, run_id, rename=tracking.test_metric_name),
     ]
