@@ -20,7 +20,9 @@ here once:
   product of the pooling op alone, which for MaxPooling2D routes the signal
   to the arg-max positions). Nothing is ever differentiated through the
   network.
-- `feedback_limit`: the scale of every fixed random feedback matrix.
+- `check_feedback_scale`, `feedback_seed`: argument checks and per-matrix
+  seeds for the fixed random feedback matrices (drawn with
+  `feedback.uniform_feedback_initializer`).
 
 Supported activations: linear, relu, tanh, sigmoid (and `keras.layers.ReLU`
 with its `max_value`/`negative_slope`/`threshold`), plus softmax as the
@@ -29,6 +31,7 @@ built.
 """
 
 import math
+import numbers
 
 import keras
 from keras import ops
@@ -82,7 +85,7 @@ def _relu_layer_functions(layer):
 
 
 def _elementwise_steps(block):
-    """The element-wise chain of a block: (kind, function, derivative/layer)."""
+    """A block's element-wise chain as `(kind, name, layer or activation)`."""
     steps = []
     name = _activation_name(block.layer.activation)
     steps.append(("activation", name, block.layer.activation))
@@ -129,10 +132,10 @@ def check_output_softmax(blocks, network_name, rule_name):
 
 
 def check_feedback_scale(feedback_scale):
-    """Raises a ValueError unless `feedback_scale` is a positive number."""
+    """Returns `feedback_scale` as a float; ValueError unless positive, finite."""
     if (
         isinstance(feedback_scale, bool)
-        or not isinstance(feedback_scale, (int, float))
+        or not isinstance(feedback_scale, numbers.Real)
         or not feedback_scale > 0
         or not math.isfinite(feedback_scale)
     ):
@@ -143,16 +146,13 @@ def check_feedback_scale(feedback_scale):
     return float(feedback_scale)
 
 
-def feedback_limit(fan_in, feedback_scale):
-    """`s · sqrt(6 / fan_in)`: the He-uniform limit, scaled by `s`.
+def feedback_seed(seed, index):
+    """Seed of the `index`-th feedback matrix: `seed + index` (None stays None).
 
-    With `s = 1` a feedback matrix has the distribution of a He-uniform
-    forward kernel with the same fan-in (the network's default init in
-    `pepita_keras.models`), i.e. `torch.nn.init.kaiming_uniform_` as used
-    for the fixed feedback weights of the official DRTP/DFA/FA code
-    (https://github.com/ChFrenkel/DirectRandomTargetProjection).
+    A Keras initializer with an integer seed draws the same values on every
+    call, so each matrix needs its own seed.
     """
-    return feedback_scale * math.sqrt(6.0 / fan_in)
+    return None if seed is None else seed + index
 
 
 def pre_activation(layer, layer_input):

@@ -440,6 +440,25 @@ def test_save_load_round_trip(rule, net, tmp_path):
     assert_updates_close(loaded.compute_updates(x, labels), model.compute_updates(x, labels))
 
 
+def test_alignment_pairs_compare_feedback_with_the_forward_path():
+    network = fc_net(use_bias=False)
+    kernels = [np.asarray(layer.kernel) for layer in network.layers if hasattr(layer, "kernel")]
+    fa = pepita_keras.FeedbackAlignment(network, seed=0)
+    pairs = fa.feedback_alignment_pairs()
+    assert [p.name for p in pairs] == ["B_2", "B_3"]
+    for pair, matrix, kernel in zip(pairs, fa.feedback_matrices, kernels[1:]):
+        np.testing.assert_array_equal(pair.feedback, matrix)
+        np.testing.assert_array_equal(pair.forward, kernel)
+    dfa = pepita_keras.DirectFeedbackAlignment(network, seed=0)
+    pairs = dfa.feedback_alignment_pairs()
+    assert [p.name for p in pairs] == ["D_1", "D_2"]
+    np.testing.assert_allclose(pairs[0].forward, (kernels[1] @ kernels[2]).T, rtol=RTOL)
+    np.testing.assert_allclose(pairs[1].forward, kernels[2].T, rtol=RTOL)
+    assert pepita_keras.Backprop(network).feedback_alignment_pairs() == []
+    # Through pooling the forward map is not a matrix: no pair.
+    assert pepita_keras.DRTP(conv_net()).feedback_alignment_pairs() == []
+
+
 # ----------------------------------------------------------------------------
 # Errors.
 # ----------------------------------------------------------------------------
@@ -456,7 +475,7 @@ def test_non_softmax_output_is_rejected(rule):
         RULES[rule](network)
 
 
-@pytest.mark.parametrize("scale", [0, -1.0, float("nan"), "big", True])
+@pytest.mark.parametrize("scale", [0, -1.0, float("nan"), float("inf"), "big", True, None])
 def test_feedback_scale_must_be_positive(scale):
     with pytest.raises(ValueError, match="feedback_scale"):
         pepita_keras.FeedbackAlignment(fc_net(), feedback_scale=scale)

@@ -72,3 +72,7 @@ class Backprop(LocalLearningModel):
         if loss_scale is not None:
             gradients = [g / ops.cast(loss_scale, g.dtype) for g in gradients]
         return gradients, prediction
+
+    def feedback_alignment_pairs(self):
+        """Backprop uses the forward weights themselves: nothing to compare."""
+        return []

@@ -32,7 +32,12 @@ from keras import ops
 
 from pepita_keras import backward
 from pepita_keras.core import LocalLearningModel, local_updates
-from pepita_keras.feedback import add_feedback_weight
+from pepita_keras.feedback import (
+    AlignmentPair,
+    add_feedback_weight,
+    forward_kernel_product,
+    uniform_feedback_initializer,
+)
 
 
 @keras.saving.register_keras_serializable(package="pepita_keras")
@@ -76,15 +81,16 @@ class DirectFeedbackAlignment(LocalLearningModel):
         for index, block in enumerate(self.blocks[:-1]):
             shape = tuple(block.layer.output.shape[1:])
             size = math.prod(shape)
-            limit = backward.feedback_limit(size, self.feedback_scale)
             self.hidden_shapes.append(shape)
             self.feedback_matrices.append(
                 add_feedback_weight(
                     self,
                     f"direct_feedback_{block.layer.name}",
                     (self.num_classes, size),
-                    keras.initializers.RandomUniform(
-                        -limit, limit, seed=None if seed is None else seed + index
+                    uniform_feedback_initializer(
+                        size,
+                        self.feedback_scale,
+                        backward.feedback_seed(seed, index),
                     ),
                 )
             )
@@ -114,6 +120,21 @@ class DirectFeedbackAlignment(LocalLearningModel):
         deltas.append(error)
         updates = local_updates(self.blocks, forward.inputs, deltas, sample_weight)
         return updates, forward.prediction
+
+    def feedback_alignment_pairs(self):
+        """`D_l` against `(W_{l+1}⋯W_L)ᵀ`, the map backprop would use.
+
+        Only for hidden layers followed by a chain of Dense layers (the
+        product is undefined through pooling/Conv2D; those are skipped).
+        """
+        pairs = []
+        for index, matrix in enumerate(self.feedback_matrices):
+            product = forward_kernel_product(self.blocks, start=index + 1)
+            if product is not None:
+                pairs.append(
+                    AlignmentPair(f"D_{index + 1}", matrix, ops.transpose(product))
+                )
+        return pairs
 
     def get_config(self):
         config = super().get_config()

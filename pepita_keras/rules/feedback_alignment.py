@@ -35,7 +35,12 @@ from keras import ops
 
 from pepita_keras import backward
 from pepita_keras.core import LocalLearningModel, local_updates
-from pepita_keras.feedback import add_feedback_weight
+from pepita_keras.feedback import (
+    AlignmentPair,
+    add_feedback_weight,
+    forward_kernel_product,
+    uniform_feedback_initializer,
+)
 
 
 @keras.saving.register_keras_serializable(package="pepita_keras")
@@ -77,14 +82,15 @@ class FeedbackAlignment(LocalLearningModel):
         self.feedback_matrices = []
         for index, block in enumerate(self.blocks[1:], start=1):
             shape = tuple(block.layer.kernel.shape)
-            limit = backward.feedback_limit(math.prod(shape[:-1]), self.feedback_scale)
             self.feedback_matrices.append(
                 add_feedback_weight(
                     self,
                     f"feedback_{block.layer.name}",
                     shape,
-                    keras.initializers.RandomUniform(
-                        -limit, limit, seed=None if seed is None else seed + index
+                    uniform_feedback_initializer(
+                        math.prod(shape[:-1]),
+                        self.feedback_scale,
+                        backward.feedback_seed(seed, index),
                     ),
                 )
             )
@@ -111,6 +117,15 @@ class FeedbackAlignment(LocalLearningModel):
             deltas.insert(0, delta)
         updates = local_updates(self.blocks, forward.inputs, deltas, sample_weight)
         return updates, forward.prediction
+
+    def feedback_alignment_pairs(self):
+        """`B_l` against the forward kernel `W_l` it replaces, per block l ≥ 2."""
+        return [
+            AlignmentPair(f"B_{index}", matrix, block.layer.kernel)
+            for index, (matrix, block) in enumerate(
+                zip(self.feedback_matrices, self.blocks[1:]), start=2
+            )
+        ]
 
     def get_config(self):
         config = super().get_config()
