@@ -347,7 +347,26 @@ class LocalLearningModel(keras.Model):
                 index += 1
         return selected
 
-    def train_step(self, data):
+    def train_step(self, *args):
+        if len(args) == 2:  # Keras's JAX trainer: stateless (state, data)
+            from pepita_keras import jax_step
+
+            return jax_step.train_step(self, *args)
+        return self.stateful_train_step(*args)
+
+    def test_step(self, *args):
+        if len(args) == 2:  # Keras's JAX trainer: stateless (state, data)
+            from pepita_keras import jax_step
+
+            return jax_step.test_step(self, *args)
+        return self.stateful_test_step(*args)
+
+    def stateful_train_step(self, data):
+        """One training step that updates the variables in place.
+
+        `train_step` on TensorFlow; on JAX, `jax_step` runs it inside a
+        `keras.StatelessScope` to obtain Keras's stateless step.
+        """
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         x = self.validated_inputs(x)
         targets = self.one_hot_targets(y)
@@ -395,7 +414,8 @@ class LocalLearningModel(keras.Model):
         updates = [self.optimizer.scale_loss(u) for u in updates]
         self.optimizer.apply(updates, self.trainable_variables)
 
-    def test_step(self, data):
+    def stateful_test_step(self, data):
+        """One evaluation step (updates only the metric variables)."""
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         x = self.validated_inputs(x)
         targets = self.one_hot_targets(y)
@@ -438,6 +458,15 @@ class LocalLearningModel(keras.Model):
                 "the clean-pass categorical cross-entropy as `loss`; do not "
                 f"pass `loss` to compile(). Received: loss={loss!r}."
             )
+        if isinstance(metrics, (list, tuple)):
+            # Resolve "accuracy" from what metrics see (one-hot targets), not
+            # from the labels Keras's JAX trainer builds metrics with.
+            metrics = [
+                keras.metrics.CategoricalAccuracy(name=metric)
+                if metric in ("accuracy", "acc")
+                else metric
+                for metric in metrics
+            ]
         super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
 
     def get_compile_config(self):

@@ -3,9 +3,11 @@
 Everything else in the package is written with `keras.ops`. Keeping the
 backend-specific pieces here (stateless dropout masks, replica information,
 the convolution kernel correlation) leaves one place to port to another
-Keras backend.
+Keras backend. Under `KERAS_BACKEND=jax` the functions at the end of this
+module are replaced by their `pepita_keras.jax_ops` counterparts.
 """
 
+import keras
 import tensorflow as tf
 
 
@@ -174,3 +176,8 @@ def run_if(condition, fn):
         return tf.constant(True)
 
     tf.cond(condition, run, lambda: tf.constant(False))
+
+
+if keras.backend.backend() == "jax":
+    # Same names and signatures, implemented with jax.lax / jax.random.
+    from pepita_keras.jax_ops import *  # noqa: E402,F401,F403
