@@ -179,26 +179,67 @@ def _dropout_mask(layer, masks):
     return masks.masks.get(layer.name)
 
 
-def block_derivative(block, layer_input, masks=None):
+def _is_plain_relu(layer):
+    return (
+        float(layer.threshold) == 0.0
+        and float(layer.negative_slope) == 0.0
+        and layer.max_value is None
+    )
+
+
+def _piecewise_linear_chain(steps):
+    """True when the chain is only relu/linear activations and dropout."""
+    for kind, name, obj in steps:
+        if kind == "activation" and name not in ("relu", "linear"):
+            return False
+        if kind == "relu_layer" and not _is_plain_relu(obj):
+            return False
+    return True
+
+
+def _derivative_from_output(steps, block_output, masks):
+    # h = relu(a)·m (or a·m): ∂h/∂a = m where h > 0, else 0 (or m if linear).
+    factor = None
+    for kind, _, obj in steps:
+        if kind == "dropout":
+            mask = _dropout_mask(obj, masks)
+            if mask is not None:
+                mask = ops.cast(mask, "float32")
+                factor = mask if factor is None else factor * mask
+    if any(kind == "relu_layer" or name == "relu" for kind, name, _ in steps):
+        positive = ops.cast(ops.cast(block_output, "float32") > 0, "float32")
+        factor = positive if factor is None else factor * positive
+    if factor is None:
+        return ops.ones_like(ops.cast(block_output, "float32"))
+    return factor
+
+
+def block_derivative(block, layer_input, masks=None, block_output=None):
     """The diagonal Jacobian `∂h_l/∂a_l` of a block's element-wise chain.
 
-    Recomputes the pre-activation from the block's input (one extra
-    matmul/convolution; no tape) and multiplies the derivatives of every
-    activation in the block with the dropout masks that `forward` applied in
-    this step.
+    The product of the derivatives of every activation in the block with the
+    dropout masks that `forward` applied in this step. For relu/linear
+    chains it is read off the block's output (`relu(a)·m > 0` exactly where
+    `a > 0` and the unit was kept); otherwise the pre-activation is
+    recomputed from the block's input (one extra matmul/convolution; no
+    tape).
 
     Args:
         block: a hidden `Block`.
         layer_input: the input its layer received in the forward pass.
         masks: the step's `DropoutMasks` (already drawn by `forward`), or
             None.
+        block_output: optional, the block's output `h_l` from the same
+            forward pass (enables the relu/linear shortcut).
 
     Returns:
         A float32 tensor shaped like the block's output.
     """
+    steps = _elementwise_steps(block)
+    if block_output is not None and _piecewise_linear_chain(steps):
+        return _derivative_from_output(steps, block_output, masks)
     z = ops.cast(pre_activation(block.layer, layer_input), "float32")
     factor = None
-    steps = _elementwise_steps(block)
     for index, (kind, name, obj) in enumerate(steps):
         last = index == len(steps) - 1
         if kind == "dropout":

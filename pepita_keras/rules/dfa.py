@@ -106,17 +106,19 @@ class DirectFeedbackAlignment(LocalLearningModel):
         error = ops.cast(forward.prediction, "float32") - targets
         signal = self.projected_signal(error, targets)
         deltas = []
-        for block, layer_input, feedback, shape in zip(
+        for block, layer_input, layer_output, feedback, shape in zip(
             self.blocks[:-1],
             forward.inputs,
+            forward.outputs,
             self.feedback_matrices,
             self.hidden_shapes,
         ):
             projected = ops.matmul(signal, ops.cast(feedback, "float32"))
             projected = ops.reshape(projected, (-1,) + shape)
-            deltas.append(
-                projected * backward.block_derivative(block, layer_input, masks)
+            derivative = backward.block_derivative(
+                block, layer_input, masks, layer_output
             )
+            deltas.append(projected * derivative)
         deltas.append(error)
         updates = local_updates(self.blocks, forward.inputs, deltas, sample_weight)
         return updates, forward.prediction

@@ -112,7 +112,7 @@ class FeedbackAlignment(LocalLearningModel):
                 block.pre, forward.outputs[index - 1], signal, masks
             )
             delta = signal * backward.block_derivative(
-                below, forward.inputs[index - 1], masks
+                below, forward.inputs[index - 1], masks, forward.outputs[index - 1]
             )
             deltas.insert(0, delta)
         updates = local_updates(self.blocks, forward.inputs, deltas, sample_weight)
