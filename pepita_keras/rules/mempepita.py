@@ -85,4 +85,6 @@ class MEMPEPITA(PEPITA):
             )
             updates += block_updates
             h, h_mod = backend_ops.after((clean[1], modulated[1]), block_updates)
+            # Eager: drop h_{l-1} and h_{l-1}^mod before the next block runs.
+            del clean, modulated
         return updates, prediction
