@@ -10,6 +10,7 @@ import inspect
 import math
 import os
 import pathlib
+import shutil
 import signal
 import socket
 import subprocess
@@ -29,6 +30,25 @@ from pepita_keras.tuning import hypermodel as hm
 from pepita_keras.tuning import tuners
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def mlflow_template(tmp_path_factory):
+    """An empty MLflow SQLite store; creating its schema takes ~10 s, copying it none."""
+    from pepita_keras import tracking
+
+    path = tmp_path_factory.mktemp("mlflow") / "template.db"
+    tracking.client(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def mlflow_uri(tmp_path, mlflow_template, monkeypatch):
+    """A fresh store per test, also for subprocesses (MLFLOW_TRACKING_URI)."""
+    shutil.copy(mlflow_template, tmp_path / "mlflow.db")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
 
 
 # ---------------------------------------------------------------------------
@@ -159,6 +179,35 @@ def test_build_tuner_validates_arguments(tmp_path):
         assert tuner.oracle.max_trials == 5
 
 
+@pytest.mark.slow
+def test_hyperband_continues_trials_and_logs_their_epochs(tmp_path, mlflow_uri):
+    import mlflow
+
+    uri = mlflow_uri
+    rng = np.random.default_rng(0)
+    x = rng.random((128, 8, 8, 1), dtype=np.float32)
+    y = rng.integers(0, 3, 128).astype("int32")
+    space = {"hidden_units": 8, "num_hidden_layers": 1, "batch_size": 64}
+    builder = tuning.RuleHyperModel("PEPITA", (8, 8, 1), 3, space=space, seed=0)
+    # max_epochs=3, factor=3: the first bracket trains 3 trials for 1 epoch,
+    # then continues the best one from epoch 1 to 3 (trial 4 of 4).
+    tuner = tuning.build_tuner("hyperband", builder, max_epochs=3, factor=3,
+                               max_trials=4, seed=0, directory=str(tmp_path / "hb"))
+    tuner.search(x, y, validation_data=(x[:64], y[:64]))
+    trials = tuner.oracle.trials
+    assert len(trials) == 4 and all(t.status == "COMPLETED" for t in trials.values())
+    continued = [t for t in trials.values() if "tuner/trial_id" in t.hyperparameters.values]
+    assert len(continued) == 1
+    values = continued[0].hyperparameters.values
+    assert (values["tuner/initial_epoch"], values["tuner/epochs"]) == (1, 3)
+
+    client = mlflow.MlflowClient(uri)
+    run_id = tuner.trial_run_id(continued[0].trial_id)
+    steps = sorted(m.step for m in client.get_metric_history(run_id, "val_accuracy"))
+    assert steps == [1, 2]
+    assert client.get_run(run_id).data.params["tuner/trial_id"] == values["tuner/trial_id"]
+
+
 # ---------------------------------------------------------------------------
 # A real search, recorded in MLflow.
 # ---------------------------------------------------------------------------
@@ -170,11 +219,10 @@ def _mnist_subset(n_train, n_val):
 
 
 @pytest.mark.real_data
-def test_search_beats_a_bad_configuration_and_is_nested_in_mlflow(tmp_path, monkeypatch):
+def test_search_beats_a_bad_configuration_and_is_nested_in_mlflow(tmp_path, mlflow_uri):
     import mlflow
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    uri = mlflow_uri
     (x, y), validation = _mnist_subset(2000, 1000)
     space = {"hidden_units": 256, "num_hidden_layers": 1, "dropout": 0.0,
              "batch_size": 64, "momentum": 0.9, "last_layer_error": "modulated",
@@ -257,7 +305,6 @@ def _write_config(tmp_path, name, trials):
 def _env(tmp_path, **extra):
     env = dict(os.environ)
     env.update(
-        MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}",
         TF_CPP_MIN_LOG_LEVEL="3",
         PYTHONUNBUFFERED="1",
         **extra,
@@ -272,11 +319,12 @@ def _tune(config, tmp_path, env, log):
                             stderr=subprocess.STDOUT)
 
 
-def _init_store(tmp_path):
-    # Create the MLflow schema once, before several processes open the store.
+def _init_store(uri):
+    # The schema exists (fixture); the experiment too, before several
+    # processes open the store.
     from pepita_keras import tracking
 
-    client = tracking.client(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = tracking.client(uri)
     tracking.experiment_id(client, tuners.DEFAULT_EXPERIMENT)
     return client
 
@@ -300,8 +348,8 @@ def _oracle_statuses(project):
 
 @pytest.mark.slow
 @pytest.mark.real_data
-def test_killed_search_resumes_without_duplicate_mlflow_runs(tmp_path):
-    client = _init_store(tmp_path)
+def test_killed_search_resumes_without_duplicate_mlflow_runs(tmp_path, mlflow_uri):
+    client = _init_store(mlflow_uri)
     config = _write_config(tmp_path, "resume", trials=4)
     env = _env(tmp_path)
     project = tmp_path / "search" / "resume"
@@ -343,8 +391,8 @@ def _free_port():
 
 @pytest.mark.slow
 @pytest.mark.real_data
-def test_distributed_search_chief_and_two_workers(tmp_path):
-    client = _init_store(tmp_path)
+def test_distributed_search_chief_and_two_workers(tmp_path, mlflow_uri):
+    client = _init_store(mlflow_uri)
     config = _write_config(tmp_path, "dist", trials=4)
     port = str(_free_port())
     processes = {}
