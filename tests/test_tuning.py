@@ -208,6 +208,26 @@ def test_hyperband_continues_trials_and_logs_their_epochs(tmp_path, mlflow_uri):
     assert client.get_run(run_id).data.params["tuner/trial_id"] == values["tuner/trial_id"]
 
 
+def test_cli_registers_tune_and_tune_report():
+    from pepita_keras import cli
+
+    parser = cli.build_parser()
+    args = parser.parse_args(["tune", "fc_mnist_pepita", "--tuner", "hyperband",
+                              "--max-trials", "7", "--smoke", "--directory", "d"])
+    assert (args.tuner, args.max_trials, args.smoke, args.directory) == ("hyperband", 7, True, "d")
+    assert callable(args.func)
+    args = parser.parse_args(["tune-report", "--output", "-"])
+    assert args.output == "-" and callable(args.func)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["tune", "x", "--max-trials", "0"])
+
+
+def test_search_id_is_validated(tmp_path):
+    with pytest.raises(ValueError, match="search_id may only contain"):
+        tuning.build_tuner("random", tuning.RuleHyperModel("PEPITA"), seed=1,
+                           directory=str(tmp_path), search_id="it's")
+
+
 # ---------------------------------------------------------------------------
 # A real search, recorded in MLflow.
 # ---------------------------------------------------------------------------

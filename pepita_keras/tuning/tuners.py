@@ -35,6 +35,7 @@ trials have ended. All processes need the same `directory`/`project_name`
 import hashlib
 import json
 import os
+import re
 import time
 
 import keras_tuner
@@ -64,9 +65,20 @@ def _is_chief():
 
 def default_search_id(directory, project_name):
     """`<project_name>-<hash of the absolute project path>`: stable across reruns."""
-    path = os.path.abspath(os.path.join(directory or ".", project_name or "untitled_project"))
+    name = project_name or "untitled_project"
+    path = os.path.abspath(os.path.join(directory or ".", name))
     digest = hashlib.sha1(path.encode()).hexdigest()[:10]
-    return f"{project_name or 'untitled_project'}-{digest}"
+    return f"{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}-{digest}"
+
+
+def _check_search_id(search_id):
+    # It is quoted inside MLflow filter strings.
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", search_id):
+        raise ValueError(
+            "search_id may only contain letters, digits, '_', '.' and '-'; "
+            f"received search_id={search_id!r}."
+        )
+    return search_id
 
 
 class MLflowTracking(keras_tuner.Tuner):
@@ -108,8 +120,8 @@ class MLflowTracking(keras_tuner.Tuner):
         super().__init__(oracle, hypermodel, **kwargs)
         self.experiment = experiment
         self.tracking_uri = tracking.tracking_uri(tracking_uri)
-        self.search_id = search_id or default_search_id(
-            kwargs.get("directory"), kwargs.get("project_name")
+        self.search_id = _check_search_id(
+            search_id or default_search_id(kwargs.get("directory"), kwargs.get("project_name"))
         )
         self.search_params = dict(search_params or {})
         self._client = None
