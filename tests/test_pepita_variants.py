@@ -283,3 +283,28 @@ def test_variant_model_save_load_continues_identically(rng, tmp_path):
     )
     for a, b in zip(model.trainable_variables, loaded.trainable_variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_mirrored_strategy_matches_one_device_with_mirroring_and_time_local(rng):
+    # (normalize_activations is left out: its norm is over each replica's
+    # share of the batch, so it differs from one device by design.)
+    import tensorflow as tf
+
+    x, y, _ = _batch(rng, 32, 10, 3)
+    x = x.astype("float32")
+    results = []
+    for strategy in (
+        tf.distribute.OneDeviceStrategy("/cpu:0"),
+        tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]),
+    ):
+        with strategy.scope():
+            model = pepita_keras.PEPITA(
+                _mlp([10, 8, 3]), seed=1, feedback_mirroring={"period": 2},
+                update_form="hebbian", time_local=True,
+            )
+            model.compile(optimizer=keras.optimizers.SGD(0.1))
+        model.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(16), epochs=2, verbose=0)
+        assert int(model.mirroring_step.numpy()) == 4
+        results.append([model.feedback_matrix.numpy()] + [v.numpy() for v in model.trainable_variables])
+    for single, mirrored in zip(*results):
+        np.testing.assert_allclose(mirrored, single, rtol=1e-5, atol=1e-6)

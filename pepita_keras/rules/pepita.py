@@ -38,7 +38,8 @@ Variants (constructor flags; the defaults are the rule above):
   activation and dropout) is divided by the norm of the *whole batch
   tensor*, `h_l ← h_l / ‖h_l‖_F` over (batch, units), in every pass and at
   inference — exactly the ICLR code's `Normalization` layer
-  (`X / torch.linalg.norm(X)`), so outputs depend on the batch they are in.
+  (`X / torch.linalg.norm(X)`), so outputs depend on the batch they are in
+  (under `tf.distribute`, on each replica's share of it).
   The updates then use the normalised activations.
 - `update_form="hebbian"`: the ICLR code's "mixed" form, a Hebbian term from
   the clean pass minus an anti-Hebbian term from the modulated pass,
