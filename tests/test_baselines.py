@@ -339,7 +339,17 @@ def test_drtp_is_dfa_with_the_error_replaced_by_the_target():
 # ----------------------------------------------------------------------------
 # Backprop.fit is Keras fit.
 # ----------------------------------------------------------------------------
-def test_backprop_fit_equals_plain_keras_fit():
+@pytest.fixture(params=["float32", "mixed_float16"])
+def dtype_policy(request):
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(request.param)
+    yield request.param
+    keras.config.set_dtype_policy(previous)
+
+
+def test_backprop_fit_equals_plain_keras_fit(dtype_policy):
+    # Under mixed_float16 both sides use a LossScaleOptimizer: Backprop must
+    # differentiate the scaled loss and hand back the true gradient.
     network = fc_net(use_bias=True)
     plain = keras.models.clone_model(network)
     plain.set_weights(network.get_weights())
@@ -353,6 +363,8 @@ def test_backprop_fit_equals_plain_keras_fit():
     plain.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss="categorical_crossentropy")
     plain.fit(x, onehot, sample_weight=weight, batch_size=8, shuffle=False, verbose=0)
 
+    if dtype_policy == "mixed_float16":
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
     # Two steps, so the momentum buffer is exercised too.
     for ours, theirs, start in zip(network.get_weights(), plain.get_weights(), initial):
         np.testing.assert_allclose(ours, theirs, rtol=RTOL, atol=1e-6)

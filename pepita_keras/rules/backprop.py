@@ -50,7 +50,7 @@ class Backprop(LocalLearningModel):
         if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
             # Differentiate the scaled loss, as Keras does, so small float16
             # gradients do not underflow; the base class re-applies the scale.
-            loss_scale = ops.cast(optimizer.dynamic_scale, "float32")
+            loss_scale = ops.cast(optimizer.scale_loss(1.0), "float32")
 
         def scaled_loss():
             forward = self.forward(x, masks)
