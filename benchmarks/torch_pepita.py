@@ -1,0 +1,228 @@
+"""PEPITA in plain PyTorch, timed against `pepita_keras.PEPITA.fit`.
+
+The official PEPITA code (https://github.com/GiorgiaD/PEPITA) is a plain
+PyTorch loop: two forward passes, outer-product updates, momentum by hand.
+`TorchPEPITA` below is an equivalent minimal loop written from the paper's
+equations (not copied from that code), for the paper's FC net
+784 → 1024 (ReLU, dropout 0.1) → 10 (softmax), no biases:
+
+    h   = drop(relu(x W1)),          y     = softmax(h W2),      e = y − t
+    x_m = x + e Fᵀ
+    h_m = drop(relu(x_m W1)),        y_m   = softmax(h_m W2)      (same mask)
+    G1  = x_mᵀ (h − h_m) / B,        G2    = h_mᵀ (y_m − t) / B
+    v   ← μ v − η G,                 W     ← W + v
+
+This script trains both on the same in-memory data with the same batch size,
+alternating one epoch of each (so background load hits both alike), and
+prints the median samples/s and the Keras/PyTorch ratio.
+
+Usage (needs `pip install 'pepita_keras[bench]'`, i.e. torch==2.13.0):
+
+    python benchmarks/torch_pepita.py --batches 64 1024 --threads 2
+    PEPITA_DATA_DIR=../shared/data python benchmarks/torch_pepita.py --data mnist
+"""
+
+import argparse
+import math
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+
+class TorchPEPITA:
+    """PEPITA for a 1-hidden-layer MLP, updates computed without autograd.
+
+    Args:
+        input_size, hidden, classes: layer sizes (paper: 784, 1024, 10).
+        dropout: dropout rate after the hidden layer (paper: 0.1).
+        lr, momentum: SGD hyper-parameters (paper: 0.01, 0.9).
+        feedback_scale: F ~ U(±s·sqrt(6/input_size)) (paper: s = 0.05).
+        seed: torch seed.
+    """
+
+    def __init__(self, input_size=784, hidden=1024, classes=10, dropout=0.1,
+                 lr=0.01, momentum=0.9, feedback_scale=0.05, seed=0):
+        gen = torch.Generator().manual_seed(seed)
+
+        def uniform(shape, limit):
+            return (torch.rand(shape, generator=gen) * 2 - 1) * limit
+
+        # He-uniform weights in (in, out) layout, as Keras Dense kernels.
+        self.w1 = uniform((input_size, hidden), math.sqrt(6 / input_size))
+        self.w2 = uniform((hidden, classes), math.sqrt(6 / hidden))
+        self.feedback = uniform((input_size, classes),
+                                feedback_scale * math.sqrt(6 / input_size))
+        self.v1, self.v2 = torch.zeros_like(self.w1), torch.zeros_like(self.w2)
+        self.dropout, self.lr, self.momentum = dropout, lr, momentum
+        self.classes = classes
+        self.gen = gen
+
+    def forward(self, x, mask=None):
+        h = torch.relu(x @ self.w1)
+        if mask is not None:
+            h = h * mask
+        return h, torch.softmax(h @ self.w2, dim=1)
+
+    @torch.no_grad()
+    def train_step(self, x, labels):
+        batch = x.shape[0]
+        targets = torch.nn.functional.one_hot(labels, self.classes).to(x.dtype)
+        keep = torch.rand((batch, self.w1.shape[1]), generator=self.gen) >= self.dropout
+        mask = keep.to(x.dtype) / (1 - self.dropout)
+        h, y = self.forward(x, mask)
+        x_mod = x + (y - targets) @ self.feedback.T
+        h_mod, y_mod = self.forward(x_mod, mask)
+        g1 = x_mod.T @ (h - h_mod) / batch
+        g2 = h_mod.T @ (y_mod - targets) / batch
+        for w, v, g in ((self.w1, self.v1, g1), (self.w2, self.v2, g2)):
+            v.mul_(self.momentum).sub_(g, alpha=self.lr)
+            w.add_(v)
+        return y
+
+    def fit_epoch(self, x, labels, batch_size):
+        order = torch.randperm(x.shape[0], generator=self.gen)
+        for start in range(0, x.shape[0] - batch_size + 1, batch_size):
+            index = order[start:start + batch_size]
+            self.train_step(x[index], labels[index])
+
+    @torch.no_grad()
+    def accuracy(self, x, labels):
+        return (self.forward(x)[1].argmax(1) == labels).float().mean().item()
+
+
+def load_data(source, num_examples):
+    if source == "mnist":
+        from pepita_keras import datasets
+
+        (x, y), (x_test, y_test) = datasets.load_arrays("mnist")
+        return x[:num_examples], y[:num_examples], x_test, y_test
+    rng = np.random.default_rng(0)
+    x = rng.random((num_examples, 28, 28, 1), dtype=np.float32)
+    y = rng.integers(0, 10, num_examples).astype("int32")
+    return x, y, x[:1000], y[:1000]
+
+
+def _torch_worker(connection, threads, x, y):
+    """Child process: owns the PyTorch side, runs one epoch per request.
+
+    PyTorch runs in its own process so that its OpenMP threads and
+    TensorFlow's thread pools never share (or spin in) one process.
+    """
+    torch.set_num_threads(threads)
+    tx, ty = torch.from_numpy(x.reshape(len(x), -1)), torch.from_numpy(y).long()
+    models = {}
+    while True:
+        request = connection.recv()
+        if request is None:
+            return
+        batch, examples = request
+        model = models.setdefault(batch, TorchPEPITA(seed=0))
+        start = time.perf_counter()
+        model.fit_epoch(tx[:examples], ty[:examples], batch)
+        connection.send(time.perf_counter() - start)
+
+
+class TorchProcess:
+    """Handle on `_torch_worker`: `seconds(batch, examples)` for one epoch."""
+
+    def __init__(self, threads, x, y):
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        self.connection, child = context.Pipe()
+        self.process = context.Process(target=_torch_worker, args=(child, threads, x, y))
+        self.process.start()
+
+    def seconds(self, batch, examples):
+        self.connection.send((batch, examples))
+        return self.connection.recv()
+
+    def close(self):
+        self.connection.send(None)
+        self.process.join()
+
+
+def keras_model(steps_per_execution):
+    import keras
+
+    import pepita_keras
+
+    model = pepita_keras.PEPITA(pepita_keras.models.paper_fc(seed=0), seed=0)
+    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+                  metrics=["accuracy"], steps_per_execution=steps_per_execution)
+    return model
+
+
+def main(argv=None):
+    """Prints a markdown table; returns its rows."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batches", nargs="+", type=int, default=[64, 1024])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--examples", type=int, default=12800,
+                        help="training examples per timed epoch")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps-per-execution", nargs="+", type=int, default=[1])
+    parser.add_argument("--data", choices=["synthetic", "mnist"], default="synthetic")
+    parser.add_argument("--epochs-accuracy", type=int, default=0,
+                        help="also train torch for N full epochs and print test accuracy")
+    args = parser.parse_args(argv)
+
+    import tensorflow as tf
+
+    from pepita_keras import datasets
+
+    x, y, x_test, y_test = load_data(args.data, args.examples)
+    worker = TorchProcess(args.threads, x, y)
+    print(f"torch {torch.__version__} ({args.threads} threads, own process), "
+          f"TensorFlow {tf.__version__}, data={args.data}, {len(x)} examples/epoch, "
+          f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print("| batch | implementation | samples/s | vs torch |")
+    print("|---|---|---|---|")
+    results = []
+    for batch in args.batches:
+        pipeline = datasets.make_pipeline(x, y, batch, shuffle=True, seed=0)
+        variants = {"torch": None}
+        for spe in args.steps_per_execution:
+            variants[f"pepita_keras fit, steps_per_execution={spe}"] = keras_model(spe)
+        for name, model in variants.items():  # warm-up: trace, allocate
+            if model is None:
+                worker.seconds(batch, 4 * batch)
+            else:
+                model.fit(pipeline.take(4), epochs=1, verbose=0)
+        times = {name: [] for name in variants}
+        names = list(variants)
+        for r in range(args.repeats):
+            for name in names[r % len(names):] + names[: r % len(names)]:
+                if variants[name] is None:
+                    times[name].append(worker.seconds(batch, len(x)))
+                    continue
+                start = time.perf_counter()
+                variants[name].fit(pipeline, epochs=1, verbose=0)
+                times[name].append(time.perf_counter() - start)
+        samples = (len(x) // batch) * batch
+        torch_rate = samples / statistics.median(times["torch"])
+        for name in names:
+            rate = samples / statistics.median(times[name])
+            line = f"| {batch} | {name} | {rate:,.0f} | {rate / torch_rate:.2f} |"
+            results.append(line)
+            print(line, flush=True)
+    worker.close()
+    tx, ty = torch.from_numpy(x.reshape(len(x), -1)), torch.from_numpy(y).long()
+    if args.epochs_accuracy:
+        model = TorchPEPITA(seed=0)
+        tx_test = torch.from_numpy(x_test.reshape(len(x_test), -1))
+        for _ in range(args.epochs_accuracy):
+            model.fit_epoch(tx, ty, 64)
+        print(f"torch test accuracy after {args.epochs_accuracy} epochs: "
+              f"{model.accuracy(tx_test, torch.from_numpy(y_test).long()):.4f}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
