@@ -10,6 +10,8 @@ import math
 import keras
 from keras import ops
 
+from pepita_keras import ops as backend_ops
+
 
 def uniform_feedback_initializer(fan_in, scale, seed=None):
     """`U(-scale * sqrt(6 / fan_in), +scale * sqrt(6 / fan_in))`.
@@ -136,6 +138,77 @@ def mirrored_feedback(feedback, noise, response, learning_rate, direction, targe
         ops.transpose(noise), response
     ) / count
     return updated * (ops.cast(target_std, feedback.dtype) / ops.std(updated))
+
+
+class MirroringState:
+    """Weight mirroring of one feedback matrix: its state and its steps.
+
+    Creates on `model` three non-trainable weights, saved with it so that a
+    resumed run mirrors as an uninterrupted one would: F's initial standard
+    deviation (the rescaling target), the training-step counter (for
+    `period`) and the noise-draw counter (the noise seed).
+
+    Args:
+        model: the rule owning F (a `LocalLearningModel`).
+        feedback: the feedback variable F, shape (d, C).
+        settings: a `FeedbackMirroring`.
+    """
+
+    # Folded into the seed so the mirroring noise is not the dropout stream.
+    STREAM = 0x6D6972
+
+    def __init__(self, model, feedback, settings):
+        self.feedback = feedback
+        self.settings = settings
+        self.target_std = model.add_weight(
+            name="feedback_target_std", shape=(), initializer="zeros", trainable=False
+        )
+        # Assigned, not a Constant initializer (which rounds to float32).
+        self.target_std.assign(ops.std(feedback))
+        self.step, self.draws = (
+            model.add_weight(
+                name=name, shape=(), dtype="int64", initializer="zeros", trainable=False
+            )
+            for name in ("mirroring_step", "mirroring_draws")
+        )
+
+    def mirror(self, respond, direction, base_seed, input_shape, noise=None):
+        """One `mirrored_feedback` update of F; returns the new F.
+
+        Args:
+            respond: function from a noise batch to the network output.
+            direction: ±1, see `mirrored_feedback`.
+            base_seed: integer scalar the noise seed derives from.
+            input_shape: the network's input shape (without batch).
+            noise: optional explicit `ξ` of shape (N, *input_shape).
+        """
+        if noise is None:
+            draw = ops.convert_to_tensor(self.draws)
+            self.draws.assign_add(ops.convert_to_tensor(1, "int64"))
+            noise = backend_ops.stateless_normal(
+                (self.settings.batch_size,) + tuple(input_shape),
+                self.settings.noise_std,
+                (base_seed + self.STREAM, draw),
+                self.feedback.dtype,
+            )
+        feedback = mirrored_feedback(
+            self.feedback,
+            noise,
+            respond(noise),
+            self.settings.learning_rate,
+            direction,
+            self.target_std,
+        )
+        self.feedback.assign(feedback)
+        return feedback
+
+    def after_training_step(self, mirror):
+        """Counts a training step; calls `mirror()` every `period` steps."""
+        step = self.step.assign_add(ops.convert_to_tensor(1, "int64"))
+        if self.settings.period == 1:
+            mirror()
+        else:
+            backend_ops.run_if(ops.equal(step % self.settings.period, 0), mirror)
 
 
 # ----------------------------------------------------------------------

@@ -217,7 +217,7 @@ def test_mirroring_schedule_and_std_during_fit(rng):
     model.fit(x[:16], y[:16], batch_size=8, shuffle=False, verbose=0)  # 2 steps
     np.testing.assert_array_equal(model.feedback_matrix.numpy(), initial)
     model.fit(x[16:], y[16:], batch_size=8, shuffle=False, verbose=0)  # step 3
-    assert int(model.mirroring_step.numpy()) == 3
+    assert int(model.mirroring.step.numpy()) == 3
     assert not np.allclose(model.feedback_matrix.numpy(), initial)
     np.testing.assert_allclose(model.feedback_matrix.numpy().std(), initial.std(), rtol=1e-5)
 
@@ -273,7 +273,7 @@ def test_variant_model_save_load_continues_identically(rng, tmp_path):
         loaded.feedback_matrix.numpy(), model.feedback_matrix.numpy()
     )
     np.testing.assert_array_equal(
-        loaded.feedback_target_std.numpy(), model.feedback_target_std.numpy()
+        loaded.mirroring.target_std.numpy(), model.mirroring.target_std.numpy()
     )
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     model.fit(x[16:], y[16:], batch_size=8, shuffle=False, verbose=0)
@@ -304,7 +304,7 @@ def test_mirrored_strategy_matches_one_device_with_mirroring_and_time_local(rng)
             )
             model.compile(optimizer=keras.optimizers.SGD(0.1))
         model.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(16), epochs=2, verbose=0)
-        assert int(model.mirroring_step.numpy()) == 4
+        assert int(model.mirroring.step.numpy()) == 4
         results.append([model.feedback_matrix.numpy()] + [v.numpy() for v in model.trainable_variables])
     for single, mirrored in zip(*results):
         np.testing.assert_allclose(mirrored, single, rtol=1e-5, atol=1e-6)

@@ -76,14 +76,13 @@ import math
 import keras
 from keras import ops
 
-from pepita_keras import ops as backend_ops
 from pepita_keras.core import LocalLearningModel, local_updates
 from pepita_keras.feedback import (
     AlignmentPair,
     FeedbackMirroring,
+    MirroringState,
     add_feedback_weight,
     forward_kernel_product,
-    mirrored_feedback,
     uniform_feedback_initializer,
 )
 from pepita_keras.network import output_activation_name
@@ -91,7 +90,6 @@ from pepita_keras.network import output_activation_name
 LAST_LAYER_ERRORS = ("modulated", "clean")
 UPDATE_FORMS = ("difference", "hebbian")
 CLEAN, MODULATED = "clean", "modulated"
-MIRRORING_STREAM = 0x6D6972  # folded into the seed: mirroring noise ≠ dropout
 
 
 @keras.saving.register_keras_serializable(package="pepita_keras")
@@ -176,24 +174,10 @@ class PEPITA(LocalLearningModel):
             (fan_in, self.num_classes),
             uniform_feedback_initializer(fan_in, feedback_scale, seed),
         )
+        self.mirroring = None
         if self.feedback_mirroring is not None:
-            self.feedback_target_std = self.add_weight(
-                name="feedback_target_std",
-                shape=(),
-                initializer="zeros",
-                trainable=False,
-            )
-            # Assigned, not a Constant initializer (which rounds to float32).
-            self.feedback_target_std.assign(ops.std(self.feedback_matrix))
-            # Training steps (for `period`) and noise draws; saved, so a
-            # resumed run mirrors as an uninterrupted one would.
-            self.mirroring_step = self.add_weight(
-                name="mirroring_step", shape=(), dtype="int64",
-                initializer="zeros", trainable=False,
-            )
-            self.mirroring_draws = self.add_weight(
-                name="mirroring_draws", shape=(), dtype="int64",
-                initializer="zeros", trainable=False,
+            self.mirroring = MirroringState(
+                self, self.feedback_matrix, self.feedback_mirroring
             )
 
     def call(self, inputs, training=False):
@@ -297,8 +281,8 @@ class PEPITA(LocalLearningModel):
             predictions = clean.prediction
         else:
             predictions = super().learning_step(x, targets, sample_weight, masks)
-        if self.feedback_mirroring is not None:
-            self._scheduled_mirroring()
+        if self.mirroring is not None:
+            self.mirroring.after_training_step(self.mirror_feedback)
         return predictions
 
     def mirror_feedback(self, noise=None):
@@ -311,41 +295,18 @@ class PEPITA(LocalLearningModel):
         Returns:
             The new F.
         """
-        config = self.feedback_mirroring
-        if config is None:
+        if self.mirroring is None:
             raise ValueError(
                 "mirror_feedback() needs feedback_mirroring settings; build "
                 "the model with e.g. feedback_mirroring={'learning_rate': 0.1}."
             )
-        if noise is None:
-            # Seeded from the model's base seed, apart from the dropout draws.
-            draw = ops.convert_to_tensor(self.mirroring_draws)
-            self.mirroring_draws.assign_add(ops.convert_to_tensor(1, "int64"))
-            noise = backend_ops.stateless_normal(
-                (config.batch_size,) + self.input_spec_shape,
-                config.noise_std,
-                (self.dropout_seed_state[0] + MIRRORING_STREAM, draw),
-                self.variable_dtype,
-            )
-        response = self.forward(ops.cast(noise, self.variable_dtype)).prediction
-        feedback = mirrored_feedback(
-            self.feedback_matrix,
-            noise,
-            response,
-            config.learning_rate,
+        return self.mirroring.mirror(
+            lambda xi: self.forward(ops.cast(xi, self.variable_dtype)).prediction,
             -self.modulation_sign,
-            self.feedback_target_std,
+            self.dropout_seed_state[0],
+            self.input_spec_shape,
+            noise,
         )
-        self.feedback_matrix.assign(feedback)
-        return feedback
-
-    def _scheduled_mirroring(self):
-        step = self.mirroring_step.assign_add(ops.convert_to_tensor(1, "int64"))
-        period = self.feedback_mirroring.period
-        if period == 1:
-            self.mirror_feedback()
-        else:
-            backend_ops.run_if(ops.equal(step % period, 0), self.mirror_feedback)
 
     def feedback_alignment_pairs(self):
         """`[AlignmentPair("F", F, W_1⋯W_L)]` for dense chains, else `[]`."""
