@@ -480,6 +480,27 @@ def _finalize_seed(config, seed, model, folder, state, client, run_id):
     _write_json(folder / STATE_FILE, state)
 
 
+def smoke_run(config, data_dir=None, synthetic=False, verify=True, seed=0):
+    """Trains `config` in memory, without checkpoints or MLflow (for quick checks).
+
+    Uses the same data pipeline, model and optimizer as `reproduce`.
+
+    Returns:
+        The Keras history dict, `{metric: [value per epoch]}`.
+    """
+    arrays = load_data(config, data_dir, synthetic=synthetic, verify=verify)
+    data = EpochData(arrays, config.batch_size, config.eval_batch_size)
+    keras.utils.set_random_seed(seed)
+    model = experiment_lib.build_model(config, seed, data.steps_per_epoch)
+    history = {}
+    for epoch in range(config.epochs):
+        logs = model.fit(data.train(seed, epoch), validation_data=data.test,
+                         initial_epoch=epoch, epochs=epoch + 1, shuffle=False, verbose=0)
+        for key, values in logs.history.items():
+            history.setdefault(key, []).extend(values)
+    return history
+
+
 def summarize_parent(client, parent_run_id, config):
     """Logs mean/std/n of the finished seeds' final test accuracy on the parent run."""
     from pepita_keras import tracking

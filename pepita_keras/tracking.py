@@ -72,7 +72,8 @@ def experiment_id(mlflow_client, name, artifact_location=None):
 
 def create_run(mlflow_client, experiment, run_name, parent_run_id=None, tags=None):
     """Creates a RUNNING run (nested under `parent_run_id` if given); returns its id."""
-    tags = dict(tags or {})
+    # Stringify here: MLflow's store turns a bool tag into "1", not "True".
+    tags = {str(k): str(v) for k, v in (tags or {}).items()}
     if parent_run_id:
         tags["mlflow.parentRunId"] = parent_run_id
     run = mlflow_client.create_run(experiment, run_name=run_name, tags=tags)
