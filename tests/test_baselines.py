@@ -94,6 +94,22 @@ NETS = {
 }
 
 
+def strided_conv_net(seed=0):
+    """Strides, "same" padding, dilation and average pooling (closed-form tests)."""
+    return keras.Sequential(
+        [
+            keras.Input((9, 9, 2)),
+            keras.layers.Conv2D(3, 3, strides=2, padding="same", activation="relu",
+                                kernel_initializer=keras.initializers.HeUniform(seed)),
+            keras.layers.Conv2D(4, 2, dilation_rate=2, padding="same", activation="tanh",
+                                kernel_initializer=keras.initializers.HeUniform(seed + 1)),
+            keras.layers.AveragePooling2D(2),
+            keras.layers.Flatten(),
+            _dense(NUM_CLASSES, "softmax", True, seed + 9),
+        ]
+    )
+
+
 def batch_for(network, size=6, seed=0):
     rng = np.random.default_rng(seed)
     shape = (size,) + tuple(network.inputs[0].shape[1:])
@@ -244,9 +260,9 @@ def _set_fa_feedback_to_forward_kernels(model):
         matrix.assign(block.layer.kernel)
 
 
-@pytest.mark.parametrize("net", ["fc_bias", "fc_nobias", "conv", "conv2_nobias"])
+@pytest.mark.parametrize("net", ["fc_bias", "fc_nobias", "conv", "conv2_nobias", "strided"])
 def test_fa_with_forward_kernels_is_backprop(net):
-    network = NETS[net]()
+    network = strided_conv_net() if net == "strided" else NETS[net]()
     fa = pepita_keras.FeedbackAlignment(network, seed=0)
     _set_fa_feedback_to_forward_kernels(fa)
     x, labels, onehot = batch_for(network)
