@@ -454,7 +454,11 @@ def test_save_load_round_trip(rule, net, tmp_path):
     feedback = randomize_feedback(model, seed=9) if rule != "bp" else []
     x, labels, _ = batch_for(network, size=8)
     if rule == "fa" and net == "fc_dropout":  # trained: weights, optimizer state moved
-        model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), metrics=["accuracy"])
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+            metrics=["accuracy"],
+            run_eagerly=True,  # one step: tracing would dominate the test
+        )
         model.fit(x, labels, batch_size=8, epochs=1, verbose=0)
     path = tmp_path / f"{rule}.keras"
     model.save(path)
