@@ -37,7 +37,7 @@ class Backprop(LocalLearningModel):
     ```python
     network = pepita_keras.models.paper_fc(seed=0)
     model = pepita_keras.Backprop(network, seed=0)
-    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
                   metrics=["accuracy"])
     model.fit(x_train, y_train, batch_size=64, epochs=2)
     ```

@@ -51,8 +51,8 @@ class DirectFeedbackAlignment(LocalLearningModel):
             or sigmoid).
         feedback_scale: `s` in `D_l ~ U(−s·sqrt(6/n_l), s·sqrt(6/n_l))`.
             Defaults to 1.0.
-        seed: optional integer seeding the feedback matrices (`D_l` uses
-            `seed + l`) and the dropout masks.
+        seed: optional integer seeding the feedback matrices (the one of
+            block i, counted from 0, uses `seed + i`) and the dropout masks.
         **kwargs: passed to `keras.Model`.
 
     Attributes:
@@ -64,7 +64,7 @@ class DirectFeedbackAlignment(LocalLearningModel):
     ```python
     network = pepita_keras.models.paper_fc(seed=0)
     model = pepita_keras.DirectFeedbackAlignment(network, seed=0)
-    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
                   metrics=["accuracy"])
     model.fit(x_train, y_train, batch_size=64, epochs=2)
     ```
@@ -124,7 +124,7 @@ class DirectFeedbackAlignment(LocalLearningModel):
         return updates, forward.prediction
 
     def feedback_alignment_pairs(self):
-        """`D_l` against `(W_{l+1}⋯W_L)ᵀ`, the map backprop would use.
+        """`D_l` against `(W_{l+1}⋯W_L)ᵀ`, backprop's map for a linear net.
 
         Only for hidden layers followed by a chain of Dense layers (the
         product is undefined through pooling/Conv2D; those are skipped).

@@ -53,8 +53,8 @@ class DRTP(DirectFeedbackAlignment):
         feedback_scale: `s` in `D_l ~ U(−s·sqrt(6/n_l), s·sqrt(6/n_l))`,
             `n_l = prod(shape(h_l))`. Defaults to 1.0 (official code's
             `kaiming_uniform_`).
-        seed: optional integer seeding the feedback matrices (`D_l` uses
-            `seed + l`) and the dropout masks.
+        seed: optional integer seeding the feedback matrices (the one of
+            block i, counted from 0, uses `seed + i`) and the dropout masks.
         **kwargs: passed to `keras.Model`.
 
     Attributes:

@@ -54,8 +54,8 @@ class FeedbackAlignment(LocalLearningModel):
             or sigmoid).
         feedback_scale: `s` in `B_l ~ U(−s·sqrt(6/fan_in), s·sqrt(6/fan_in))`;
             1.0 (default) draws B_l like a He-uniform forward kernel.
-        seed: optional integer seeding the feedback matrices (`B_l` uses
-            `seed + l`) and the dropout masks.
+        seed: optional integer seeding the feedback matrices (the one of
+            block i, counted from 0, uses `seed + i`) and the dropout masks.
         **kwargs: passed to `keras.Model`.
 
     Attributes:
@@ -67,7 +67,7 @@ class FeedbackAlignment(LocalLearningModel):
     ```python
     network = pepita_keras.models.paper_fc(seed=0)
     model = pepita_keras.FeedbackAlignment(network, seed=0)
-    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
                   metrics=["accuracy"])
     model.fit(x_train, y_train, batch_size=64, epochs=2)
     ```
