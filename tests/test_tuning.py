@@ -103,6 +103,12 @@ def test_space_overrides_narrow_extend_and_remove():
     assert isinstance(model.space["learning_rate"], hp_types.Float)
     assert isinstance(model.space["num_hidden_layers"], hp_types.Int)
     assert "dropout" not in model.space
+    # Defaults from a config move the default; an on-grid default keeps the grid.
+    defaults = tuning.RuleHyperModel("PEPITA", defaults={"dropout": 0.1, "batch_size": 50})
+    assert defaults.space["dropout"].default == 0.1
+    assert defaults.space["dropout"].get_config()["step"] == 0.05
+    assert defaults.space["batch_size"].values == [32, 50, 64, 128, 256]
+    assert defaults.space["batch_size"].default == 50
     with pytest.raises(ValueError, match="Unknown hyperparameter 'widht'"):
         tuning.RuleHyperModel("PEPITA", space={"widht": 3})
     with pytest.raises(ValueError, match="Unknown rule 'PEPTIA'"):

@@ -309,8 +309,11 @@ class RuleHyperModel(keras_tuner.HyperModel):
         elif isinstance(spec, (hp_types.Float, hp_types.Int)):
             config["min_value"] = min(config["min_value"], value)
             config["max_value"] = max(config["max_value"], value)
-            if isinstance(spec, hp_types.Float) and config.get("step"):
-                config["step"] = None  # an off-grid default must stay reachable
+            step = config.get("step")
+            if isinstance(spec, hp_types.Float) and step:
+                offset = (value - config["min_value"]) / step
+                if abs(offset - round(offset)) > 1e-6:
+                    config["step"] = None  # an off-grid default must stay reachable
         config["default"] = value
         self.space[name] = type(spec).from_config(config)
 
