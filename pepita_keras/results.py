@@ -151,7 +151,8 @@ def _status(cell):
     return NOT_RUN if cell.config.dataset == "mnist" else NOT_RUN_CIFAR
 
 
-def _rows(results):
+def table_rows(results):
+    """One flat dict per cell (the columns of `results.csv`)."""
     rows = []
     for name, cell in results.items():
         config = cell.config
@@ -219,7 +220,7 @@ def write_results(results, output=DEFAULT_OUTPUT, tracking_uri="", plots=True):
 
     output = pathlib.Path(output)
     output.mkdir(parents=True, exist_ok=True)
-    rows = _rows(results)
+    rows = table_rows(results)
     with open(output / "results.csv", "w", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=list(rows[0]) if rows else ["cell"])
         writer.writeheader()

@@ -336,12 +336,14 @@ def plot_learning_curves(histories, path, title=None, paper=None, metric="accura
     Returns:
         The output path.
     """
-    import matplotlib
+    # A bare Figure on the Agg canvas: no pyplot, so the process-wide backend
+    # (e.g. a notebook's inline backend) is left alone.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    figure = Figure(figsize=(10, 3.8))
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, 2)
     scale = 100.0 if metric == "accuracy" else 1.0
     for label, history in histories.items():
         for axis, split in zip(axes, ("train", "test")):
@@ -367,5 +369,4 @@ def plot_learning_curves(histories, path, title=None, paper=None, metric="accura
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
-    plt.close(figure)
     return path
