@@ -145,6 +145,29 @@ def test_build_applies_hyperparameters_to_network_rule_and_optimizer():
     assert hp.get("batch_size") == 64
 
 
+def _exported_rules():
+    return sorted(
+        name for name in dir(pepita_keras)
+        if inspect.isclass(getattr(pepita_keras, name))
+        and issubclass(getattr(pepita_keras, name), pepita_keras.LocalLearningModel)
+        and name != "LocalLearningModel"
+    )
+
+
+@pytest.mark.parametrize("rule", _exported_rules())
+def test_every_rule_builds_with_its_own_arguments(rule):
+    cls = getattr(pepita_keras, rule)
+    builder = tuning.RuleHyperModel(rule, (6, 6, 1), 3, space={"hidden_units": 8}, seed=0)
+    hp = keras_tuner.HyperParameters()
+    model = builder.build(hp)
+    assert type(model) is cls
+    accepted = set(inspect.signature(cls.__init__).parameters)
+    rule_names = {"feedback_scale", "last_layer_error", *hm.VARIANT_FLAGS}
+    assert {n for n in hp.values if n in rule_names} <= accepted
+    if "feedback_scale" in accepted:
+        assert model.feedback_scale == hp.get("feedback_scale")
+
+
 def test_conditional_variant_flag_only_exists_for_its_parent_value():
     if "time_local" not in inspect.signature(pepita_keras.PEPITA.__init__).parameters:
         pytest.skip("PEPITA has no time_local flag")
