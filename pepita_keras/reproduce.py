@@ -210,12 +210,25 @@ def restore_checkpoint(model, path):
                 variable.assign(data[key])
 
 
+# Config fields that do not change what is trained: a run may resume under a
+# config whose descriptions or smoke settings were edited since.
+_DESCRIPTIVE_FIELDS = ("notes", "paper", "paper_source")
+
+
 def _config_fingerprint(config):
     return json.dumps(config.flatten(), sort_keys=True, default=str)
 
 
+def _training_settings(fingerprint):
+    settings = json.loads(fingerprint)
+    return {
+        key: value for key, value in settings.items()
+        if key not in _DESCRIPTIVE_FIELDS and not key.startswith("smoke.")
+    }
+
+
 def _check_same_config(state, config, where):
-    if state.get("config") != _config_fingerprint(config):
+    if _training_settings(state["config"]) != _training_settings(_config_fingerprint(config)):
         raise ValueError(
             f"{where} was started with a different config than {config.name!r} "
             "with the current options (e.g. --epochs, --smoke, subset sizes). "

@@ -352,3 +352,14 @@ def test_cli_results_writes_table(tmp_path, mlflow_uri, capsys):
     text = (tmp_path / "README.md").read_text()
     for name, (mean, std) in paper_table().items():
         assert f"`{name}`" in text and f"{mean:.2f} ± {std:.2f}" in text
+
+
+def test_resume_refuses_a_changed_training_setting_but_not_a_changed_note(
+        tmp_path, fake_data, mlflow_uri):
+    config = experiment.load_config("fc_mnist_bp").smoke_version()
+    run = dict(data_dir=fake_data, verify=False, run_root=tmp_path, verbose=0)
+    reproduce.reproduce(config, seeds=[0], **run)
+    reproduce.reproduce(config.replace(notes="edited", smoke=experiment.SmokeSettings(9, 9, 1)),
+                        seeds=[0], **run)
+    with pytest.raises(ValueError, match="different config"):
+        reproduce.reproduce(config.replace(learning_rate=0.5), seeds=[0], **run)
