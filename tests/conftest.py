@@ -71,3 +71,18 @@ def mirrored_strategy():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_dtype_policy():
+    """Each test starts with Keras's global dtype policy unset.
+
+    Keras caches the global policy at its first use (creating any layer) and
+    `set_floatx` does not reset it, so without this a float64 test would run
+    in whatever policy an earlier test left (float32, mixed_float16).
+    """
+    from keras.src.backend.common import global_state
+
+    global_state.set_global_attribute("dtype_policy", None)
+    yield
+    global_state.set_global_attribute("dtype_policy", None)

@@ -78,6 +78,7 @@ def test_variant_updates_match_numpy_reference(
         last_layer_error=last_layer_error,
     )
     updates = model.compute_updates(x, y)
+    assert "float64" in str(updates[0].dtype)  # the tolerance assumes float64
     assert len(updates) == len(expected)
     for got, want in zip(updates, expected):
         np.testing.assert_allclose(got.numpy(), want, rtol=RTOL, atol=1e-12)
@@ -285,7 +286,9 @@ def test_variant_model_save_load_continues_identically(rng, tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
-def test_mirrored_strategy_matches_one_device_with_mirroring_and_time_local(rng):
+def test_mirrored_strategy_matches_one_device_with_mirroring_and_time_local(
+    rng, mirrored_strategy
+):
     # (normalize_activations is left out: its norm is over each replica's
     # share of the batch, so it differs from one device by design.)
     import tensorflow as tf
@@ -295,7 +298,7 @@ def test_mirrored_strategy_matches_one_device_with_mirroring_and_time_local(rng)
     results = []
     for strategy in (
         tf.distribute.OneDeviceStrategy("/cpu:0"),
-        tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]),
+        mirrored_strategy,
     ):
         with strategy.scope():
             model = pepita_keras.PEPITA(
