@@ -158,6 +158,27 @@ def test_time_local_step_equals_two_halves_applied_by_hand(
     )
 
 
+def test_time_local_compute_updates_is_the_sum_of_both_halves(rng):
+    x, y, _ = _batch(rng, 8, 10, 3)
+    kwargs = dict(feedback_scale=2.0, update_form="hebbian", last_layer_error="clean", seed=3)
+    local = pepita_keras.PEPITA(_mlp([10, 8, 3]), time_local=True, **kwargs)
+    at_once = pepita_keras.PEPITA(_mlp([10, 8, 3]), **kwargs)
+    for a, b in zip(local.compute_updates(x, y), at_once.compute_updates(x, y)):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_normalization_under_mixed_precision_does_not_overflow(rng):
+    # 64 × 1024 ReLU activations of order 1: Σh² ≈ 6e4 > float16's max 65504.
+    keras.config.set_dtype_policy("mixed_float16")
+    network = pepita_keras.models.paper_fc((8, 8, 1), 10, hidden_units=(1024,), seed=0)
+    model = pepita_keras.PEPITA(network, normalize_activations=True, seed=0)
+    x = rng.uniform(0, 8, size=(64, 8, 8, 1)).astype("float32")
+    hidden = model.forward(x).outputs[0].numpy().astype("float64")
+    assert model.forward(x).outputs[0].dtype == "float16"
+    np.testing.assert_allclose(np.sqrt((hidden**2).sum()), 1.0, rtol=1e-2)
+    assert all(np.isfinite(u.numpy()).all() for u in model.compute_updates(x, np.arange(64) % 10))
+
+
 def test_weight_decay_through_the_optimizer(rng):
     lr, decay = 0.1, 0.01
     model = pepita_keras.PEPITA(_mlp([10, 8, 3]), seed=4)

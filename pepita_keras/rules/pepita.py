@@ -190,7 +190,11 @@ class PEPITA(LocalLearningModel):
         layer_input, h = super().forward_block(index, h, masks)
         if self.normalize_activations and index < len(self.blocks) - 1:
             # ICLR code: X / torch.linalg.norm(X), the whole batch tensor.
-            h = ops.divide_no_nan(h, ops.sqrt(ops.sum(ops.square(h))))
+            # At least float32: a float16 sum of B·units squares overflows.
+            dtype = keras.backend.result_type(h.dtype, "float32")
+            wide = ops.cast(h, dtype)
+            norm = ops.sqrt(ops.sum(ops.square(wide)))
+            h = ops.cast(ops.divide_no_nan(wide, norm), h.dtype)
         return layer_input, h
 
     def modulate(self, x, error):
