@@ -273,6 +273,10 @@ def parse_args(argv=None):
         help="steps per timed epoch (default: 100 at batch 64, 10 at 1024)",
     )
     parser.add_argument("--steps-per-execution", type=int, default=1)
+    parser.add_argument(
+        "--dropouts", nargs="+", type=float, default=None,
+        help="FC dropout rates to compare (default: the paper's 0.1 only)",
+    )
     parser.add_argument("--data", choices=["synthetic", "mnist"], default="synthetic")
     parser.add_argument("--rss-per-model", action="store_true")
     parser.add_argument("--output", default=None, help="write a markdown report")
@@ -308,27 +312,34 @@ def main(argv=None):
             peak = MatmulPeak(gemm_shapes(net, batch))
             for jit in jits:
                 variants, flops = {}, {}
+                dropouts = args.dropouts if args.dropouts and net == "fc" else [None]
                 for name in names:
-                    try:
-                        variants[name] = build_model(
-                            name, net, jit, args.steps_per_execution
-                        )
-                        variants[name].fit(dataset.take(1), epochs=1, verbose=0)
-                        flops[name] = step_flops(variants[name], batch)
-                    except Exception as error:  # report, keep benchmarking others
-                        print(f"{name} on {net}: skipped ({type(error).__name__}: {error})")
-                        variants.pop(name, None)
+                    for dropout in dropouts:
+                        label = name if dropout is None else f"{name} dropout={dropout:g}"
+                        try:
+                            variants[label] = build_model(
+                                name, net, jit, args.steps_per_execution, dropout
+                            )
+                            variants[label].fit(dataset.take(1), epochs=1, verbose=0)
+                            flops[label] = step_flops(variants[label], batch)
+                        except Exception as error:  # report, benchmark the others
+                            print(f"{label} on {net}: skipped ({type(error).__name__}: {error})")
+                            variants.pop(label, None)
                 medians, peak_step = time_cell(
                     variants, dataset, steps, args.repeats, peak
                 )
                 peak_gflops = peak.flops / peak_step / 1e9
                 for name, seconds in medians.items():
+                    # BP with the same dropout suffix, if any.
+                    reference = "BP" + name[len(name.split(" ")[0]):]
                     samples = batch * steps / seconds
                     gflops = flops[name] * steps / seconds / 1e9
                     row = dict(
                         net=net, batch=batch, jit="on" if jit else "off", rule=name,
                         samples_per_s=samples, ms_per_step=seconds / steps * 1e3,
-                        ratio=seconds / medians["BP"] if "BP" in medians else math.nan,
+                        ratio=seconds / medians[reference]
+                        if reference in medians
+                        else math.nan,
                         mflop_per_sample=flops[name] / batch / 1e6, gflops=gflops,
                         peak_gflops=peak_gflops, peak_fraction=gflops / peak_gflops,
                         rss=math.nan,
