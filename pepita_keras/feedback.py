@@ -115,10 +115,11 @@ def mirrored_feedback(feedback, noise, response, learning_rate, direction, targe
         F' = F + direction · η · ξᵀ r / N,     F'' = F' · target_std / std(F')
 
     with `ξ` the input noise flattened to (N, d) and `r` the response (N, C).
-    For a linear network `r = ξ W_1⋯W_L` and `E[ξᵀ ξ] / N = σ² I`, so the
+    For a linear response `r = ξ W_1⋯W_L` and `E[ξᵀ ξ] / N = σ² I`, so the
     expected step is `direction · η σ² W_1⋯W_L`: F turns towards
-    `direction · W_1⋯W_L` (Keras (in, out) layout), while the rescaling keeps
-    its entries' standard deviation (population std) at `target_std`.
+    `direction · W_1⋯W_L` (Keras (in, out) layout; behind a softmax at small
+    logits, the column-centred product), while the rescaling keeps its
+    entries' standard deviation (population std) at `target_std`.
 
     Args:
         feedback: F, shape (d, C).

@@ -63,7 +63,8 @@ Variants (constructor flags; the defaults are the rule above):
   every `period` steps, after the update, noise `ξ ~ N(0, σ²)` is fed to the
   network (no dropout) and, with `r` its output,
        F ← F − s·η ξ^T r / N,   then F ← F · std(F_0) / std(F)
-  (`s` = `modulation_sign`). For a linear network `E[ξ^T r]/N = σ² W_1⋯W_L`:
+  (`s` = `modulation_sign`). For a network linear up to its softmax and
+  small logits, `E[ξ^T r]/N ≈ (σ²/C) W_1⋯W_L (I − 11^T/C)` (tested):
   `s·F` is pulled towards `−W_1⋯W_L`, the anti-aligned feedback under which
   `h − h_mod` approximates the backpropagated signal (the ICLR code mirrors
   its per-layer factors of F towards `+W` and modulates with `x − F e`,
