@@ -525,11 +525,9 @@ def summarize_parent(client, parent_run_id, config):
     if not finals:
         return None
     values = np.array(finals) * 100
-    summary = {
-        "test_accuracy_mean": float(values.mean()),
-        "test_accuracy_std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-        "n_seeds": len(values),
-    }
+    summary = {"test_accuracy_mean": float(values.mean()), "n_seeds": len(values)}
+    if len(values) > 1:
+        summary["test_accuracy_std"] = float(values.std(ddof=1))
     tracking.log_metrics(client, parent_run_id, summary)
     return summary
 

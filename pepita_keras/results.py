@@ -58,9 +58,9 @@ class CellResult:
 
     @property
     def std(self):
-        """Sample std (ddof=1) over seeds; 0 for a single seed."""
+        """Sample std (ddof=1) over seeds; None for fewer than two seeds."""
         if len(self.finals) < 2:
-            return 0.0 if self.finals else None
+            return None
         return float(np.std(list(self.finals.values()), ddof=1))
 
     @property
@@ -69,6 +69,17 @@ class CellResult:
         if self.mean is None or not self.config.paper or not self.config.paper[1]:
             return None
         return (self.mean - self.config.paper[0]) / self.config.paper[1]
+
+
+def table_order(config):
+    """Sort key: the paper's layout (FC before conv, MNIST → CIFAR-100, BP → PEPITA), ICLR rows last."""
+    return (
+        config.name.startswith("iclr_"),
+        experiment_lib.ARCHITECTURES.index(config.architecture),
+        list(experiment_lib.DATASETS).index(config.dataset),
+        list(experiment_lib.RULES).index(config.rule),
+        config.name,
+    )
 
 
 def _metric_history(client, run_id, key):
@@ -96,10 +107,8 @@ def collect(client, experiment=None, configs=None, include_smoke=False):
 
     experiment = experiment or reproduce.DEFAULT_EXPERIMENT
     if configs is None:
-        configs = {
-            name: experiment_lib.load_config(path)
-            for name, path in experiment_lib.list_configs().items()
-        }
+        loaded = [experiment_lib.load_config(p) for p in experiment_lib.list_configs().values()]
+        configs = {config.name: config for config in sorted(loaded, key=table_order)}
     results = {name: CellResult(config) for name, config in configs.items()}
     found = client.get_experiment_by_name(experiment)
     if found is None:
@@ -140,7 +149,7 @@ def collect(client, experiment=None, configs=None, include_smoke=False):
 
 
 def _fmt(mean, std):
-    return f"{mean:.2f} ± {std:.2f}"
+    return f"{mean:.2f}" if std is None else f"{mean:.2f} ± {std:.2f}"
 
 
 def _status(cell):
@@ -244,7 +253,7 @@ def write_results(results, output=DEFAULT_OUTPUT, tracking_uri="", plots=True):
         "Do not edit by hand.",
         "",
         "Test accuracy (%) after the final epoch; ours = mean ± sample std (ddof=1) "
-        "over the completed seeds, n = number of seeds; paper = "
+        "over the completed seeds (no std for a single seed), n = number of seeds; paper = "
         f"{experiment_lib.PAPER_SOURCE} (mean ± std, quoted). "
         "Δ = (ours − paper) / paper std.",
         "",
