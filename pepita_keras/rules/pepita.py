@@ -180,6 +180,8 @@ class PEPITA(LocalLearningModel):
             self.mirroring = MirroringState(
                 self, self.feedback_matrix, self.feedback_mirroring
             )
+        # Set only while `updates_and_predictions` runs its two passes.
+        self._first_layer_shortcut = None
 
     def call(self, inputs, training=False):
         if self.normalize_activations:
@@ -188,7 +190,10 @@ class PEPITA(LocalLearningModel):
         return super().call(inputs, training=training)
 
     def forward_block(self, index, h, masks=None):
-        layer_input, h = super().forward_block(index, h, masks)
+        if index == 0 and self._first_layer_shortcut is not None:
+            layer_input, h = self._first_block_by_linearity(h, masks)
+        else:
+            layer_input, h = super().forward_block(index, h, masks)
         if self.normalize_activations and index < len(self.blocks) - 1:
             # ICLR code: X / torch.linalg.norm(X), the whole batch tensor.
             # At least float32: a float16 sum of B·units squares overflows.
@@ -263,11 +268,74 @@ class PEPITA(LocalLearningModel):
     def updates_and_predictions(self, x, targets, sample_weight=None, masks=None):
         dtype = self.feedback_matrix.dtype
         targets = ops.cast(targets, dtype)
-        clean = self.forward(x, masks)
-        error = ops.cast(clean.prediction, dtype) - targets
-        modulated = self.forward(self.modulate(x, error), masks)
+        if self.first_layer_shortcut_applies(x):
+            self._first_layer_shortcut = _FirstLayerShortcut()
+        try:
+            clean = self.forward(x, masks)
+            error = ops.cast(clean.prediction, dtype) - targets
+            if self._first_layer_shortcut is not None:
+                self._first_layer_shortcut.shift = self._modulation_shift(error)
+            modulated = self.forward(self.modulate(x, error), masks)
+        finally:
+            self._first_layer_shortcut = None
         updates = self._updates(clean, modulated, targets, sample_weight)
         return updates, clean.prediction
+
+    def first_layer_shortcut_applies(self, x):
+        """Whether the modulated pass can reuse the clean first-layer product.
+
+        The first layer is linear in the input: `x_mod W = x W + s·e (Fᵀ W)`.
+        When its input is just the flattened image (a Dense layer after at
+        most Flatten: no input dropout, pooling or conv), the modulated pass
+        gets its pre-activation as the clean one plus `s·e (Fᵀ W)` — a
+        (C × d)·(d × H) product per step instead of (B × d)·(d × H), the
+        same maths, one of PEPITA's three large matmuls saved when B > C.
+        Skipped under mixed precision (float16 sums would differ more than
+        rounding) and for LoRA / quantized layers.
+        """
+        block = self.blocks[0]
+        layer = block.layer
+        batch = x.shape[0]
+        return (
+            isinstance(layer, keras.layers.Dense)
+            and all(isinstance(pre, keras.layers.Flatten) for pre in block.pre)
+            and not getattr(layer, "lora_enabled", False)
+            and getattr(layer, "quantization_mode", None) is None
+            and layer.compute_dtype == layer.variable_dtype
+            # The (C × d)(d × H) product only pays off when B > C.
+            and (self.num_classes < batch if batch is not None else self.num_classes <= 16)
+        )
+
+    def _modulation_shift(self, error):
+        """`s·e (Fᵀ W_1)`: what modulation adds to the first pre-activation."""
+        kernel = self.blocks[0].layer.kernel
+        feedback = ops.cast(self.feedback_matrix, kernel.dtype)
+        through = ops.matmul(ops.transpose(feedback), kernel)
+        shift = ops.matmul(ops.cast(error, kernel.dtype), through)
+        return -shift if self.modulation_sign < 0 else shift
+
+    def _first_block_by_linearity(self, h, masks):
+        # Block 0 as `LocalLearningModel.forward_block` runs it, with the
+        # Dense layer's `activation(h W + b)` spelled out so that the clean
+        # pre-activation is kept and the modulated one derived from it.
+        block = self.blocks[0]
+        layer = block.layer
+        for pre in block.pre:  # Flatten only (first_layer_shortcut_applies)
+            h = pre(h)
+        layer_input = h
+        shortcut = self._first_layer_shortcut
+        if shortcut.preactivation is None:  # clean pass
+            z = ops.matmul(h, layer.kernel)
+            if layer.bias is not None:
+                z = ops.add(z, layer.bias)
+            shortcut.preactivation = z
+        else:  # modulated pass
+            z = shortcut.preactivation + shortcut.shift
+        h = layer.activation(z) if layer.activation is not None else z
+        position = 0  # dropout layers are numbered from the first block
+        for post in block.post:
+            h, position = self._apply_parameter_free(post, h, masks, position)
+        return layer_input, h
 
     def learning_step(self, x, targets, sample_weight=None, masks=None):
         if self.time_local:
@@ -334,6 +402,14 @@ class PEPITA(LocalLearningModel):
             else self.feedback_mirroring.get_config(),
         )
         return config
+
+
+class _FirstLayerShortcut:
+    """Clean first-layer pre-activation and the modulation's shift of it."""
+
+    def __init__(self):
+        self.preactivation = None
+        self.shift = None
 
 
 def _check_choice(name, value, choices):
