@@ -255,7 +255,9 @@ def write_results(results, output=DEFAULT_OUTPUT, tracking_uri="", plots=True):
         "Test accuracy (%) after the final epoch; ours = mean ± sample std (ddof=1) "
         "over the completed seeds (no std for a single seed), n = number of seeds; paper = "
         f"{experiment_lib.PAPER_SOURCE} (mean ± std, quoted). "
-        "Δ = (ours − paper) / paper std.",
+        "Δ = (ours − paper) / paper std. Wall time = training time per seed (sum of epoch "
+        "times, incl. the per-epoch test evaluation) on the hardware listed under Runs; "
+        "a machine shared with other jobs runs slower.",
         "",
         "| Cell | Rule | Net | Dataset | Ours | n | Paper | Δ (paper σ) | "
         "Wall time / seed | Status |",
