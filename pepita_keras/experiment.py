@@ -91,7 +91,8 @@ PAPER_SOURCE = "Dellaferrera & Kreiman, ICML 2022, Table 1"
 # Where our settings are a choice, not a transcription (also in each config).
 OPEN_SETTINGS = (
     "BP/FA/DRTP learning rates are not given per cell; we use PEPITA's "
-    "(0.1 MNIST, 0.01 CIFAR) with the same SGD/momentum/schedule",
+    "(0.1 MNIST, 0.01 CIFAR) with the same SGD/momentum/schedule, except "
+    "DRTP: lr 0.01 and feedback scale 0.01 (unit scale at lr 0.1 diverged)",
     "conv learning rates: 0.1 MNIST, 0.01 CIFAR (as FC)",
     "no dropout in the conv net (the paper states dropout for FC)",
     "std over seeds is the sample std (ddof=1)",
@@ -253,6 +254,12 @@ class ExperimentConfig:
         return flat
 
 
+_DEFAULT_RULE_KWARGS = {
+    "pepita": (("feedback_scale", 0.05),),
+    "drtp": (("feedback_scale", 0.01),),
+}
+
+
 def paper_cell(rule, architecture, dataset, name=None, **overrides):
     """The config of one cell of the paper's Table 1.
 
@@ -276,9 +283,11 @@ def paper_cell(rule, architecture, dataset, name=None, **overrides):
         architecture=architecture,
         dataset=dataset,
         batch_size=50 if conv else 64,
-        learning_rate=0.1 if dataset == "mnist" else 0.01,
+        # DRTP diverges at lr 0.1 with unit-scale feedback (54.5% on MNIST
+        # after 2 epochs vs 92.0% at lr 0.01 / scale 0.01, measured here).
+        learning_rate=0.1 if dataset == "mnist" and rule != "drtp" else 0.01,
         dropout=0.0 if conv else 0.1,
-        rule_kwargs=(("feedback_scale", 0.05),) if rule == "pepita" else (),
+        rule_kwargs=_DEFAULT_RULE_KWARGS.get(rule, ()),
         paper=PAPER_RESULTS.get((rule, architecture, dataset)),
         paper_source=PAPER_SOURCE if (rule, architecture, dataset) in PAPER_RESULTS else "",
         notes="; ".join(_open_settings(rule, architecture)),

@@ -4,7 +4,7 @@ Command: pepita reproduce conv_cifar100_drtp --seeds 0,1,2,3,4 --data-dir /path/
 Smoke:   pepita reproduce conv_cifar100_drtp --smoke --synthetic
 Runtime: estimated ~60 s/epoch on 2 CPU cores → ~2 h per seed (not measured).
 Settings (paper / official code): lr 0.01, batch 50, SGD momentum 0.9, 100 epochs, lr ×0.1 at epochs 60 and 90.
-Chosen here (sources silent): the paper gives no DRTP learning rate; we use PEPITA's (0.01); conv lr 0.01 is our choice (as FC); no dropout in the conv net.
+Chosen here (sources silent): the paper gives no DRTP learning rate; lr 0.01 (as PEPITA) and feedback_scale 0.01. conv lr 0.01 is our choice (as FC); no dropout in the conv net.
 """
 
 from pepita_keras.experiment import paper_cell

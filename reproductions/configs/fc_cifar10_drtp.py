@@ -4,7 +4,7 @@ Command: pepita reproduce fc_cifar10_drtp --seeds 0,1,2,3,4 --data-dir /path/to/
 Smoke:   pepita reproduce fc_cifar10_drtp --smoke --synthetic
 Runtime: estimated ~40 s/epoch on 2 CPU cores (3072 inputs) → ~1 h per seed (not measured).
 Settings (paper / official code): lr 0.01, batch 64, SGD momentum 0.9, 100 epochs, lr ×0.1 at epochs 60 and 90; dropout 0.1 on the hidden layer.
-Chosen here (sources silent): the paper gives no DRTP learning rate; we use PEPITA's (0.01).
+Chosen here (sources silent): the paper gives no DRTP learning rate; lr 0.01 (as PEPITA) and feedback_scale 0.01.
 """
 
 from pepita_keras.experiment import paper_cell
