@@ -37,6 +37,9 @@ def outputs(notebook, kind):
 
 @pytest.fixture
 def small_budget(tmp_path, monkeypatch):
+    # A global MPLBACKEND=Agg (CI sets it) would override the notebook's inline
+    # backend, and the plots would never reach the cell outputs.
+    monkeypatch.delenv("MPLBACKEND", raising=False)
     monkeypatch.setenv("PEPITA_NB_EXAMPLES", "1000")
     monkeypatch.setenv("PEPITA_NB_EPOCHS", "1")
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
