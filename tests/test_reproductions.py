@@ -23,7 +23,7 @@ import time
 import numpy as np
 import pytest
 
-from pepita_keras import experiment, reproduce, results, tracking
+from pepita_keras import epoch_data, experiment, reproduce, results, tracking
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "reproductions" / "configs"
@@ -182,9 +182,9 @@ def test_flatten_covers_every_field():
 
 
 def test_epoch_order_depends_only_on_seed_and_epoch():
-    a = reproduce.epoch_order(3, 7, 50)
+    a = epoch_data.epoch_order(3, 7, 50)
     assert np.array_equal(a, np.random.default_rng([3, 7]).permutation(50))
-    assert not np.array_equal(a, reproduce.epoch_order(3, 8, 50))
+    assert not np.array_equal(a, epoch_data.epoch_order(3, 8, 50))
     assert sorted(a) == list(range(50))
 
 

@@ -1,0 +1,113 @@
+"""In-memory training data for the reproductions: one order per (seed, epoch).
+
+`load_config_arrays(config)` gives the arrays of a config's dataset (or
+`synthetic_arrays` for smoke runs); `EpochData` feeds them to `fit` with
+the training order of epoch `e` drawn from `numpy.random.default_rng([seed,
+e])`, so an interrupted run that resumes at epoch `e` sees exactly the
+batches an uninterrupted one would.
+
+Example:
+
+```python
+arrays = epoch_data.load_config_arrays(config, data_dir="/data")
+data = epoch_data.EpochData(arrays, config.batch_size, config.eval_batch_size)
+model.fit(data.train(seed=0, epoch=0), validation_data=data.test)
+```
+"""
+
+import numpy as np
+
+from pepita_keras import datasets
+from pepita_keras.experiment import steps_per_epoch
+
+
+def synthetic_arrays(config, num_train=None, num_test=None, seed=1234):
+    """Learnable random data shaped like `config.dataset` (for smoke runs).
+
+    Each class has a random prototype image in [0, 1]; examples are the
+    prototype blended with uniform noise, so a network can learn them.
+
+    Returns:
+        `((x_train, y_train), (x_test, y_test))`, float32 images in [0, 1]
+        and int32 labels.
+    """
+    rng = np.random.default_rng(seed)
+    shape, classes = config.input_shape, config.num_classes
+    prototypes = rng.uniform(size=(classes,) + tuple(shape)).astype(np.float32)
+
+    def draw(count):
+        labels = rng.integers(0, classes, size=count).astype(np.int32)
+        noise = rng.uniform(size=(count,) + tuple(shape)).astype(np.float32)
+        return 0.5 * prototypes[labels] + 0.5 * noise, labels
+
+    return draw(num_train or config.train_examples or 2000), draw(
+        num_test or config.test_examples or 500
+    )
+
+
+def load_config_arrays(config, data_dir=None, synthetic=False, verify=True):
+    """Loads the arrays of `config.dataset`, cut to the config's subset sizes.
+
+    Args:
+        config: an `ExperimentConfig`.
+        data_dir: folder with the dataset (see `pepita_keras.datasets`);
+            None uses `PEPITA_DATA_DIR`, then TFDS.
+        synthetic: use `synthetic_arrays` instead of real data.
+        verify: check the SHA256 of known dataset files.
+
+    Returns:
+        `((x_train, y_train), (x_test, y_test))`.
+    """
+    if synthetic:
+        return synthetic_arrays(config)
+    (x, y), (x_test, y_test) = datasets.load_arrays(
+        config.dataset, data_dir, verify=verify
+    )
+    n_train, n_test = config.train_examples, config.test_examples
+    return (x[:n_train], y[:n_train]), (x_test[:n_test], y_test[:n_test])
+
+
+def epoch_order(seed, epoch, num_examples):
+    """Training order of `epoch`: depends only on (seed, epoch), so resumes are exact."""
+    return np.random.default_rng([int(seed), int(epoch)]).permutation(num_examples)
+
+
+class EpochData:
+    """`tf.data` pipelines over in-memory arrays with a per-epoch order.
+
+    The arrays are turned into tensors once; each epoch gathers batches by
+    the indices of `epoch_order(seed, epoch)` (batch-before-map, as in
+    `pepita_keras.datasets.make_pipeline`, autotune off).
+
+    Args:
+        arrays: `((x_train, y_train), (x_test, y_test))`.
+        batch_size: training batch size (last partial batch kept).
+        eval_batch_size: test batch size.
+    """
+
+    def __init__(self, arrays, batch_size, eval_batch_size):
+        import tensorflow as tf
+
+        (x, y), (x_test, y_test) = arrays
+        self.num_train, self.num_test = len(y), len(y_test)
+        self.batch_size = batch_size
+        self._options = datasets.pipeline_options()
+        self._x, self._y = tf.constant(x), tf.constant(y)
+        self.test = datasets.make_pipeline(x_test, y_test, eval_batch_size)
+        # A fixed batch for the alignment diagnostics' update norms.
+        self.probe = (x[:256], y[:256])
+
+    @property
+    def steps_per_epoch(self):
+        return steps_per_epoch(self.num_train, self.batch_size)
+
+    def train(self, seed, epoch):
+        import tensorflow as tf
+
+        x, y = self._x, self._y
+        order = epoch_order(seed, epoch, self.num_train)
+        dataset = tf.data.Dataset.from_tensor_slices(order).batch(self.batch_size)
+        dataset = dataset.map(lambda i: (tf.gather(x, i), tf.gather(y, i)))
+        return dataset.prefetch(2).with_options(self._options)
+
+
