@@ -1,14 +1,39 @@
 """The paper's two architectures, as plain `keras.Sequential` networks.
 
 Both follow the official PEPITA code: He-uniform initialisation, no biases,
-inputs in [0, 1] without normalisation, softmax output.
+inputs in [0, 1] without normalisation, ReLU hidden units, softmax output.
+The activations can be changed (`hidden_activation`, `output_activation`),
+e.g. for the DRTP baseline, whose official code defaults to tanh hidden
+units and a sigmoid output trained with a binary cross-entropy
+(https://github.com/ChFrenkel/DirectRandomTargetProjection, `main.py`
+arguments `--hidden-act`, `--conv-act`, `--output-act`, `--loss`).
 """
 
 import keras
 
+# Activations the paper's networks accept: the hidden ones have the
+# derivative the error-propagating rules need (backward.py), the output ones
+# define the rules' output error e = y − onehot(t) (softmax with categorical
+# cross-entropy, sigmoid with binary cross-entropy summed over classes).
+HIDDEN_ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
+OUTPUT_ACTIVATIONS = ("softmax", "sigmoid")
+
 
 def _initializer(seed, offset):
     return keras.initializers.HeUniform(seed=None if seed is None else seed + offset)
+
+
+def _check_activations(hidden_activation, output_activation):
+    if hidden_activation not in HIDDEN_ACTIVATIONS:
+        raise ValueError(
+            f"hidden_activation must be one of {HIDDEN_ACTIVATIONS}. "
+            f"Received: hidden_activation={hidden_activation!r}."
+        )
+    if output_activation not in OUTPUT_ACTIVATIONS:
+        raise ValueError(
+            f"output_activation must be one of {OUTPUT_ACTIVATIONS}. "
+            f"Received: output_activation={output_activation!r}."
+        )
 
 
 def paper_fc(
@@ -19,6 +44,8 @@ def paper_fc(
     use_bias=False,
     seed=None,
     name="paper_fc",
+    hidden_activation="relu",
+    output_activation="softmax",
 ):
     """Fully connected network of the PEPITA paper.
 
@@ -34,6 +61,11 @@ def paper_fc(
         use_bias: whether Dense layers have biases (paper: False).
         seed: optional integer seed for the weight initialisers.
         name: network name.
+        hidden_activation: activation of the hidden layers, one of
+            `HIDDEN_ACTIVATIONS` (paper: "relu"; DRTP code default: "tanh").
+        output_activation: "softmax" (paper) or "sigmoid" (DRTP code
+            default, trained with a binary cross-entropy; only
+            `DirectFeedbackAlignment` and `DRTP` accept it).
 
     Returns:
         A built `keras.Sequential`.
@@ -44,12 +76,13 @@ def paper_fc(
     >>> net.count_params()
     813056
     """
+    _check_activations(hidden_activation, output_activation)
     layers = [keras.Input(shape=tuple(input_shape)), keras.layers.Flatten()]
     for index, units in enumerate(hidden_units):
         layers.append(
             keras.layers.Dense(
                 units,
-                activation="relu",
+                activation=hidden_activation,
                 use_bias=use_bias,
                 kernel_initializer=_initializer(seed, index),
                 name=f"hidden_{index + 1}",
@@ -60,7 +93,7 @@ def paper_fc(
     layers.append(
         keras.layers.Dense(
             num_classes,
-            activation="softmax",
+            activation=output_activation,
             use_bias=use_bias,
             kernel_initializer=_initializer(seed, len(hidden_units)),
             name="output",
@@ -78,6 +111,8 @@ def paper_conv(
     use_bias=False,
     seed=None,
     name="paper_conv",
+    hidden_activation="relu",
+    output_activation="softmax",
 ):
     """Convolutional network of the PEPITA paper.
 
@@ -93,10 +128,15 @@ def paper_conv(
         use_bias: whether layers have biases (paper: False).
         seed: optional integer seed for the weight initialisers.
         name: network name.
+        hidden_activation: activation of the convolution, one of
+            `HIDDEN_ACTIVATIONS` (paper: "relu"; DRTP code default: "tanh").
+        output_activation: "softmax" (paper) or "sigmoid" (DRTP code
+            default; only `DirectFeedbackAlignment` and `DRTP` accept it).
 
     Returns:
         A built `keras.Sequential`.
     """
+    _check_activations(hidden_activation, output_activation)
     return keras.Sequential(
         [
             keras.Input(shape=tuple(input_shape)),
@@ -104,7 +144,7 @@ def paper_conv(
                 filters,
                 kernel_size,
                 padding="valid",
-                activation="relu",
+                activation=hidden_activation,
                 use_bias=use_bias,
                 kernel_initializer=_initializer(seed, 0),
                 name="conv",
@@ -113,7 +153,7 @@ def paper_conv(
             keras.layers.Flatten(name="flatten"),
             keras.layers.Dense(
                 num_classes,
-                activation="softmax",
+                activation=output_activation,
                 use_bias=use_bias,
                 kernel_initializer=_initializer(seed, 1),
                 name="output",

@@ -42,14 +42,14 @@ def _dense(units, activation, use_bias, seed):
     )
 
 
-def fc_net(use_bias=True, dropout=0.0, activations=("relu", "relu"), seed=0):
-    """6 → 5 → 4 → 3 (softmax): the small 2-hidden-layer FC net."""
+def fc_net(use_bias=True, dropout=0.0, activations=("relu", "relu"), seed=0, output="softmax"):
+    """6 → 5 → 4 → 3 (softmax, or `output`): the small 2-hidden-layer FC net."""
     layers = [keras.Input((6,))]
     for index, (units, activation) in enumerate(zip((5, 4), activations)):
         layers.append(_dense(units, activation, use_bias, seed + index))
         if dropout:
             layers.append(keras.layers.Dropout(dropout))
-    layers.append(_dense(NUM_CLASSES, "softmax", use_bias, seed + 9))
+    layers.append(_dense(NUM_CLASSES, output, use_bias, seed + 9))
     return keras.Sequential(layers)
 
 
@@ -353,6 +353,111 @@ def test_drtp_is_dfa_with_the_error_replaced_by_the_target():
 
 
 # ----------------------------------------------------------------------------
+# DFA / DRTP with a sigmoid output (binary cross-entropy), as in the DRTP code.
+# ----------------------------------------------------------------------------
+@pytest.mark.parametrize("rule", ["dfa", "drtp"])
+@pytest.mark.parametrize("training", [False, True], ids=["clean", "dropout"])
+def test_sigmoid_output_tanh_hidden_match_numpy_reference(rule, training):
+    network = fc_net(use_bias=True, dropout=0.3 if training else 0.0,
+                     activations=("tanh", "tanh"), output="sigmoid")
+    model = RULES[rule](network, seed=3)
+    assert model.output_activation == "sigmoid"
+    randomize_feedback(model)
+    x, labels, onehot = batch_for(network)
+    updates = model.compute_updates(x, labels, training=training)
+    masks = model.last_dropout_masks if training else None
+    assert_updates_close(updates, reference_updates(rule, model, x, onehot, masks))
+
+
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_dfa_sigmoid_output_with_transposed_kernel_is_summed_bce_backprop(use_bias):
+    # One hidden layer and D_1 = W_2ᵀ: DFA is backprop of the loss whose
+    # output error is y − t, i.e. Σ_c BCE_c averaged over the batch.
+    # Keras's BCE averages over the classes, hence the factor C.
+    network = keras.Sequential(
+        [keras.Input((6,)), _dense(5, "tanh", use_bias, 0), _dense(NUM_CLASSES, "sigmoid", use_bias, 1)]
+    )
+    dfa = pepita_keras.DirectFeedbackAlignment(network, seed=0)
+    dfa.feedback_matrices[0].assign(tf.transpose(network.layers[-1].kernel))
+    x, labels, onehot = batch_for(network)
+    with tf.GradientTape() as tape:
+        loss = NUM_CLASSES * keras.losses.BinaryCrossentropy()(onehot, network(x, training=False))
+    expected = [g.numpy() for g in tape.gradient(loss, network.trainable_variables)]
+    assert_updates_close(dfa.compute_updates(x, labels), expected, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_drtp_is_the_official_code_step_at_lr_eta_over_c_and_scale_b_times_c(use_bias):
+    # The code sums the hidden updates over the batch and averages the
+    # output BCE over B·C outputs; this rule averages every update over B.
+    # So lr·G(feedback_scale=B·C) must equal η·G_code with lr = η/C, where
+    # the code's D is this rule's D / (B·C) (its kaiming_uniform_ draw).
+    batch, classes, hidden = 8, NUM_CLASSES, 64
+    network = pepita_keras.models.paper_fc(
+        (6,), classes, hidden_units=(hidden,), dropout=0.0, use_bias=use_bias, seed=0,
+        hidden_activation="tanh", output_activation="sigmoid",
+    )
+    if use_bias:  # non-zero biases, so their updates are checked too
+        for layer in network.layers:
+            if getattr(layer, "bias", None) is not None:
+                layer.bias.assign(np.linspace(-0.3, 0.3, layer.bias.shape[0]))
+    scale = batch * classes
+    model = pepita_keras.DRTP(network, feedback_scale=scale, seed=1)
+    code_feedback = np.asarray(model.feedback_matrices[0], "float64") / scale
+    # The code's init: kaiming_uniform_ on (C, n): U(±sqrt(2)·sqrt(3/n)).
+    limit = math.sqrt(6.0 / hidden)
+    assert limit * 0.95 < np.abs(code_feedback).max() <= limit * (1 + 1e-6)
+    x, labels, onehot = batch_for(network, size=batch)
+    dense = [layer for layer in network.layers if isinstance(layer, keras.layers.Dense)]
+    kernels = [np.asarray(layer.kernel, "float64") for layer in dense]
+    biases = [np.asarray(layer.bias, "float64") if use_bias else None for layer in dense]
+    code = ref.drtp_official_code_gradients(
+        x.reshape(batch, -1).astype("float64"), onehot, kernels, biases, [code_feedback]
+    )
+    eta = 0.37
+    ours = model.compute_updates(x, labels)
+    assert_updates_close(
+        [(eta / classes) * np.asarray(u, "float64") for u in ours],
+        [eta * g for g in code],
+        rtol=1e-4,
+        atol=1e-7,
+    )
+
+
+def test_paper_networks_keep_their_activations_by_default():
+    fc = pepita_keras.models.paper_fc((28, 28, 1), 10, seed=0)
+    conv = pepita_keras.models.paper_conv((28, 28, 1), 10, seed=0)
+    for net in (fc, conv):
+        learnable = [l for l in net.layers if isinstance(l, (keras.layers.Dense, keras.layers.Conv2D))]
+        assert [l.activation.__name__ for l in learnable] == ["relu", "softmax"]
+
+
+@pytest.mark.parametrize("builder", ["paper_fc", "paper_conv"])
+def test_paper_networks_take_tanh_hidden_and_sigmoid_output(builder):
+    net = getattr(pepita_keras.models, builder)(
+        (28, 28, 1), 10, seed=0, hidden_activation="tanh", output_activation="sigmoid"
+    )
+    learnable = [l for l in net.layers if isinstance(l, (keras.layers.Dense, keras.layers.Conv2D))]
+    assert [l.activation.__name__ for l in learnable] == ["tanh", "sigmoid"]
+    x = np.random.default_rng(0).uniform(0, 1, (2, 28, 28, 1)).astype("float32")
+    # Sigmoid outputs: each in (0, 1), not normalised across classes.
+    y = np.asarray(net(x))
+    assert np.all((y > 0) & (y < 1)) and not np.allclose(y.sum(axis=1), 1.0)
+    pepita_keras.DRTP(net, seed=0)  # both rules of the DRTP code accept it
+
+
+@pytest.mark.parametrize(
+    "kwargs, named",
+    [({"hidden_activation": "elu"}, "hidden_activation='elu'"),
+     ({"output_activation": "tanh"}, "output_activation='tanh'")],
+)
+@pytest.mark.parametrize("builder", ["paper_fc", "paper_conv"])
+def test_paper_networks_reject_unknown_activations(builder, kwargs, named):
+    with pytest.raises(ValueError, match=named):
+        getattr(pepita_keras.models, builder)((28, 28, 1), 10, **kwargs)
+
+
+# ----------------------------------------------------------------------------
 # Backprop.fit is Keras fit.
 # ----------------------------------------------------------------------------
 @pytest.fixture(params=["float32", "mixed_float16"])
@@ -500,10 +605,14 @@ def test_unsupported_hidden_activation_is_named(rule):
         RULES[rule](fc_net(activations=("relu", "elu")))
 
 
-@pytest.mark.parametrize("rule", FEEDBACK_RULES)
-def test_non_softmax_output_is_rejected(rule):
-    network = keras.Sequential([keras.Input((6,)), _dense(5, "relu", True, 0), _dense(3, "sigmoid", True, 1)])
-    with pytest.raises(ValueError, match="'sigmoid'"):
+@pytest.mark.parametrize(
+    "rule, output",
+    [("fa", "sigmoid"), ("fa", "tanh"), ("dfa", "tanh"), ("drtp", "tanh"), ("drtp", "linear")],
+)
+def test_output_without_cross_entropy_error_is_rejected(rule, output):
+    # FA takes only a softmax; DFA and DRTP a softmax or a sigmoid (BCE).
+    network = keras.Sequential([keras.Input((6,)), _dense(5, "relu", True, 0), _dense(3, output, True, 1)])
+    with pytest.raises(ValueError, match=f"'{output}'"):
         RULES[rule](network)
 
 

@@ -23,6 +23,12 @@ Each `D_l` is a non-trainable weight drawn
 `torch.nn.init.kaiming_uniform_` on a `(C, n_l)` tensor, as in the official
 DFA/DRTP code (https://github.com/ChFrenkel/DirectRandomTargetProjection),
 i.e. the scale of a He-uniform `(n_l, C)` output kernel.
+
+Output layer: a softmax trained with the categorical cross-entropy, or a
+sigmoid trained with the binary cross-entropy summed over the C outputs (the
+official DFA/DRTP code's default, `--output-act sigmoid --loss BCE`). Both
+have the same output error `e = y − onehot(t)` w.r.t. the output layer's
+pre-activation, so the equations above hold unchanged; only `y` differs.
 """
 
 import math
@@ -38,6 +44,26 @@ from pepita_keras.feedback import (
     forward_kernel_product,
     uniform_feedback_initializer,
 )
+from pepita_keras.network import output_activation_name
+
+# Output activations whose cross-entropy gradient w.r.t. the pre-activation
+# is e = y − onehot(t): softmax (categorical CE), sigmoid (binary CE summed
+# over the classes).
+OUTPUT_ACTIVATIONS = ("softmax", "sigmoid")
+
+
+def check_output_activation(blocks, network_name, rule_name):
+    """Returns the output activation's name; ValueError unless in `OUTPUT_ACTIVATIONS`."""
+    activation = output_activation_name(blocks[-1])
+    if activation not in OUTPUT_ACTIVATIONS:
+        raise ValueError(
+            f"{rule_name}'s output error e = y − onehot(t) is the "
+            "cross-entropy gradient of a softmax output (categorical "
+            "cross-entropy) or a sigmoid output (binary cross-entropy); "
+            f"network {network_name!r} ends with activation {activation!r}. "
+            "Use activation='softmax' or 'sigmoid' on the last layer."
+        )
+    return activation
 
 
 @keras.saving.register_keras_serializable(package="pepita_keras")
@@ -45,10 +71,10 @@ class DirectFeedbackAlignment(LocalLearningModel):
     """Trains a network with Direct Feedback Alignment through `model.fit`.
 
     Args:
-        network: a built Sequential-style `keras.Model` ending in softmax
-            (Dense, Conv2D, MaxPooling2D, AveragePooling2D, Flatten,
-            Dropout, Activation/ReLU; hidden activations linear, relu, tanh
-            or sigmoid).
+        network: a built Sequential-style `keras.Model` ending in a softmax
+            or a sigmoid (see module doc) (Dense, Conv2D, MaxPooling2D,
+            AveragePooling2D, Flatten, Dropout, Activation/ReLU; hidden
+            activations linear, relu, tanh or sigmoid).
         feedback_scale: `s` in `D_l ~ U(−s·sqrt(6/n_l), s·sqrt(6/n_l))`.
             Defaults to 1.0.
         seed: optional integer seeding the feedback matrices (the one of
@@ -58,6 +84,7 @@ class DirectFeedbackAlignment(LocalLearningModel):
     Attributes:
         feedback_matrices: list of the non-trainable `D_l`, aligned with
             `blocks[:-1]`, each of shape `(num_classes, prod(shape(h_l)))`.
+        output_activation: "softmax" or "sigmoid", the network's output.
 
     Example:
 
@@ -73,7 +100,9 @@ class DirectFeedbackAlignment(LocalLearningModel):
     def __init__(self, network, feedback_scale=1.0, seed=None, **kwargs):
         super().__init__(network, seed=seed, **kwargs)
         rule = type(self).__name__
-        backward.check_output_softmax(self.blocks, network.name, rule)
+        self.output_activation = check_output_activation(
+            self.blocks, network.name, rule
+        )
         backward.check_hidden_activations(self.blocks, network.name, rule)
         self.feedback_scale = backward.check_feedback_scale(feedback_scale)
         self.feedback_matrices = []

@@ -29,8 +29,26 @@ error), so a hidden unit keeps growing along the inputs of the classes that
 drive it: keep `lr · feedback_scale` small. On the paper's FC net (MNIST,
 SGD momentum 0.9, 2 epochs; tests/test_baselines_mnist.py) lr 0.01 with
 `feedback_scale=0.01` reached 92.0% test accuracy, while lr 0.1 /
-`feedback_scale=1` fell to 54.5%. The paper's own experiments use tanh
-hidden units, which saturate.
+`feedback_scale=1` fell to 54.5%. The DRTP paper and its code use tanh
+hidden units (`paper_fc(hidden_activation="tanh")`), which saturate: a unit
+driven to `tanh(a) = ±1` stops learning (`1 − tanh² → 0`).
+
+The official code (`main.py` defaults: `--hidden-act tanh --output-act
+sigmoid --loss BCE --optimizer NAG --batch-size 100 --lr 1e-4`) trains the
+output layer on the mean binary cross-entropy over the `B × C` outputs
+(PyTorch's `F.binary_cross_entropy`), i.e. with `(y − t) / (B·C)`, while its
+hidden-layer hook hands autograd `onehot(t) D_l` per example, so the hidden
+gradient is a *sum* over the batch. Here every `G_l` is a batch mean; so
+the code's step at learning rate `η` is this rule's with a sigmoid output
+and
+
+    learning_rate = η / C,      feedback_scale = B · C
+
+(`D_l` at `feedback_scale = 1` is the code's `kaiming_uniform_` draw). The
+only differences left are the optimizer's momentum form (the code's default
+is Nesterov), the code's biases and PyTorch's default weight init
+(`U(±1/sqrt(fan_in))`), and where dropout acts (the code drops each FC
+layer's input, here the hidden activations).
 
 Closed forms (tested): the hidden updates do not depend on the output
 layer's weights, and they equal DFA's hidden updates with `e` replaced by
@@ -48,11 +66,13 @@ class DRTP(DirectFeedbackAlignment):
     """Trains a network with Direct Random Target Projection through `fit`.
 
     Args:
-        network: a built Sequential-style `keras.Model` ending in softmax
-            (same layers and hidden activations as `DirectFeedbackAlignment`).
+        network: a built Sequential-style `keras.Model` ending in a softmax
+            or a sigmoid (same layers and activations as
+            `DirectFeedbackAlignment`).
         feedback_scale: `s` in `D_l ~ U(−s·sqrt(6/n_l), s·sqrt(6/n_l))`,
             `n_l = prod(shape(h_l))`. Defaults to 1.0 (official code's
-            `kaiming_uniform_`).
+            `kaiming_uniform_`; its per-batch *sum* of hidden updates is
+            `feedback_scale = B·C`, see module doc).
         seed: optional integer seeding the feedback matrices (the one of
             block i, counted from 0, uses `seed + i`) and the dropout masks.
         **kwargs: passed to `keras.Model`.
@@ -69,6 +89,17 @@ class DRTP(DirectFeedbackAlignment):
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
                   metrics=["accuracy"])
     model.fit(x_train, y_train, batch_size=64, epochs=2)
+    ```
+
+    The official code's default setting (tanh hidden units, sigmoid output
+    with binary cross-entropy) at its learning rate `eta` and batch size 64:
+
+    ```python
+    network = pepita_keras.models.paper_fc(
+        seed=0, hidden_activation="tanh", output_activation="sigmoid")
+    model = pepita_keras.DRTP(network, feedback_scale=64 * 10, seed=0)
+    model.compile(optimizer=keras.optimizers.SGD(eta / 10, momentum=0.9,
+                                                 nesterov=True))
     ```
     """
 

@@ -10,7 +10,9 @@ A network is a list of layer dicts, in call order:
   (row-major over (H, W, C)).
 
 `mask` is an inverted-dropout mask multiplying the layer's activation. The
-last layer's activation must be "softmax". Every function returns the list
+last layer's activation is "softmax" (categorical cross-entropy) or, for DFA
+and DRTP, "sigmoid" (binary cross-entropy summed over the classes): both give
+the output error e = y − onehot at the pre-activation. Every function returns the list
 `[G_kernel, (G_bias), ...]` of what the optimizer receives (`w ← w − lr·G`),
 with `G = Σ_b w_b h_{l-1,b}ᵀ delta_{l,b} / B`.
 
@@ -199,6 +201,8 @@ def direct_feedback_updates(
 
     `feedback[k]` is D of hidden learnable layer k, shape (C, prod(h_k)).
     """
+    if layers[-1]["activation"] not in ("softmax", "sigmoid"):
+        raise ValueError("the output activation must be softmax or sigmoid")
     records, y = forward(x, layers)
     error = y - onehot
     projected_signal = error if signal == "error" else onehot
@@ -209,3 +213,34 @@ def direct_feedback_updates(
         projected = (projected_signal @ feedback[k]).reshape(a.shape)
         deltas[index] = projected * _derivative(layers[index], records[index])
     return _updates(layers, records, deltas, sample_weight)
+
+
+def drtp_official_code_gradients(x, onehot, kernels, biases, feedback):
+    """What the official DRTP code hands its optimizer for one batch.
+
+    The code's default network (https://github.com/ChFrenkel/
+    DirectRandomTargetProjection, `main.py`: tanh hidden layers, sigmoid
+    output, `F.binary_cross_entropy` loss with its default mean over all
+    B×C outputs), dense layers only, no dropout. Its hidden hook replaces
+    the gradient at h_l by `onehot D_l` for every example, and PyTorch sums
+    a Linear layer's weight gradient over the batch; the output layer gets
+    the gradient of the mean BCE, d/da [−t log σ(a) − (1−t) log(1−σ(a))]
+    / (B·C) = (σ(a) − t) / (B·C). Returns `[dW_1, (db_1), ...]`, biases
+    included where `biases[k]` is not None.
+    """
+    batch, classes = onehot.shape
+    h = x
+    grads = []
+    for k, (kernel, bias) in enumerate(zip(kernels, biases)):
+        a = h @ kernel + (0.0 if bias is None else bias)
+        if k < len(kernels) - 1:
+            out = np.tanh(a)
+            delta = (onehot @ feedback[k]) * (1.0 - out**2)
+        else:
+            out = 1.0 / (1.0 + np.exp(-a))
+            delta = (out - onehot) / (batch * classes)
+        grads.append(h.T @ delta)
+        if bias is not None:
+            grads.append(delta.sum(axis=0))
+        h = out
+    return grads
