@@ -20,11 +20,33 @@ Per batch of size B, with `h_0 = x` and softmax output:
    the official `v ← 0.9 v + η ΔW / B, w ← w + v` (ΔW = −B·G).
 
 Dropout uses one mask per step shared by both passes, and the masked
-activations enter the updates. Conv2D kernels get the correlation of
-`h_{l-1}^mod` patches with `h_l − h_l^mod` (divided by B once). The official
-convolutional script flips the sign of the conv update and divides by the
-batch size twice; we do neither, so the conv rule is the same local rule as
-the dense one. No gradient tape is involved anywhere.
+activations enter the updates. No gradient tape is involved anywhere.
+
+Conv2D kernels, `conv_update` (p runs over the P = H'·W' output positions
+of one example, `patch_p(h)` is the kh×kw×in input window under p):
+
+- `"local"` (default): the dense rule's local analogue,
+       G_l = Σ_b Σ_p patch_p(h_{l-1,b}^mod) ⊗ (h_l − h_l^mod)_{b,p} / B.
+- `"official"`: what the official conv script computes
+  (`compute_delta_w_conv` in models.py, applied in main_pytorch.py as
+  `v ← 0.9 v + η ΔW/B, w ← w + v`):
+       ΔW_l = (1/(B·P)) Σ_b Σ_p (h_l − h_l^mod)_{b,p} ⊗ patch_p(h_{l-1,b}^mod)
+  — the mean over batch and positions, with the sign of `h − h_mod` (the
+  script's dense layers use `−(h − h_mod)`), divided by B once more when
+  applied. As what the optimizer subtracts:
+       G_l = −ΔW_l / B = −G_l^local / (B·P),
+  the opposite sign and 1/(B·P) of the local rule: 1/28,800 on MNIST
+  (B = 50, P = 24·24), so the conv layer barely moves and the dense layer
+  does the learning. The factor −1/(B·P) multiplies whatever the conv
+  layer's update is (both halves under `time_local`); only with
+  `update_form="difference"` is it the official script's. A conv bias (the
+  official convs have none) is a kernel entry on a constant input 1 and gets
+  the same factor: −Σ_{b,p} (h − h_mod)_{b,p} / (B²·P). Sample weights
+  multiply each example's `h − h_mod`, as in every other update; B is the
+  batch size (the global batch under `tf.distribute`, where replica updates
+  are averaged). The official script trains the dense layer after the conv
+  with the *clean* error and the pooled modulated activations,
+  `ΔW = −e^T pool(h^mod)`: that is `last_layer_error="clean"`.
 
 Variants (constructor flags; the defaults are the rule above):
 
@@ -77,6 +99,7 @@ import math
 import keras
 from keras import ops
 
+from pepita_keras import ops as backend_ops
 from pepita_keras.core import LocalLearningModel, local_updates
 from pepita_keras.feedback import (
     AlignmentPair,
@@ -89,6 +112,7 @@ from pepita_keras.feedback import (
 from pepita_keras.network import output_activation_name
 
 LAST_LAYER_ERRORS = ("modulated", "clean")
+CONV_UPDATES = ("local", "official")
 UPDATE_FORMS = ("difference", "hebbian")
 CLEAN, MODULATED = "clean", "modulated"
 
@@ -115,6 +139,10 @@ class PEPITA(LocalLearningModel):
             with `learning_rate`, `noise_std`, `batch_size`, `period`.
         seed: optional integer seeding F, the dropout masks and the
             mirroring noise.
+        conv_update: `"local"` (default, the dense rule's conv analogue) or
+            `"official"` (the official conv script's update: opposite sign,
+            1/(B·P) of the size; see the module docstring). Dense layers
+            are unaffected.
         **kwargs: passed to `keras.Model`.
 
     Example:
@@ -139,11 +167,13 @@ class PEPITA(LocalLearningModel):
         time_local=False,
         feedback_mirroring=None,
         seed=None,
+        conv_update="local",
         **kwargs,
     ):
         super().__init__(network, seed=seed, **kwargs)
         _check_choice("last_layer_error", last_layer_error, LAST_LAYER_ERRORS)
         _check_choice("update_form", update_form, UPDATE_FORMS)
+        _check_choice("conv_update", conv_update, CONV_UPDATES)
         _check_choice("modulation_sign", modulation_sign, (1, -1))
         _check_choice("normalize_activations", normalize_activations, (False, True))
         _check_choice("time_local", time_local, (False, True))
@@ -167,6 +197,7 @@ class PEPITA(LocalLearningModel):
         self.normalize_activations = bool(normalize_activations)
         self.update_form = update_form
         self.time_local = bool(time_local)
+        self.conv_update = conv_update
         self.feedback_mirroring = FeedbackMirroring.parse(feedback_mirroring)
         fan_in = math.prod(self.input_spec_shape)
         self.feedback_matrix = add_feedback_weight(
@@ -250,6 +281,10 @@ class PEPITA(LocalLearningModel):
             total = update if total is None else [a + b for a, b in zip(total, update)]
         if total is None:
             total = [ops.zeros(v.shape, v.dtype) for v in block.variables]
+        elif self.conv_update == "official" and isinstance(
+            block.layer, keras.layers.Conv2D
+        ):
+            total = _official_conv_scaling(total, clean[1])
         return total
 
     def _updates(self, clean, modulated, targets, sample_weight, passes=None):
@@ -397,6 +432,7 @@ class PEPITA(LocalLearningModel):
             normalize_activations=self.normalize_activations,
             update_form=self.update_form,
             time_local=self.time_local,
+            conv_update=self.conv_update,
             feedback_mirroring=None
             if self.feedback_mirroring is None
             else self.feedback_mirroring.get_config(),
@@ -410,6 +446,25 @@ class _FirstLayerShortcut:
     def __init__(self):
         self.preactivation = None
         self.shift = None
+
+
+def _official_conv_scaling(updates, block_output):
+    """`−1/(B·P)` times a conv block's local updates (`conv_update="official"`).
+
+    The official script averages over the P output positions and divides by
+    the batch size a second time; B is the global batch, because
+    `apply_updates` averages the replicas' updates (each already divided by
+    its own share of the batch) under `tf.distribute`.
+    """
+    positions = math.prod(block_output.shape[1:-1])
+    num_replicas, _ = backend_ops.replica_info()
+    # max(B, 1): an empty replica shard has a zero update, not NaN.
+    local_batch = ops.maximum(ops.shape(block_output)[0], 1)
+    scaled = []
+    for update in updates:
+        batch = ops.cast(local_batch * num_replicas, update.dtype)
+        scaled.append(-update / (batch * positions))
+    return scaled
 
 
 def _check_choice(name, value, choices):

@@ -129,3 +129,105 @@ def pepita_conv_updates(
         conv2d_kernel_update(x_mod, conv_clean - conv_mod, conv_kernel.shape) / batch,
         flat_mod.T @ delta_last / batch,
     ]
+
+
+# ---------------------------------------------------------------------------
+# The official convolutional script (GiorgiaD/PEPITA main_pytorch.py with
+# models.py's compute_delta_w_conv), restated from its loops for the net
+# Conv(valid, relu, no bias) → MaxPool 2 → Flatten → Dense softmax (no bias).
+# Its ΔW are applied as v ← γ v + η ΔW / B, w ← w + v (w += ΔW direction).
+# ---------------------------------------------------------------------------
+def official_conv_delta_w(inp, out_diff, kernel_shape, bias=False):
+    """compute_delta_w_conv: Σ over output positions of the batch mean of
+    out_diff(r, c) ⊗ input window(r, c), divided by the number of positions.
+
+    Args:
+        inp: the conv layer's input (B, H, W, C) (the script: mod_inputs).
+        out_diff: h − h_mod, (B, H', W', O).
+        kernel_shape: (kh, kw, C, O).
+        bias: also return the bias's ΔW, the same statement with a constant
+            window of ones (our extension; the official convs have no bias).
+
+    Returns:
+        ΔW of shape kernel_shape, or (ΔW, Δb) when `bias`.
+    """
+    kh, kw, _, out = kernel_shape
+    delta_w = np.zeros(kernel_shape)
+    delta_b = np.zeros(out)
+    count = 0
+    for r in range(out_diff.shape[1]):
+        for c in range(out_diff.shape[2]):
+            window = inp[:, r : r + kh, c : c + kw, :]  # (B, kh, kw, C)
+            diff = out_diff[:, r, c, :]  # (B, O)
+            product = window[:, :, :, :, None] * diff[:, None, None, None, :]
+            delta_w += product.mean(axis=0)  # the script's mean over the batch
+            delta_b += diff.mean(axis=0)
+            count += 1
+    delta_w /= count
+    delta_b /= count
+    return (delta_w, delta_b) if bias else delta_w
+
+
+def _conv_net_forward(x, conv_kernel, dense_kernel, conv_bias=None, dense_bias=None):
+    conv_out = relu(conv2d_valid(x, conv_kernel, conv_bias))
+    flat = max_pool_2x2(conv_out).reshape(x.shape[0], -1)
+    logits = flat @ dense_kernel + (dense_bias if dense_bias is not None else 0.0)
+    return conv_out, flat, softmax(logits)
+
+
+def official_conv_net_delta_ws(
+    x, onehot, conv_kernel, dense_kernel, feedback,
+    conv_bias=None, dense_bias=None, sample_weight=None,
+):
+    """The script's ΔW for one batch (`learn_type='ERIN'`, `-is_pool`).
+
+    conv:  ΔW = compute_delta_w_conv(x_mod, h − h_mod)
+    dense: ΔW = −e^T pool(h_mod) (clean error e, pooled modulated input),
+           here in the (in, out) layout: −pool(h_mod)^T e.
+
+    Our extensions, absent from the script (None: as the script): biases are
+    weights on a constant input 1 (dense: −Σ_b e_b); `sample_weight` (B,)
+    multiplies each example's h − h_mod and e.
+
+    Returns:
+        [ΔW_conv, (Δb_conv), ΔW_dense, (Δb_dense)].
+    """
+    conv_clean, _, y = _conv_net_forward(x, conv_kernel, dense_kernel, conv_bias, dense_bias)
+    error = y - onehot
+    x_mod = x + (error @ feedback.T).reshape(x.shape)
+    conv_mod, flat_mod, _ = _conv_net_forward(
+        x_mod, conv_kernel, dense_kernel, conv_bias, dense_bias
+    )
+    out_diff = conv_clean - conv_mod
+    if sample_weight is not None:
+        out_diff = out_diff * sample_weight[:, None, None, None]
+        error = error * sample_weight[:, None]
+    deltas = []
+    if conv_bias is None:
+        deltas.append(official_conv_delta_w(x_mod, out_diff, conv_kernel.shape))
+    else:
+        deltas.extend(official_conv_delta_w(x_mod, out_diff, conv_kernel.shape, bias=True))
+    deltas.append(-(flat_mod.T @ error))
+    if dense_bias is not None:
+        deltas.append(-error.sum(axis=0))
+    return deltas
+
+
+def official_conv_net_training(
+    x, onehot, conv_kernel, dense_kernel, feedback, eta, batch_size, gamma=0.9
+):
+    """The script's momentum loop over consecutive batches of x (in order).
+
+    v ← γ v + η ΔW / batch_size;  w ← w + v   (update_type='mom').
+
+    Returns:
+        [conv_kernel, dense_kernel] after one pass over x.
+    """
+    weights = [conv_kernel.copy(), dense_kernel.copy()]
+    velocity = [np.zeros_like(w) for w in weights]
+    for start in range(0, len(x), batch_size):
+        batch = slice(start, start + batch_size)
+        deltas = official_conv_net_delta_ws(x[batch], onehot[batch], *weights, feedback)
+        velocity = [gamma * v + eta * d / batch_size for v, d in zip(velocity, deltas)]
+        weights = [w + v for w, v in zip(weights, velocity)]
+    return weights
