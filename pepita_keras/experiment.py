@@ -26,8 +26,11 @@ model = pepita_keras.experiment.build_model(config, seed=0, steps_per_epoch=938)
 """
 
 import dataclasses
+import functools
+import hashlib
 import importlib
 import importlib.util
+import json
 import math
 import os
 import pathlib
@@ -57,6 +60,8 @@ DATASETS = {
     "cifar100": ((32, 32, 3), 100),
 }
 DATASET_LABELS = {"mnist": "MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
+# The repository's own configs: the cells of the results table.
+SHIPPED_CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "reproductions" / "configs"
 
 # Paper numbers: Dellaferrera & Kreiman, ICML 2022, Table 1 (test accuracy %,
 # mean ± std over seeds, final epoch). Keyed by (rule, architecture, dataset).
@@ -97,6 +102,12 @@ OPEN_SETTINGS = (
     "no dropout in the conv net (the paper states dropout for FC)",
     "std over seeds is the sample std (ddof=1)",
 )
+
+
+# Config fields that do not change what is trained: runs that differ only in
+# these are the same experiment (a note edited after a run, a smoke variant's
+# settings, the cell's own name).
+DESCRIPTIVE_FIELDS = ("name", "notes", "paper", "paper_source", "is_smoke")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,8 +225,36 @@ class ExperimentConfig:
 
     @property
     def run_name(self):
-        """Name of the run directory / MLflow parent run."""
-        return f"{self.name}-smoke" if self.is_smoke else self.name
+        """Name of the run directory / MLflow parent run.
+
+        The config's name if its training settings are those of the shipped
+        config of that name (or no shipped config has that name); otherwise
+        `<name>-smoke` for the smoke version and `<name>-custom-<digest>` for
+        any other change (e.g. `--epochs 1`), so a modified run never shares
+        a name, run directory or table row with the paper cell.
+        """
+        if self.is_smoke:
+            return f"{self.name}-smoke"
+        if self.matches_shipped():
+            return self.name
+        return f"{self.name}-custom-{self.settings_digest()}"
+
+    def training_settings(self):
+        """The flattened settings that change what is trained (no names or notes)."""
+        return {
+            key: value for key, value in self.flatten().items()
+            if key not in DESCRIPTIVE_FIELDS and not key.startswith("smoke.")
+        }
+
+    def settings_digest(self):
+        """8 hex digits identifying `training_settings()`."""
+        text = json.dumps(self.training_settings(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+    def matches_shipped(self):
+        """True unless a shipped config has this name and other training settings."""
+        shipped = shipped_config(self.name)
+        return shipped is None or shipped.training_settings() == self.training_settings()
 
     @property
     def input_shape(self):
@@ -371,7 +410,7 @@ def config_dirs():
     if os.environ.get("PEPITA_CONFIG_DIR"):
         dirs.append(pathlib.Path(os.environ["PEPITA_CONFIG_DIR"]))
     dirs.append(pathlib.Path.cwd() / "reproductions" / "configs")
-    dirs.append(pathlib.Path(__file__).resolve().parents[1] / "reproductions" / "configs")
+    dirs.append(SHIPPED_CONFIG_DIR)
     unique = []
     for folder in dirs:
         if folder.resolve() not in [d.resolve() for d in unique]:
@@ -390,6 +429,18 @@ def list_configs():
                 continue
             found.setdefault(path.stem, path)
     return found
+
+
+@functools.lru_cache(maxsize=None)
+def shipped_config(name):
+    """The config named `name` as shipped in the repository, or None.
+
+    Shipped configs are the files of `reproductions/configs` beside this
+    package; only runs with exactly their training settings count towards
+    the paper table.
+    """
+    path = SHIPPED_CONFIG_DIR / f"{name}.py"
+    return load_config(path) if path.is_file() else None
 
 
 def config_path(name_or_path):
@@ -429,7 +480,8 @@ def load_config(name_or_path):
             f"get_config() in {path} must return an ExperimentConfig; "
             f"received {type(config).__name__}."
         )
-    return config
+    # A user's copy of a shipped config runs under its own file's name.
+    return config if config.name == path.stem else config.replace(name=path.stem)
 
 
 def config_docstring(name_or_path):

@@ -20,26 +20,40 @@ How exact resumption works:
 - metrics go to MLflow after the checkpoint, and a resumed run first logs
   any epoch of its history that MLflow lacks, so every epoch is logged once.
 
+What is recorded honestly:
+
+- a seed whose loss, metrics or weights become non-finite stops at that
+  epoch, is marked FAILED with the tag `pepita.diverged_epoch`, and is never
+  averaged into a cell (`pepita results` shows "diverged (k of n seeds)");
+- a run whose training settings differ from the shipped config of its name
+  (e.g. `--epochs 1`) runs as `<cell>-custom-<digest>`, a separate parent
+  run and run directory that the results table does not count for the cell;
+- a lock per cell and per seed in the run directory keeps two processes from
+  training the same seed twice: the second says who holds it and waits.
+
 CLI: `pepita reproduce <config> [--seeds 0,1,2] [--data-dir DIR] [--smoke]
 [--epochs N]` and `pepita list`.
 """
 
 import dataclasses
 import json
-import os
+import math
 import pathlib
+import sys
 import time
 
 import keras
 import numpy as np
 
-from pepita_keras import epoch_data
+from pepita_keras import callbacks as callbacks_lib
+from pepita_keras import checkpoints, epoch_data, tracking
 from pepita_keras import experiment as experiment_lib
 
 DEFAULT_EXPERIMENT = "pepita-reproductions"
 DEFAULT_RUN_ROOT = "runs"
 STATE_FILE = "state.json"
 PARENT_FILE = "parent.json"
+LOCK_FILE = ".lock"
 
 
 @dataclasses.dataclass
@@ -50,10 +64,12 @@ class SeedResult:
         seed: the seed.
         run_id: its MLflow run id.
         history: per-epoch metrics, `{name: [value per epoch]}`.
-        final_test_accuracy: test accuracy after the last epoch (fraction).
+        final_test_accuracy: test accuracy after the last epoch (fraction;
+            None or NaN for a diverged seed).
         wall_time_s: training wall time summed over all (resumed) sessions.
         resumed_from_epoch: epochs already done when this call started.
         model: the trained Keras model (None if the seed was already done).
+        diverged_epoch: the epoch at which training went non-finite, or None.
     """
 
     seed: int
@@ -63,76 +79,26 @@ class SeedResult:
     wall_time_s: float
     resumed_from_epoch: int
     model: object = None
+    diverged_epoch: int = None
 
 
 # ---------------------------------------------------------------------------
-# Checkpoints.
+# Per-epoch callbacks.
 # ---------------------------------------------------------------------------
-def _write_json(path, data):
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
-
-
-def _read_json(path):
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-def save_checkpoint(model, folder, epoch):
-    """Saves every model and optimizer variable to `checkpoint-e{epoch}.npz`.
-
-    Returns:
-        The file name (relative to `folder`).
-    """
-    arrays = {f"model/{i:04d}": v.numpy() for i, v in enumerate(model.variables)}
-    arrays.update(
-        {f"optimizer/{i:04d}": v.numpy() for i, v in enumerate(model.optimizer.variables)}
-    )
-    name = f"checkpoint-e{epoch:04d}.npz"
-    tmp = folder / (name + ".tmp")
-    with open(tmp, "wb") as file:
-        np.savez(file, **arrays)
-    os.replace(tmp, folder / name)
-    return name
-
-
-def restore_checkpoint(model, path):
-    """Restores what `save_checkpoint` saved into a freshly built model."""
-    with np.load(path) as data:
-        for prefix, variables in (
-            ("model", model.variables),
-            ("optimizer", model.optimizer.variables),
-        ):
-            keys = sorted(k for k in data.files if k.startswith(prefix + "/"))
-            if len(keys) != len(variables):
-                raise ValueError(
-                    f"Checkpoint {path} holds {len(keys)} {prefix} variables but "
-                    f"the model has {len(variables)}; it was written by a "
-                    "different model. Delete the run directory to start over."
-                )
-            for key, variable in zip(keys, variables):
-                variable.assign(data[key])
-
-
-# Config fields that do not change what is trained: a run may resume under a
-# config whose descriptions or smoke settings were edited since.
-_DESCRIPTIVE_FIELDS = ("notes", "paper", "paper_source")
-
-
-def _config_fingerprint(config):
-    return json.dumps(config.flatten(), sort_keys=True, default=str)
-
-
-def _training_settings(fingerprint):
-    settings = json.loads(fingerprint)
+def _recorded_settings(state):
+    if "settings" in state:
+        return state["settings"]
+    # Written before `settings` existed: a JSON fingerprint of config.flatten().
     return {
-        key: value for key, value in settings.items()
-        if key not in _DESCRIPTIVE_FIELDS and not key.startswith("smoke.")
+        key: value for key, value in json.loads(state["config"]).items()
+        if key not in experiment_lib.DESCRIPTIVE_FIELDS and not key.startswith("smoke.")
     }
 
 
 def _check_same_config(state, config, where):
-    if _training_settings(state["config"]) != _training_settings(_config_fingerprint(config)):
+    # Compared as JSON: the recorded settings went through it (tuples → lists).
+    current = json.loads(checkpoints.dumps(config.training_settings()))
+    if _recorded_settings(state) != current:
         raise ValueError(
             f"{where} was started with a different config than {config.name!r} "
             "with the current options (e.g. --epochs, --smoke, subset sizes). "
@@ -141,8 +107,18 @@ def _check_same_config(state, config, where):
         )
 
 
+def _non_finite_logs(logs):
+    return sorted(key for key, value in logs.items() if not math.isfinite(float(value)))
+
+
 class EpochCheckpoint(keras.callbacks.Callback):
-    """After each epoch: append the logs to the history, checkpoint, write state.
+    """After each epoch: record the logs, stop on divergence, checkpoint, write state.
+
+    A run diverges at the first epoch whose logged loss or metrics, or any
+    model or optimizer variable, are not finite: training stops there, the
+    epoch is recorded (non-finite values as null) with `state["diverged"]`
+    naming the epoch and what went non-finite, and no checkpoint of the
+    broken weights is written.
 
     Args:
         folder: the seed's run directory.
@@ -163,12 +139,19 @@ class EpochCheckpoint(keras.callbacks.Callback):
         logs["epoch_time_s"] = seconds
         for key, value in logs.items():
             self.state["history"].setdefault(key, []).append(float(value))
-        old = self.state.get("checkpoint")
-        self.state["checkpoint"] = save_checkpoint(self.model, self.folder, epoch + 1)
         self.state["epoch"] = epoch + 1
         self.state["wall_time_s"] += seconds
+        arrays = checkpoints.variable_arrays(self.model)
+        broken = _non_finite_logs(logs) + checkpoints.non_finite_variables(arrays)[:3]
+        old = self.state.get("checkpoint")
+        if broken:
+            self.state["diverged"] = {"epoch": epoch + 1, "non_finite": broken}
+            self.model.stop_training = True
+        else:
+            self.state["checkpoint"] = checkpoints.save_checkpoint(
+                arrays, self.folder, epoch + 1)
         # state.json is the commit point: it names the checkpoint just written.
-        _write_json(self.folder / STATE_FILE, self.state)
+        checkpoints.write_json(self.folder / STATE_FILE, self.state)
         if old and old != self.state["checkpoint"]:
             (self.folder / old).unlink(missing_ok=True)
 
@@ -193,28 +176,10 @@ class EpochPrinter(keras.callbacks.Callback):
               flush=True)
 
 
-def alignment_callbacks(probe=None):
-    """`pepita_keras.callbacks.AlignmentDiagnostics`, if this install has it.
-
-    It adds per-epoch alignment angles (and, with `probe`, per-layer update
-    norms) to the Keras logs, which are then logged to MLflow with the other
-    metrics, kept in the history, and saved as `alignment.json`. It computes
-    without randomness, so it does not change training or resumption.
-
-    Args:
-        probe: optional fixed `(x, y)` batch for the update norms.
-    """
-    module = experiment_lib.import_optional("pepita_keras.callbacks")
-    cls = getattr(module, "AlignmentDiagnostics", None)
-    return [] if cls is None else [cls(probe=probe)]
-
-
 # ---------------------------------------------------------------------------
 # Running.
 # ---------------------------------------------------------------------------
 def _history_metrics(history, epoch):
-    from pepita_keras import tracking
-
     return {
         tracking.test_metric_name(key): values[epoch]
         for key, values in history.items()
@@ -224,8 +189,6 @@ def _history_metrics(history, epoch):
 
 def _sync_logged_epochs(client, run_id, history):
     """Logs epochs of `history` that MLflow lacks (killed between checkpoint and log)."""
-    from pepita_keras import tracking
-
     epochs = len(history.get("val_accuracy", []))
     logged = tracking.logged_steps(client, run_id, "test_accuracy")
     for epoch in range(epochs):
@@ -234,10 +197,8 @@ def _sync_logged_epochs(client, run_id, history):
 
 
 def _parent_run(client, experiment_id, config, cell_dir, uri, command):
-    from pepita_keras import tracking
-
     path = cell_dir / PARENT_FILE
-    state = _read_json(path)
+    state = checkpoints.read_json(path)
     if state is not None:
         _check_same_config(state, config, str(cell_dir))
         if state["tracking_uri"] != uri or not tracking.run_exists(client, state["run_id"]):
@@ -253,6 +214,8 @@ def _parent_run(client, experiment_id, config, cell_dir, uri, command):
         "pepita.kind": "cell",
         "pepita.cell": config.name,
         "pepita.smoke": config.is_smoke,
+        "pepita.settings": "shipped" if config.matches_shipped() else "custom",
+        "pepita.settings_digest": config.settings_digest(),
         "pepita.label": config.label,
         "run_dir": str(cell_dir.resolve()),
         **tracking.provenance_tags(command),
@@ -262,15 +225,25 @@ def _parent_run(client, experiment_id, config, cell_dir, uri, command):
                      "paper.source": config.paper_source})
     run_id = tracking.create_run(client, experiment_id, config.run_name, tags=tags)
     tracking.log_params(client, run_id, config.flatten())
-    cell_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(path, {"run_id": run_id, "tracking_uri": uri,
-                       "config": _config_fingerprint(config)})
+    checkpoints.write_json(path, {"run_id": run_id, "tracking_uri": uri,
+                                  "settings": config.training_settings()})
     return run_id
+
+
+def _seed_result(seed, state, resumed_from, model=None):
+    diverged = state.get("diverged")
+    accuracy = state["history"].get("val_accuracy", [None])[-1]
+    return SeedResult(seed, state["run_id"], state["history"], accuracy,
+                      state["wall_time_s"], resumed_from, model,
+                      diverged["epoch"] if diverged else None)
 
 
 def run_seed(config, seed, data, client, experiment_id, parent_run_id, cell_dir,
              command=None, verbose=2):
     """Trains one seed with per-epoch checkpoints, resuming if a checkpoint exists.
+
+    The seed's folder is locked while it trains: a second process asked for
+    the same cell and seed says who holds it and waits, then finds it done.
 
     Args:
         config: an `ExperimentConfig`.
@@ -284,14 +257,19 @@ def run_seed(config, seed, data, client, experiment_id, parent_run_id, cell_dir,
         verbose: 0 silent, 1 Keras progress bar, 2 one line per epoch.
 
     Returns:
-        A `SeedResult`.
+        A `SeedResult` (`diverged_epoch` set if the seed diverged).
     """
-    from pepita_keras import tracking
-
     folder = cell_dir / f"seed{seed}"
     folder.mkdir(parents=True, exist_ok=True)
-    state = _read_json(folder / STATE_FILE)
     prefix = f"[{config.run_name} seed {seed}]"
+    with checkpoints.RunLock(folder / LOCK_FILE, f"{config.run_name} seed {seed}"):
+        return _run_seed_locked(config, seed, data, client, experiment_id, parent_run_id,
+                                folder, prefix, command, verbose)
+
+
+def _run_seed_locked(config, seed, data, client, experiment_id, parent_run_id, folder,
+                     prefix, command, verbose):
+    state = checkpoints.read_json(folder / STATE_FILE)
     if state is not None:
         _check_same_config(state, config, str(folder))
         if not tracking.run_exists(client, state["run_id"]):
@@ -300,10 +278,13 @@ def run_seed(config, seed, data, client, experiment_id, parent_run_id, cell_dir,
                 "current store; delete that directory to start over."
             )
         if state.get("finished"):
-            print(f"{prefix} already finished ({state['epoch']} epochs); skipping.", flush=True)
-            return SeedResult(seed, state["run_id"], state["history"],
-                              state["history"]["val_accuracy"][-1], state["wall_time_s"],
-                              state["epoch"])
+            if state.get("diverged"):
+                print(f"{prefix} diverged at epoch {state['diverged']['epoch']} in an "
+                      "earlier run; skipping (not counted).", flush=True)
+            else:
+                print(f"{prefix} already finished ({state['epoch']} epochs); skipping.",
+                      flush=True)
+            return _seed_result(seed, state, state["epoch"])
     keras.utils.set_random_seed(seed)
     model = experiment_lib.build_model(config, seed, data.steps_per_epoch)
     if state is None:
@@ -322,20 +303,24 @@ def run_seed(config, seed, data, client, experiment_id, parent_run_id, cell_dir,
         tracking.log_params(client, run_id, params)
         state = {"run_id": run_id, "epoch": 0, "history": {}, "wall_time_s": 0.0,
                  "checkpoint": None, "finished": False, "seed": seed,
-                 "config": _config_fingerprint(config)}
-        _write_json(folder / STATE_FILE, state)
+                 "settings": config.training_settings()}
+        checkpoints.write_json(folder / STATE_FILE, state)
         resumed_from = 0
     else:
         run_id = state["run_id"]
         tracking.reopen_run(client, run_id)
         resumed_from = state["epoch"]
         if state.get("checkpoint"):
-            restore_checkpoint(model, folder / state["checkpoint"])
+            checkpoints.restore_checkpoint(model, folder / state["checkpoint"])
         _sync_logged_epochs(client, run_id, state["history"])
         tracking.set_tags(client, run_id, {f"resumed.epoch{resumed_from}":
                                            tracking.git_info()["commit"] or "unknown"})
         print(f"{prefix} resuming after epoch {resumed_from}/{config.epochs}", flush=True)
-    callbacks = alignment_callbacks(data.probe) + [
+    callbacks = [
+        # Stops within an epoch at the first non-finite batch loss; the
+        # epoch-end check of EpochCheckpoint then records the divergence.
+        keras.callbacks.TerminateOnNaN(),
+        callbacks_lib.AlignmentDiagnostics(probe=data.probe),
         EpochCheckpoint(folder, state),
         tracking.MLflowMetricsCallback(client, run_id, rename=tracking.test_metric_name),
     ]
@@ -347,19 +332,42 @@ def run_seed(config, seed, data, client, experiment_id, parent_run_id, cell_dir,
             model.fit(data.train(seed, epoch), validation_data=data.test,
                       initial_epoch=epoch, epochs=epoch + 1, shuffle=False,
                       verbose=1 if verbose == 1 else 0, callbacks=callbacks)
+            if state.get("diverged"):
+                break
     except BaseException:
         # Ctrl-C / errors: mark the run; a rerun reopens it. (SIGKILL skips this.)
         tracking.finish_run(client, run_id, status="KILLED")
         raise
-    _finalize_seed(config, seed, model, folder, state, client, run_id)
-    return SeedResult(seed, run_id, state["history"], state["history"]["val_accuracy"][-1],
-                      state["wall_time_s"], resumed_from, model)
+    if state.get("diverged"):
+        _record_divergence(config, seed, folder, state, client, run_id, prefix)
+    else:
+        _finalize_seed(config, seed, model, folder, state, client, run_id)
+    return _seed_result(seed, state, resumed_from, model)
+
+
+def _record_divergence(config, seed, folder, state, client, run_id, prefix):
+    """Marks a diverged seed: FAILED in MLflow, tagged, never counted; idempotent."""
+    diverged = state["diverged"]
+    what = ", ".join(diverged["non_finite"])
+    tracking.set_tags(client, run_id, {
+        "pepita.diverged": True,
+        "pepita.diverged_epoch": diverged["epoch"],
+        "pepita.non_finite": what,
+    })
+    tracking.log_metrics(client, run_id, {"epochs_completed": state["epoch"],
+                                          "wall_time_s": state["wall_time_s"]},
+                         step=state["epoch"])
+    tracking.log_json_artifact(client, run_id, state["history"], "history.json")
+    tracking.finish_run(client, run_id, status="FAILED")
+    state["finished"] = True
+    checkpoints.write_json(folder / STATE_FILE, state)
+    print(f"{prefix} DIVERGED at epoch {diverged['epoch']}/{config.epochs} "
+          f"(non-finite: {what}); recorded as FAILED, not counted in the results.",
+          flush=True)
 
 
 def _finalize_seed(config, seed, model, folder, state, client, run_id):
     """Final metrics and artifacts of a seed; idempotent, so safe to redo after a kill."""
-    from pepita_keras import tracking
-
     history = state["history"]
     curves = {tracking.test_metric_name(k): v for k, v in history.items()}
     tracking.log_metrics(client, run_id, {
@@ -380,11 +388,7 @@ def _finalize_seed(config, seed, model, folder, state, client, run_id):
     tracking.log_json_artifact(client, run_id, curves, "history.json")
     alignment = {k: v for k, v in curves.items()
                  if any(word in k for word in ("angle", "align", "norm"))}
-    tracking.log_json_artifact(
-        client, run_id,
-        alignment or {"note": "no alignment callback available in this version"},
-        "alignment.json",
-    )
+    tracking.log_json_artifact(client, run_id, alignment, "alignment.json")
     tracking.log_json_artifact(
         client, run_id,
         {"environment": tracking.environment_info(), "git": tracking.git_info(),
@@ -394,7 +398,7 @@ def _finalize_seed(config, seed, model, folder, state, client, run_id):
     tracking.set_tags(client, run_id, {"pepita.complete": True})
     tracking.finish_run(client, run_id)
     state["finished"] = True
-    _write_json(folder / STATE_FILE, state)
+    checkpoints.write_json(folder / STATE_FILE, state)
 
 
 def smoke_run(config, data_dir=None, synthetic=False, verify=True, seed=0):
@@ -412,26 +416,32 @@ def smoke_run(config, data_dir=None, synthetic=False, verify=True, seed=0):
     history = {}
     for epoch in range(config.epochs):
         logs = model.fit(data.train(seed, epoch), validation_data=data.test,
-                         initial_epoch=epoch, epochs=epoch + 1, shuffle=False, verbose=0)
+                         initial_epoch=epoch, epochs=epoch + 1, shuffle=False, verbose=0,
+                         callbacks=[keras.callbacks.TerminateOnNaN()])
         for key, values in logs.history.items():
             history.setdefault(key, []).extend(values)
     return history
 
 
 def summarize_parent(client, parent_run_id, config):
-    """Logs mean/std/n of the finished seeds' final test accuracy on the parent run."""
-    from pepita_keras import tracking
+    """Logs mean/std/n of the completed seeds' final test accuracy on the parent run.
 
-    finals = []
+    Diverged seeds are never averaged in; their count is logged as
+    `n_diverged`.
+    """
+    finals, diverged = [], 0
     for run in child_runs(client, parent_run_id):
-        if run.data.tags.get("pepita.complete") == "True":
+        tags = run.data.tags
+        if tracking.tag_is_true(tags.get("pepita.diverged")):
+            diverged += 1
+        elif tracking.tag_is_true(tags.get("pepita.complete")):
             finals.append(run.data.metrics["final_test_accuracy"])
-    if not finals:
-        return None
-    values = np.array(finals) * 100
-    summary = {"test_accuracy_mean": float(values.mean()), "n_seeds": len(values)}
-    if len(values) > 1:
-        summary["test_accuracy_std"] = float(values.std(ddof=1))
+    summary = {"n_seeds": len(finals), "n_diverged": diverged}
+    if finals:
+        values = np.array(finals) * 100
+        summary["test_accuracy_mean"] = float(values.mean())
+        if len(values) > 1:
+            summary["test_accuracy_std"] = float(values.std(ddof=1))
     tracking.log_metrics(client, parent_run_id, summary)
     return summary
 
@@ -451,11 +461,15 @@ def reproduce(config, seeds=(0,), data_dir=None, run_root=DEFAULT_RUN_ROOT,
               verify=True, command=None, verbose=2):
     """Runs (or resumes) one reproduction for several seeds.
 
+    A seed whose loss, metrics or weights become non-finite stops at that
+    epoch and is recorded as diverged (MLflow status FAILED, tag
+    `pepita.diverged_epoch`); it is never averaged into the cell.
+
     Args:
         config: an `ExperimentConfig` (e.g. from `experiment.load_config`).
         seeds: integer seeds, one nested MLflow run each.
         data_dir: dataset folder (see `pepita_keras.datasets`).
-        run_root: folder of the run directories (checkpoints, state).
+        run_root: folder of the run directories (checkpoints, state, locks).
         tracking_uri: MLflow store; default `MLFLOW_TRACKING_URI` or MLflow's default.
         experiment: MLflow experiment name.
         synthetic: train on `synthetic_arrays` instead of the dataset.
@@ -473,16 +487,17 @@ def reproduce(config, seeds=(0,), data_dir=None, run_root=DEFAULT_RUN_ROOT,
     parent, results = reproduce(config, seeds=[0, 1], data_dir="/data")
     ```
     """
-    from pepita_keras import tracking
-
     uri = tracking.tracking_uri(tracking_uri)
     client = tracking.client(uri)
     experiment_id = tracking.experiment_id(client, experiment)
     cell_dir = pathlib.Path(run_root) / config.run_name
+    cell_dir.mkdir(parents=True, exist_ok=True)
     command = command or tracking.command_line()
     arrays = epoch_data.load_config_arrays(config, data_dir, synthetic=synthetic, verify=verify)
     data = epoch_data.EpochData(arrays, config.batch_size, config.eval_batch_size)
-    parent_run_id = _parent_run(client, experiment_id, config, cell_dir, uri, command)
+    # One parent run per cell, even when two processes start it at once.
+    with checkpoints.RunLock(cell_dir / LOCK_FILE, f"{config.run_name} (parent run)"):
+        parent_run_id = _parent_run(client, experiment_id, config, cell_dir, uri, command)
     results = []
     try:
         for seed in seeds:
@@ -541,9 +556,18 @@ def _reproduce_command(args):
     )
     print(f"{config.run_name}: MLflow parent run {parent}")
     for result in results:
-        print(f"  seed {result.seed}: final test accuracy "
-              f"{100 * result.final_test_accuracy:.2f}% ({result.wall_time_s:.0f} s, "
+        if result.diverged_epoch:
+            outcome = f"DIVERGED at epoch {result.diverged_epoch} (not counted)"
+        else:
+            outcome = f"final test accuracy {100 * result.final_test_accuracy:.2f}%"
+        print(f"  seed {result.seed}: {outcome} ({result.wall_time_s:.0f} s, "
               f"run {result.run_id})")
+    if not config.matches_shipped():
+        print(f"  (settings differ from the shipped {config.name!r} config: "
+              f"recorded as {config.run_name!r}, not counted for the paper cell)")
+    if all(result.diverged_epoch for result in results):
+        print("No seed completed.", file=sys.stderr)
+        return 1
     return 0
 
 

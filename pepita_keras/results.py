@@ -6,18 +6,27 @@ seed runs; `write_results(...)` renders `README.md` and `results.csv`
 is the CLI front end.
 
 A seed counts towards "ours" only when it completed all the config's
-epochs (`pepita.complete` tag); seeds still running or killed are reported
-as partial, with the epoch they reached.
+epochs (`pepita.complete` tag) and its cell ran with exactly the training
+settings of the shipped config (same settings digest); seeds still running
+or killed are reported as partial, with the epoch they reached; diverged
+seeds (`pepita.diverged`) are reported as "diverged (k of n seeds)" and never
+averaged. Runs of a cell with other settings (e.g. `--epochs 1`, a changed
+learning rate) are listed separately, with what differs, and not counted.
+
+`write_results` refuses to replace a table with one that has fewer
+completed seeds (e.g. when pointed at an empty store) unless `force=True`.
 """
 
 import csv
 import dataclasses
 import datetime
 import pathlib
+import sys
 
 import numpy as np
 
 from pepita_keras import experiment as experiment_lib
+from pepita_keras import tracking
 
 DEFAULT_OUTPUT = pathlib.Path("reproductions") / "results"
 NOT_RUN_CIFAR = "not run here (no dataset offline)"
@@ -37,6 +46,9 @@ class CellResult:
         commits: git commits the seeds ran at (with `+dirty` if so).
         hardware: hardware strings of the seed runs.
         command: the command recorded on the parent run.
+        diverged: `{seed: epoch}` of seeds that went non-finite (not counted).
+        other_runs: `{run name: OtherRun}` of this cell's runs with other
+            training settings (not counted).
     """
 
     config: object
@@ -47,6 +59,8 @@ class CellResult:
     commits: set = dataclasses.field(default_factory=set)
     hardware: set = dataclasses.field(default_factory=set)
     command: str = ""
+    diverged: dict = dataclasses.field(default_factory=dict)
+    other_runs: dict = dataclasses.field(default_factory=dict)
 
     @property
     def n(self):
@@ -71,6 +85,25 @@ class CellResult:
         return (self.mean - self.config.paper[0]) / self.config.paper[1]
 
 
+@dataclasses.dataclass
+class OtherRun:
+    """Runs of a cell whose training settings differ from its config.
+
+    Args:
+        differences: `{setting: (this run's value, the config's value)}`.
+        finals: final test accuracy (%) of its completed seeds, by seed.
+        diverged: `{seed: epoch}` of its diverged seeds.
+    """
+
+    differences: dict
+    finals: dict = dataclasses.field(default_factory=dict)
+    diverged: dict = dataclasses.field(default_factory=dict)
+
+
+class ShrinkingResultsError(ValueError):
+    """Raised instead of replacing a table with one that has fewer completed seeds."""
+
+
 def table_order(config):
     """Sort key: the paper's layout (FC before conv, MNIST → CIFAR-100, BP → PEPITA), ICLR rows last."""
     return (
@@ -90,15 +123,48 @@ def _metric_history(client, run_id, key):
     return [values[step] for step in sorted(values)]
 
 
+def shipped_configs():
+    """`{name: ExperimentConfig}` of the repository's configs, in table order."""
+    loaded = [
+        experiment_lib.load_config(path)
+        for path in sorted(experiment_lib.SHIPPED_CONFIG_DIR.glob("*.py"))
+        if not path.stem.startswith("_")
+    ]
+    return {config.name: config for config in sorted(loaded, key=table_order)}
+
+
+def setting_differences(run, config):
+    """`{setting: (run's value, config's value)}` where a parent run's params differ.
+
+    Runs logged before a setting existed lack its param; they match when the
+    config keeps that setting at its default.
+    """
+    params = run.data.params
+    defaults = experiment_lib.ExperimentConfig(
+        name="-", rule=config.rule, architecture=config.architecture, dataset=config.dataset
+    ).training_settings()
+    differences = {}
+    for key, value in config.training_settings().items():
+        expected = tracking.param_value(value)
+        if key in params:
+            if params[key] != expected:
+                differences[key] = (params[key], expected)
+        elif key not in defaults or tracking.param_value(defaults[key]) != expected:
+            differences[key] = ("(not logged)", expected)
+    return differences
+
+
 def collect(client, experiment=None, configs=None, include_smoke=False):
     """Reads the reproductions in an MLflow experiment.
 
     Args:
         client: an `mlflow.MlflowClient`.
         experiment: experiment name (default `reproduce.DEFAULT_EXPERIMENT`).
-        configs: `{name: ExperimentConfig}`; default: every config found by
-            `experiment.list_configs()`.
-        include_smoke: also count smoke runs (tests, notebooks).
+        configs: `{name: ExperimentConfig}`; default: the repository's
+            shipped configs (`shipped_configs()`).
+        include_smoke: also count smoke runs (tests, notebooks), compared
+            with each config's `smoke_version()` (or the config itself if it
+            is a smoke config).
 
     Returns:
         `{name: CellResult}` for every config (empty results when not run).
@@ -107,29 +173,46 @@ def collect(client, experiment=None, configs=None, include_smoke=False):
 
     experiment = experiment or reproduce.DEFAULT_EXPERIMENT
     if configs is None:
-        loaded = [experiment_lib.load_config(p) for p in experiment_lib.list_configs().values()]
-        configs = {config.name: config for config in sorted(loaded, key=table_order)}
+        configs = shipped_configs()
     results = {name: CellResult(config) for name, config in configs.items()}
     found = client.get_experiment_by_name(experiment)
     if found is None:
         return results
     runs = client.search_runs([found.experiment_id], max_results=50000)
-    parents = {}
+    parents = {}  # parent run id -> (cell name, OtherRun or None if counted)
     for run in runs:
         tags = run.data.tags
-        if tags.get("pepita.kind") != "cell" or tags.get("pepita.cell") not in results:
+        cell = results.get(tags.get("pepita.cell"))
+        if tags.get("pepita.kind") != "cell" or cell is None:
             continue
-        if tags.get("pepita.smoke") == "True" and not include_smoke:
+        smoke = tracking.tag_is_true(tags.get("pepita.smoke"))
+        if smoke and not include_smoke:
             continue
-        parents[run.info.run_id] = tags["pepita.cell"]
-        results[tags["pepita.cell"]].command = tags.get("command", "")
+        reference = cell.config
+        if smoke and not reference.is_smoke:
+            reference = reference.smoke_version()
+        differences = setting_differences(run, reference)
+        if differences:
+            other = cell.other_runs.setdefault(run.info.run_name, OtherRun(differences))
+            parents[run.info.run_id] = (cell.config.name, other)
+            continue
+        parents[run.info.run_id] = (cell.config.name, None)
+        cell.command = tags.get("command", "")
     for run in runs:
         tags = run.data.tags
-        name = parents.get(tags.get("mlflow.parentRunId"))
+        name, other = parents.get(tags.get("mlflow.parentRunId"), (None, None))
         if name is None or tags.get("pepita.kind") != "seed":
             continue
-        cell = results[name]
         seed = int(tags["pepita.seed"])
+        complete = tracking.tag_is_true(tags.get("pepita.complete"))
+        diverged_epoch = tags.get("pepita.diverged_epoch")
+        if other is not None:
+            if diverged_epoch:
+                other.diverged[seed] = int(diverged_epoch)
+            elif complete:
+                other.finals[seed] = 100 * run.data.metrics["final_test_accuracy"]
+            continue
+        cell = results[name]
         run_id = run.info.run_id
         curves = {
             key: _metric_history(client, run_id, key)
@@ -137,10 +220,13 @@ def collect(client, experiment=None, configs=None, include_smoke=False):
         }
         cell.histories[seed] = curves
         commit = tags.get("git.commit", "unknown")
-        cell.commits.add(commit[:10] + ("+dirty" if tags.get("git.dirty") == "True" else ""))
+        dirty = tracking.tag_is_true(tags.get("git.dirty"))
+        cell.commits.add(commit[:10] + ("+dirty" if dirty else ""))
         if tags.get("hardware"):
             cell.hardware.add(tags["hardware"])
-        if tags.get("pepita.complete") == "True":
+        if diverged_epoch:
+            cell.diverged[seed] = int(diverged_epoch)
+        elif complete:
             cell.finals[seed] = 100 * run.data.metrics["final_test_accuracy"]
             cell.wall_times.append(run.data.metrics.get("wall_time_s", float("nan")))
         elif curves["test_accuracy"]:
@@ -153,10 +239,16 @@ def _fmt(mean, std):
 
 
 def _status(cell):
+    parts = []
     if cell.n:
-        return "complete" if not cell.partial else "complete + partial seeds"
-    if cell.partial:
-        return "partial"
+        parts.append("complete" if not cell.partial else "complete + partial seeds")
+    elif cell.partial:
+        parts.append("partial")
+    if cell.diverged:
+        total = cell.n + len(cell.partial) + len(cell.diverged)
+        parts.append(f"diverged ({len(cell.diverged)} of {total} seeds)")
+    if parts:
+        return "; ".join(parts)
     return NOT_RUN if cell.config.dataset == "mnist" else NOT_RUN_CIFAR
 
 
@@ -182,6 +274,9 @@ def table_rows(results):
             "partial": "; ".join(
                 f"seed {s}: epoch {e}/{config.epochs}, test {a:.2f}"
                 for s, (e, a) in sorted(cell.partial.items())
+            ),
+            "diverged": "; ".join(
+                f"seed {s}: non-finite at epoch {e}" for s, e in sorted(cell.diverged.items())
             ),
             "epochs": config.epochs,
             "wall_time_s_per_seed": (
@@ -213,7 +308,15 @@ def _duration(seconds):
     return f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
 
 
-def write_results(results, output=DEFAULT_OUTPUT, tracking_uri="", plots=True):
+def completed_seeds_in_table(path):
+    """Completed seeds counted by an existing `results.csv` (0 if there is none)."""
+    if not path.is_file():
+        return 0
+    with open(path, newline="") as file:
+        return sum(int(row.get("n_seeds") or 0) for row in csv.DictReader(file))
+
+
+def write_results(results, output=DEFAULT_OUTPUT, tracking_uri="", plots=True, force=False):
     """Writes `README.md`, `results.csv` and curve plots for `results`.
 
     Args:
@@ -221,13 +324,27 @@ def write_results(results, output=DEFAULT_OUTPUT, tracking_uri="", plots=True):
         output: output folder.
         tracking_uri: the store the numbers came from (stated in the README).
         plots: also write `curves/<cell>.png` for cells with runs.
+        force: replace an existing table even if the new one counts fewer
+            completed seeds.
 
     Returns:
         The README path.
-    """
-    from pepita_keras import tracking
 
+    Raises:
+        ShrinkingResultsError: if `output` holds a table with more completed
+            seeds than `results` and `force` is False; nothing is written.
+    """
     output = pathlib.Path(output)
+    before = completed_seeds_in_table(output / "results.csv")
+    now = sum(cell.n for cell in results.values())
+    if now < before and not force:
+        raise ShrinkingResultsError(
+            f"Refusing to overwrite {output / 'results.csv'}: it counts {before} completed "
+            f"seeds, the store {tracking_uri or '(default)'} gives only {now}. Point "
+            "--tracking-uri at the store those runs are in (the committed one is "
+            "sqlite:///reproductions/results/tracking.db), write elsewhere with --output, "
+            "or pass --force to replace it."
+        )
     output.mkdir(parents=True, exist_ok=True)
     rows = table_rows(results)
     with open(output / "results.csv", "w", newline="") as file:
@@ -267,8 +384,9 @@ def write_results(results, output=DEFAULT_OUTPUT, tracking_uri="", plots=True):
         ours = _fmt(cell.mean, cell.std) if cell.n else "—"
         paper = _fmt(*cell.config.paper) if cell.config.paper else "—"
         status = row["status"]
-        if row["partial"]:
-            status += f" ({row['partial']})"
+        for detail in ("partial", "diverged"):
+            if row[detail]:
+                status += f" ({row[detail]})"
         wall = _duration(float(row["wall_time_s_per_seed"])) if row["wall_time_s_per_seed"] else "—"
         lines.append(
             f"| `{row['cell']}` | {row['rule']} | {row['architecture']} | {row['dataset']} | "
@@ -299,6 +417,8 @@ def write_results(results, output=DEFAULT_OUTPUT, tracking_uri="", plots=True):
             ]
             for seed, value in sorted(cell.finals.items()):
                 lines.append(f"  - seed {seed}: {value:.2f}")
+            if row["diverged"]:
+                lines.append(f"- Diverged (not averaged): {row['diverged']}")
             lines += [
                 f"- Commit: {row['commit'] or 'unknown'}",
                 f"- Hardware: {row['hardware'] or 'unknown'}",
@@ -308,18 +428,46 @@ def write_results(results, output=DEFAULT_OUTPUT, tracking_uri="", plots=True):
             if row["cell"] in curve_files:
                 lines += ["", f"![{row['cell']}]({curve_files[row['cell']]})"]
             lines.append("")
+    lines += _other_runs_section(results)
     readme = output / "README.md"
     readme.write_text("\n".join(lines).rstrip() + "\n")
     return readme
 
 
-def _results_command(args):
-    from pepita_keras import tracking
+def _other_runs_section(results):
+    others = [(name, run_name, other) for name, cell in results.items()
+              for run_name, other in sorted(cell.other_runs.items())]
+    if not others:
+        return []
+    lines = [
+        "## Runs with other settings (not counted)",
+        "",
+        "These runs used a cell's name with training settings that differ from its "
+        "config, so they are not compared with the paper.",
+        "",
+        "| Run | Cell | Differs in (run vs config) | Completed seeds | Diverged |",
+        "|---|---|---|---|---|",
+    ]
+    for name, run_name, other in others:
+        differs = "; ".join(f"{key}: {ours} vs {theirs}"
+                            for key, (ours, theirs) in sorted(other.differences.items()))
+        finals = ", ".join(f"seed {s}: {v:.2f}" for s, v in sorted(other.finals.items()))
+        diverged = ", ".join(f"seed {s} (epoch {e})" for s, e in sorted(other.diverged.items()))
+        lines.append(f"| `{run_name}` | `{name}` | {differs} | {finals or '—'} | "
+                     f"{diverged or '—'} |")
+    return lines + [""]
 
+
+def _results_command(args):
     uri = tracking.tracking_uri(args.tracking_uri)
     client = tracking.client(uri)
     results = collect(client, args.experiment, include_smoke=args.include_smoke)
-    readme = write_results(results, args.output, tracking_uri=uri, plots=not args.no_plots)
+    try:
+        readme = write_results(results, args.output, tracking_uri=uri,
+                               plots=not args.no_plots, force=args.force)
+    except ShrinkingResultsError as error:
+        print(f"pepita results: error: {error}", file=sys.stderr)
+        return 1
     done = sum(1 for cell in results.values() if cell.n)
     partial = sum(1 for cell in results.values() if cell.partial and not cell.n)
     print(f"Wrote {readme} and {readme.parent / 'results.csv'}: {done} cells with completed "
@@ -339,4 +487,6 @@ def add_subparser(subparsers):
     parser.add_argument("--experiment", default=reproduce.DEFAULT_EXPERIMENT)
     parser.add_argument("--include-smoke", action="store_true", help="count smoke runs too")
     parser.add_argument("--no-plots", action="store_true", help="skip the curve PNGs")
+    parser.add_argument("--force", action="store_true",
+                        help="replace the table even if the store has fewer completed seeds")
     parser.set_defaults(func=_results_command)

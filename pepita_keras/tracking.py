@@ -21,6 +21,8 @@ tracking.finish_run(client, child)
 ```
 """
 
+import contextlib
+import fcntl
 import functools
 import json
 import os
@@ -32,6 +34,8 @@ import tempfile
 import time
 
 import keras
+
+from pepita_keras import checkpoints
 
 # MLflow's limits (mlflow.utils.validation): param values up to 6000 chars,
 # batches of at most 100 params / 1000 metrics.
@@ -50,10 +54,42 @@ def tracking_uri(uri=None):
 
 
 def client(uri=None):
-    """An `mlflow.MlflowClient` for `tracking_uri(uri)`."""
+    """An `mlflow.MlflowClient` for `tracking_uri(uri)`, its store ready for use.
+
+    A SQLite store is first opened under a file lock beside it: MLflow
+    creates and migrates the schema on first use, and two processes doing
+    that at once crash (alembic `CommandError`).
+    """
     import mlflow
 
-    return mlflow.MlflowClient(tracking_uri=tracking_uri(uri))
+    uri = tracking_uri(uri)
+    with store_lock(uri):
+        mlflow_client = mlflow.MlflowClient(tracking_uri=uri)
+        mlflow_client.search_experiments(max_results=1)
+    return mlflow_client
+
+
+def _sqlite_path(uri):
+    prefix = "sqlite:///"
+    if not str(uri).startswith(prefix):
+        return None
+    return pathlib.Path(str(uri)[len(prefix):].split("?", 1)[0])
+
+
+@contextlib.contextmanager
+def store_lock(uri):
+    """Holds an exclusive lock on `<db>.lock` for a SQLite `uri` (no-op otherwise)."""
+    path = _sqlite_path(uri)
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{path}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def experiment_id(mlflow_client, name, artifact_location=None):
@@ -70,10 +106,22 @@ def experiment_id(mlflow_client, name, artifact_location=None):
         return experiment.experiment_id
 
 
+def tag_value(value):
+    """A tag's string: booleans as `"true"`/`"false"` everywhere, others `str()`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def tag_is_true(value):
+    """Reads a boolean tag, whichever spelling wrote it (`true`, `True`, `1`)."""
+    return str(value).lower() in ("true", "1")
+
+
 def create_run(mlflow_client, experiment, run_name, parent_run_id=None, tags=None):
     """Creates a RUNNING run (nested under `parent_run_id` if given); returns its id."""
-    # Stringify here: MLflow's store turns a bool tag into "1", not "True".
-    tags = {str(k): str(v) for k, v in (tags or {}).items()}
+    # Stringify here: MLflow's store would turn a bool tag into "1".
+    tags = {str(k): tag_value(v) for k, v in (tags or {}).items()}
     if parent_run_id:
         tags["mlflow.parentRunId"] = parent_run_id
     run = mlflow_client.create_run(experiment, run_name=run_name, tags=tags)
@@ -104,13 +152,14 @@ def log_params(mlflow_client, run_id, params):
     from mlflow.entities import Param
 
     items = [
-        Param(str(key), _param_value(value)) for key, value in sorted(params.items())
+        Param(str(key), param_value(value)) for key, value in sorted(params.items())
     ]
     for start in range(0, len(items), _PARAM_BATCH):
         mlflow_client.log_batch(run_id, params=items[start : start + _PARAM_BATCH])
 
 
-def _param_value(value):
+def param_value(value):
+    """How `log_params` writes `value`: JSON for containers, else `str`, truncated."""
     text = json.dumps(value) if isinstance(value, (list, tuple, dict)) else str(value)
     return text[:_MAX_PARAM_LENGTH]
 
@@ -120,12 +169,15 @@ def set_tags(mlflow_client, run_id, tags):
     from mlflow.entities import RunTag
 
     mlflow_client.log_batch(
-        run_id, tags=[RunTag(str(k), str(v)) for k, v in tags.items()]
+        run_id, tags=[RunTag(str(k), tag_value(v)) for k, v in tags.items()]
     )
 
 
 def log_metrics(mlflow_client, run_id, metrics, step=None):
-    """Logs every finite numeric value of `metrics` at `step`."""
+    """Logs every numeric value of `metrics` at `step`, NaN and ±Inf included.
+
+    A diverged run's non-finite losses are logged as they are, not dropped.
+    """
     from mlflow.entities import Metric
 
     timestamp = int(time.time() * 1000)
@@ -140,10 +192,10 @@ def log_metrics(mlflow_client, run_id, metrics, step=None):
 
 def _is_number(value):
     try:
-        number = float(value)
+        float(value)
     except (TypeError, ValueError):
         return False
-    return number == number and abs(number) != float("inf")
+    return True
 
 
 def logged_steps(mlflow_client, run_id, key):
@@ -152,10 +204,10 @@ def logged_steps(mlflow_client, run_id, key):
 
 
 def log_json_artifact(mlflow_client, run_id, data, filename, artifact_path=None):
-    """Writes `data` as JSON and logs it as an artifact."""
+    """Writes `data` as strict JSON (non-finite numbers as null) and logs it."""
     with tempfile.TemporaryDirectory() as folder:
         path = pathlib.Path(folder) / filename
-        path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
+        path.write_text(checkpoints.dumps(data))
         mlflow_client.log_artifact(run_id, str(path), artifact_path)
 
 
@@ -227,9 +279,9 @@ def environment_info():
         is a one-line summary for results tables.
     """
     import numpy
-    import tensorflow as tf
 
     import pepita_keras
+    from pepita_keras import ops as backend_ops
 
     try:
         import mlflow
@@ -237,7 +289,7 @@ def environment_info():
         mlflow_version = mlflow.__version__
     except ImportError:
         mlflow_version = None
-    devices = [d.device_type for d in tf.config.list_physical_devices()]
+    devices = backend_ops.device_types()  # via the backend: no TensorFlow under JAX
     accelerators = [d for d in devices if d != "CPU"]
     cpu_count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     hardware = f"{cpu_model()}, {cpu_count} CPU cores"
@@ -247,7 +299,9 @@ def environment_info():
         )
     return {
         "python": platform.python_version(),
-        "tensorflow": tf.__version__,
+        # The backend module is loaded by pepita_keras.ops; the other may be absent.
+        "tensorflow": getattr(sys.modules.get("tensorflow"), "__version__", None),
+        "jax": getattr(sys.modules.get("jax"), "__version__", None),
         "keras": keras.__version__,
         "keras_backend": keras.backend.backend(),
         "numpy": numpy.__version__,

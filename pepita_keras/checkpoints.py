@@ -1,0 +1,156 @@
+"""Kill-safe run state: per-epoch checkpoints, atomic JSON, and run locks.
+
+A reproduction seed's folder holds `state.json` (the commit point: last
+completed epoch, history, MLflow run id) and one `checkpoint-eNNNN.npz`
+(every model and optimizer variable). Files are written to a temporary name
+and renamed into place, so a `kill -9` at any moment leaves the previous
+consistent pair.
+
+`RunLock` is an advisory file lock (`fcntl.flock`) that keeps two processes
+from training the same cell and seed at once: the second one says in one line
+who holds the lock and waits for it. The kernel releases the lock when its
+holder dies, so a killed run never leaves a stale lock behind.
+
+Example:
+
+```python
+with checkpoints.RunLock(folder / ".lock", "fc_mnist_pepita seed 0"):
+    state = checkpoints.read_json(folder / "state.json")
+    ...
+    name = checkpoints.save_checkpoint(model, folder, epoch)
+```
+"""
+
+import fcntl
+import json
+import math
+import os
+import socket
+import sys
+import time
+
+import numpy as np
+
+
+def json_safe(value):
+    """`value` with every non-finite float replaced by None (strict JSON)."""
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+        return None
+    return value
+
+
+def dumps(data):
+    """Strict JSON text of `data` (NaN/Inf become null, never bare `NaN` tokens)."""
+    return json.dumps(json_safe(data), indent=2, sort_keys=True, default=str,
+                      allow_nan=False)
+
+
+def write_json(path, data):
+    """Writes `data` to `path` atomically (temporary file, then rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(dumps(data))
+    os.replace(tmp, path)
+
+
+def read_json(path):
+    """The JSON content of `path`, or None if it does not exist."""
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def variable_arrays(model):
+    """`{"model/0000": array, ..., "optimizer/0000": array, ...}` of a compiled model."""
+    arrays = {f"model/{i:04d}": v.numpy() for i, v in enumerate(model.variables)}
+    arrays.update(
+        {f"optimizer/{i:04d}": v.numpy() for i, v in enumerate(model.optimizer.variables)}
+    )
+    return arrays
+
+
+def non_finite_variables(arrays):
+    """Keys of the float arrays in `arrays` that hold a NaN or an infinity."""
+    return [
+        key for key, array in arrays.items()
+        if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all()
+    ]
+
+
+def save_checkpoint(arrays, folder, epoch):
+    """Saves `variable_arrays(model)` to `folder/checkpoint-e{epoch:04d}.npz`.
+
+    Returns:
+        The file name (relative to `folder`).
+    """
+    name = f"checkpoint-e{epoch:04d}.npz"
+    tmp = folder / (name + ".tmp")
+    with open(tmp, "wb") as file:
+        np.savez(file, **arrays)
+    os.replace(tmp, folder / name)
+    return name
+
+
+def restore_checkpoint(model, path):
+    """Restores what `save_checkpoint` saved into a freshly built model."""
+    with np.load(path) as data:
+        for prefix, variables in (
+            ("model", model.variables),
+            ("optimizer", model.optimizer.variables),
+        ):
+            keys = sorted(k for k in data.files if k.startswith(prefix + "/"))
+            if len(keys) != len(variables):
+                raise ValueError(
+                    f"Checkpoint {path} holds {len(keys)} {prefix} variables but "
+                    f"the model has {len(variables)}; it was written by a "
+                    "different model. Delete the run directory to start over."
+                )
+            for key, variable in zip(keys, variables):
+                variable.assign(data[key])
+
+
+class RunLock:
+    """An exclusive advisory lock on `path`, held for a `with` block.
+
+    If another process holds it, prints one line naming the holder (pid,
+    host, start time, command) and waits until it is released.
+
+    Args:
+        path: the lock file (created if missing; its folder must exist).
+        what: what the lock protects, for the waiting message.
+        stream: where the waiting message goes (default `sys.stderr`).
+    """
+
+    def __init__(self, path, what, stream=None):
+        self.path = path
+        self.what = what
+        self.stream = stream
+        self._file = None
+
+    def __enter__(self):
+        self._file = open(self.path, "a+")
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.seek(0)
+            holder = self._file.read().strip() or "another process"
+            print(f"{self.what} is being run by {holder}; waiting for it to finish "
+                  f"(lock {self.path}).", file=self.stream or sys.stderr, flush=True)
+            fcntl.flock(self._file, fcntl.LOCK_EX)
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(
+            f"pid {os.getpid()} on {socket.gethostname()} since "
+            f"{time.strftime('%Y-%m-%d %H:%M:%S')} ({' '.join(sys.argv)})"
+        )
+        self._file.flush()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._file.seek(0)
+        self._file.truncate()
+        fcntl.flock(self._file, fcntl.LOCK_UN)
+        self._file.close()
+        self._file = None
+        return False
