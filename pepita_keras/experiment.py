@@ -145,6 +145,10 @@ class ExperimentConfig:
             is multiplied by `lr_decay_factor`.
         lr_decay_factor: the multiplicative decay.
         hidden_units: FC hidden widths.
+        hidden_activation: activation of the hidden layers (`"relu"` in the
+            paper's nets; the DRTP code uses `"tanh"`).
+        output_activation: activation of the output layer (`"softmax"`;
+            the DRTP code uses `"sigmoid"`).
         dropout: dropout rate after each FC hidden layer.
         rule_kwargs: extra keyword arguments of the rule class, as a tuple
             of `(name, value)` pairs (e.g. `(("feedback_scale", 0.05),)`).
@@ -170,6 +174,8 @@ class ExperimentConfig:
     lr_decay_epochs: tuple = (60, 90)
     lr_decay_factor: float = 0.1
     hidden_units: tuple = (1024,)
+    hidden_activation: str = "relu"
+    output_activation: str = "softmax"
     dropout: float = 0.1
     rule_kwargs: tuple = ()
     train_examples: int = None
@@ -549,11 +555,17 @@ def build_network(config, seed=None):
             input_shape=config.input_shape,
             num_classes=config.num_classes,
             hidden_units=tuple(config.hidden_units),
+            hidden_activation=config.hidden_activation,
+            output_activation=config.output_activation,
             dropout=config.dropout,
             seed=seed,
         )
     return models.paper_conv(
-        input_shape=config.input_shape, num_classes=config.num_classes, seed=seed
+        input_shape=config.input_shape,
+        num_classes=config.num_classes,
+        hidden_activation=config.hidden_activation,
+        output_activation=config.output_activation,
+        seed=seed,
     )
 
 

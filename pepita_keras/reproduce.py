@@ -38,6 +38,7 @@ CLI: `pepita reproduce <config> [--seeds 0,1,2] [--data-dir DIR] [--smoke]
 import dataclasses
 import json
 import math
+import os
 import pathlib
 import sys
 import time
@@ -132,11 +133,16 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.perf_counter()
+        # The rate this epoch's steps use (a schedule reads optimizer.iterations).
+        self.learning_rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self.started
-        logs = dict(logs or {})
+        # Added in place, so the MLflow callback after this one logs them too.
         logs["epoch_time_s"] = seconds
+        logs["learning_rate"] = self.learning_rate
+        # The machine's load beside the wall time: a shared box trains slower.
+        logs["load_avg_1min"] = os.getloadavg()[0]
         for key, value in logs.items():
             self.state["history"].setdefault(key, []).append(float(value))
         self.state["epoch"] = epoch + 1

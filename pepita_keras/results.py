@@ -43,6 +43,8 @@ class CellResult:
         partial: `{seed: (epochs done, last test accuracy %)}` of unfinished seeds.
         histories: `{seed: {"train_accuracy": [...], "test_accuracy": [...]}}`.
         wall_times: training wall time (s) of completed seeds.
+        loads: mean 1-minute load average over the epochs of each completed
+            seed (runs logged before it was recorded have none).
         commits: git commits the seeds ran at (with `+dirty` if so).
         hardware: hardware strings of the seed runs.
         command: the command recorded on the parent run.
@@ -56,6 +58,7 @@ class CellResult:
     partial: dict = dataclasses.field(default_factory=dict)
     histories: dict = dataclasses.field(default_factory=dict)
     wall_times: list = dataclasses.field(default_factory=list)
+    loads: list = dataclasses.field(default_factory=list)
     commits: set = dataclasses.field(default_factory=set)
     hardware: set = dataclasses.field(default_factory=set)
     command: str = ""
@@ -229,6 +232,9 @@ def collect(client, experiment=None, configs=None, include_smoke=False):
         elif complete:
             cell.finals[seed] = 100 * run.data.metrics["final_test_accuracy"]
             cell.wall_times.append(run.data.metrics.get("wall_time_s", float("nan")))
+            load = _metric_history(client, run_id, "load_avg_1min")
+            if load:
+                cell.loads.append(float(np.mean(load)))
         elif curves["test_accuracy"]:
             cell.partial[seed] = (len(curves["test_accuracy"]), 100 * curves["test_accuracy"][-1])
     return results
@@ -282,6 +288,7 @@ def table_rows(results):
             "wall_time_s_per_seed": (
                 f"{np.nanmean(cell.wall_times):.0f}" if cell.wall_times else ""
             ),
+            "load_avg": f"{np.mean(cell.loads):.1f}" if cell.loads else "",
             "command": command,
             "commit": " ".join(sorted(cell.commits)),
             "hardware": " | ".join(sorted(cell.hardware)),
@@ -373,8 +380,9 @@ def write_results(results, output=DEFAULT_OUTPUT, tracking_uri="", plots=True, f
         "over the completed seeds (no std for a single seed), n = number of seeds; paper = "
         f"{experiment_lib.PAPER_SOURCE} (mean ± std, quoted). "
         "Δ = (ours − paper) / paper std. Wall time = training time per seed (sum of epoch "
-        "times, incl. the per-epoch test evaluation) on the hardware listed under Runs; "
-        "a machine shared with other jobs runs slower.",
+        "times, incl. the per-epoch test evaluation) on the hardware listed under Runs, "
+        "with the machine's mean 1-minute load average during the run where it was "
+        "recorded: a load above the core count means other jobs shared the machine.",
         "",
         "| Cell | Rule | Net | Dataset | Ours | n | Paper | Δ (paper σ) | "
         "Wall time / seed | Status |",
@@ -388,6 +396,8 @@ def write_results(results, output=DEFAULT_OUTPUT, tracking_uri="", plots=True, f
             if row[detail]:
                 status += f" ({row[detail]})"
         wall = _duration(float(row["wall_time_s_per_seed"])) if row["wall_time_s_per_seed"] else "—"
+        if row["load_avg"]:
+            wall += f" (load {row['load_avg']})"
         lines.append(
             f"| `{row['cell']}` | {row['rule']} | {row['architecture']} | {row['dataset']} | "
             f"{ours} | {row['n_seeds'] or '—'} | {paper} | {row['delta_paper_sigma'] or '—'} | "
