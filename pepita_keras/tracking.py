@@ -269,6 +269,20 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
+def device_types():
+    """Device kinds the Keras backend sees, e.g. `["CPU", "GPU"]` (no TF needed under JAX)."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return [device.platform.upper() for device in jax.devices()]
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return [device.device_type for device in tf.config.list_physical_devices()]
+    return ["CPU"]
+
+
 @functools.lru_cache(maxsize=1)
 def environment_info():
     """Versions, devices and CPU of this machine, as a flat dict.
@@ -281,7 +295,6 @@ def environment_info():
     import numpy
 
     import pepita_keras
-    from pepita_keras import ops as backend_ops
 
     try:
         import mlflow
@@ -289,7 +302,7 @@ def environment_info():
         mlflow_version = mlflow.__version__
     except ImportError:
         mlflow_version = None
-    devices = backend_ops.device_types()  # via the backend: no TensorFlow under JAX
+    devices = device_types()
     accelerators = [d for d in devices if d != "CPU"]
     cpu_count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     hardware = f"{cpu_model()}, {cpu_count} CPU cores"
