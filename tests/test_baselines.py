@@ -15,6 +15,7 @@ import pytest
 import tensorflow as tf
 
 import pepita_keras
+from pepita_keras.rules import drtp as drtp_module
 from tests.reference import baselines_numpy as ref
 
 RTOL = 1e-5
@@ -401,8 +402,11 @@ def test_drtp_is_the_official_code_step_at_lr_eta_over_c_and_scale_b_times_c(use
         for layer in network.layers:
             if getattr(layer, "bias", None) is not None:
                 layer.bias.assign(np.linspace(-0.3, 0.3, layer.bias.shape[0]))
+    eta = 0.37
+    step = drtp_module.official_code_step(eta, batch, classes)
     scale = batch * classes
-    model = pepita_keras.DRTP(network, feedback_scale=scale, seed=1)
+    assert step == {"feedback_scale": scale, "learning_rate": pytest.approx(eta / classes)}
+    model = pepita_keras.DRTP(network, feedback_scale=step["feedback_scale"], seed=1)
     code_feedback = np.asarray(model.feedback_matrices[0], "float64") / scale
     # The code's init: kaiming_uniform_ on (C, n): U(±sqrt(2)·sqrt(3/n)).
     limit = math.sqrt(6.0 / hidden)
@@ -414,14 +418,21 @@ def test_drtp_is_the_official_code_step_at_lr_eta_over_c_and_scale_b_times_c(use
     code = ref.drtp_official_code_gradients(
         x.reshape(batch, -1).astype("float64"), onehot, kernels, biases, [code_feedback]
     )
-    eta = 0.37
     ours = model.compute_updates(x, labels)
     assert_updates_close(
-        [(eta / classes) * np.asarray(u, "float64") for u in ours],
+        [step["learning_rate"] * np.asarray(u, "float64") for u in ours],
         [eta * g for g in code],
         rtol=1e-4,
         atol=1e-7,
     )
+
+
+@pytest.mark.parametrize("bad", [{"eta": 0}, {"batch_size": -1}, {"num_classes": True}])
+def test_official_code_step_rejects_non_positive_values(bad):
+    kwargs = {"eta": 0.1, "batch_size": 64, "num_classes": 10, **bad}
+    name, value = next(iter(bad.items()))
+    with pytest.raises(ValueError, match=f"{name}={value!r}"):
+        drtp_module.official_code_step(**kwargs)
 
 
 def test_paper_networks_keep_their_activations_by_default():

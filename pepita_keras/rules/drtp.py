@@ -56,9 +56,46 @@ layer's weights, and they equal DFA's hidden updates with `e` replaced by
 attributes.
 """
 
+import numbers
+
 import keras
 
 from pepita_keras.rules.dfa import DirectFeedbackAlignment
+
+# The official DRTP code's defaults (its `main.py` arguments), for networks
+# built with `models.paper_fc` / `models.paper_conv`.
+OFFICIAL_CODE_ACTIVATIONS = {"hidden_activation": "tanh", "output_activation": "sigmoid"}
+
+
+def official_code_step(eta, batch_size, num_classes):
+    """This rule's settings that take the official DRTP code's step.
+
+    The code averages the output layer's binary cross-entropy over the
+    `B × C` outputs but sums the hidden updates over the batch; this rule
+    averages every update over the batch (module doc). With a sigmoid output
+    (`OFFICIAL_CODE_ACTIVATIONS`) and the returned settings, `lr · G` here is
+    the code's `η · gradient`, for every layer.
+
+    Args:
+        eta: the code's learning rate (`--lr`).
+        batch_size: the training batch size `B`.
+        num_classes: the number of outputs `C`.
+
+    Returns:
+        A dict `{"learning_rate": eta / C, "feedback_scale": B · C}`.
+
+    Example:
+
+    >>> official_code_step(0.1, 64, 10)
+    {'learning_rate': 0.01, 'feedback_scale': 640.0}
+    """
+    for name, value in (("eta", eta), ("batch_size", batch_size), ("num_classes", num_classes)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+            raise ValueError(f"{name} must be a positive number. Received: {name}={value!r}.")
+    return {
+        "learning_rate": float(eta) / num_classes,
+        "feedback_scale": float(batch_size * num_classes),
+    }
 
 
 @keras.saving.register_keras_serializable(package="pepita_keras")

@@ -2,14 +2,48 @@
 
 Command: pepita reproduce fc_mnist_drtp --seeds 0,1,2,3,4 --data-dir /path/to/data
 Smoke:   pepita reproduce fc_mnist_drtp --smoke --synthetic
-Runtime: PEPITA and BP ran 18–32 s/epoch (≈ 40 min per seed) on a shared 2-core CPU box,
-~10–15 s/epoch unshared (this rule: not measured, expected similar).
-Settings (paper / official code): batch 64, SGD momentum 0.9, 100 epochs, lr ×0.1 at epochs 60 and 90; dropout 0.1 on the hidden layer.
-Chosen here (sources silent): the paper gives no DRTP learning rate; lr 0.01 and feedback_scale 0.01 (lr 0.1 with unit-scale feedback diverged: 54.5% vs 92.0% on MNIST after 2 epochs).
+Runtime: 17–28 s/epoch measured on the shared 2-core CPU box (tanh recomputes the hidden
+pre-activation: one extra matmul per step) → ≈ 30–45 min per seed.
+Settings (paper / official code): batch 64, SGD momentum 0.9, 100 epochs, lr ×0.1 at epochs 60 and 90;
+dropout 0.1 on the hidden layer (paper; the DRTP code drops each FC layer's input, default 0).
+DRTP as in its official code (github.com/ChFrenkel/DirectRandomTargetProjection, main.py argument
+defaults): tanh hidden layer (--hidden-act tanh), sigmoid output trained with the binary cross-entropy
+(--output-act sigmoid --loss BCE), feedback D ~ kaiming_uniform_ (module.py TrainingHook.reset_weights),
+hidden hook onehot(t)·D summed over the batch (function.py, train_mode "DRTP"). The code's step at its
+learning rate η is this package's at lr = η/C and feedback_scale = B·C (pepita_keras/rules/drtp.py,
+official_code_step; tested): here η = 0.1, B = 64, C = 10 → lr 0.01, feedback_scale 640.
+Chosen here (sources silent): η = PEPITA's MNIST lr 0.1 (the PEPITA paper gives no DRTP learning rate; the code's
+default --lr 1e-4 belongs to its own NAG / batch-100 setting); SGD momentum instead of the code's
+Nesterov default; no biases and He-uniform weights (PEPITA's network; the code uses biases and
+PyTorch's default init).
+Measured here (real MNIST, seed 0, full training set, test accuracy per epoch, TF CPU):
+  3 epochs, constant lr:          92.26 / 93.21 / 92.97
+  10 epochs, lr ×0.1 at 6 and 9:  92.26 93.21 92.97 94.13 94.20 94.16 | 94.75 94.66 94.89 | 94.78
+  (the paper's schedule keeps the lr for 60 epochs; the 100-epoch value is not measured here).
+  Previous setting (ReLU, softmax, lr 0.01, feedback_scale 0.01): 90.84 after 98 epochs.
 """
 
 from pepita_keras.experiment import paper_cell
+from pepita_keras.rules.drtp import OFFICIAL_CODE_ACTIVATIONS, official_code_step
+
+BATCH_SIZE = 64
+NUM_CLASSES = 10
+ETA = 0.1  # the DRTP code's --lr (see docstring)
+NOTES = (
+    "DRTP as in its official code: tanh hidden, sigmoid output with BCE, kaiming-uniform D; "
+    "code step at eta=0.1 mapped to lr=eta/C, feedback_scale=B*C; eta is PEPITA's "
+    "MNIST lr (the paper gives no DRTP lr); SGD momentum, not Nesterov"
+)
 
 
 def get_config():
-    return paper_cell("drtp", "fc", "mnist")
+    step = official_code_step(ETA, batch_size=BATCH_SIZE, num_classes=NUM_CLASSES)
+    return paper_cell(
+        "drtp",
+        "fc",
+        "mnist",
+        learning_rate=step["learning_rate"],
+        rule_kwargs=(("feedback_scale", step["feedback_scale"]),),
+        notes=NOTES,
+        **OFFICIAL_CODE_ACTIVATIONS,
+    )
