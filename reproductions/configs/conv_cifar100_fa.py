@@ -5,6 +5,9 @@ Smoke:   pepita reproduce conv_cifar100_fa --smoke --synthetic
 Runtime: estimated ~60 s/epoch on 2 CPU cores → ~2 h per seed (not measured).
 Settings (paper / official code): lr 0.01, batch 50, SGD momentum 0.9, 100 epochs, lr ×0.1 at epochs 60 and 90.
 Chosen here (sources silent): the paper gives no Feedback Alignment learning rate; we use PEPITA's (0.01); conv lr 0.01 is our choice (as FC); no dropout in the conv net.
+
+Official code: none for FA on the conv net (GiorgiaD/PEPITA main_pytorch.py
+lists FA in its --learn_type help but trains only BP and ERIN = PEPITA).
 """
 
 from pepita_keras.experiment import paper_cell
