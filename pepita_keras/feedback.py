@@ -6,6 +6,7 @@ protocol (`AlignmentPair`) the diagnostics callback reads.
 
 import dataclasses
 import math
+import numbers
 
 import keras
 from keras import ops
@@ -13,24 +14,51 @@ from keras import ops
 from pepita_keras import ops as backend_ops
 
 
+def check_feedback_scale(scale):
+    """Returns `scale` as a float; ValueError unless a positive finite number.
+
+    A zero, negative, NaN or infinite scale gives a useless F (no
+    modulation, a sign flip, or NaN updates from the first step), so every
+    rule refuses it when its feedback matrices are drawn.
+    """
+    if (
+        isinstance(scale, bool)
+        or not isinstance(scale, numbers.Real)
+        or not math.isfinite(scale)
+        or not scale > 0
+    ):
+        raise ValueError(
+            "feedback_scale must be a positive finite number (e.g. 0.05, "
+            f"PEPITA's default). Received: feedback_scale={scale!r}."
+        )
+    return float(scale)
+
+
 def uniform_feedback_initializer(fan_in, scale, seed=None):
     """`U(-scale * sqrt(6 / fan_in), +scale * sqrt(6 / fan_in))`.
 
     This is the PEPITA paper's initialisation of F (official code:
     `sd = sqrt(6 / input_size); F = (rand * 2 * sd - sd) * 0.05`), i.e. a
-    He-uniform draw scaled by `scale`.
+    He-uniform draw scaled by `scale`. Every rule's feedback matrices are
+    drawn here, so the `scale` check (`check_feedback_scale`) covers them
+    all.
 
     Args:
         fan_in: the dimension the limit is computed from (`d` for PEPITA's F).
-        scale: multiplicative factor `s` (PEPITA's `feedback_scale`).
+        scale: multiplicative factor `s` (PEPITA's `feedback_scale`), a
+            positive finite number.
         seed: optional integer seed.
 
     Returns:
         A `keras.initializers.RandomUniform`.
+
+    Raises:
+        ValueError: if `fan_in` is not positive or `scale` is not a positive
+            finite number.
     """
     if fan_in <= 0:
         raise ValueError(f"fan_in must be positive; received fan_in={fan_in}.")
-    limit = scale * math.sqrt(6.0 / fan_in)
+    limit = check_feedback_scale(scale) * math.sqrt(6.0 / fan_in)
     return keras.initializers.RandomUniform(-limit, limit, seed=seed)
 
 

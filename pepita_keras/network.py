@@ -32,7 +32,11 @@ CARRY_LAYERS = (
     keras.layers.Flatten,
     keras.layers.Dropout,
 )
-SUPPORTED_LAYERS = LEARNABLE_LAYERS + ELEMENTWISE_LAYERS + CARRY_LAYERS
+# Allowed only as the network's last layer: the rules need the derivative of
+# hidden activations (FA, DFA, DRTP), which a softmax layer does not offer
+# element-wise.
+OUTPUT_LAYERS = (keras.layers.Softmax,)
+SUPPORTED_LAYERS = LEARNABLE_LAYERS + ELEMENTWISE_LAYERS + CARRY_LAYERS + OUTPUT_LAYERS
 
 
 def _supported_names():
@@ -138,6 +142,14 @@ def _check_layer(layer, network_name):
             f"{layer.input.shape}; local rules need a flat (batch, features) "
             "input. Add a keras.layers.Flatten() before it."
         )
+    if isinstance(layer, keras.layers.Softmax):
+        rank = len(layer.output.shape)
+        if layer.axis not in (-1, rank - 1):
+            raise ValueError(
+                f"Softmax layer {layer.name!r} in network {network_name!r} "
+                f"uses axis={layer.axis!r}; the output softmax must be over "
+                "the classes, the last axis. Use keras.layers.Softmax()."
+            )
     if isinstance(layer, keras.layers.Dropout) and layer.noise_shape:
         raise ValueError(
             f"Dropout layer {layer.name!r} uses noise_shape="
@@ -165,12 +177,24 @@ def network_blocks(network):
     ...                         keras.layers.Activation("softmax")])
     >>> [b.layer.name for b in network_blocks(net)]  # doctest: +SKIP
     ['dense']
+
+    A `keras.layers.Softmax()` is accepted as the last layer only (it is
+    then the last block's output activation).
     """
     blocks = []
     pending = []  # parameter-free layers waiting for the next learnable layer
     current = None
-    for layer in chain_layers(network):
+    layers = chain_layers(network)
+    for position, layer in enumerate(layers):
         _check_layer(layer, network.name)
+        if isinstance(layer, OUTPUT_LAYERS) and position != len(layers) - 1:
+            raise ValueError(
+                f"Layer {layer.name!r} ({type(layer).__name__}) of network "
+                f"{network.name!r} is followed by {layers[position + 1].name!r}; "
+                f"{type(layer).__name__} is supported only as the network's "
+                "last layer (the output). Inside the network use "
+                "Activation('relu'), 'tanh', 'sigmoid' or 'linear'."
+            )
         if isinstance(layer, LEARNABLE_LAYERS):
             if current is not None:
                 blocks.append(current)
@@ -179,7 +203,7 @@ def network_blocks(network):
         elif (
             current is not None
             and not pending
-            and isinstance(layer, ELEMENTWISE_LAYERS)
+            and isinstance(layer, ELEMENTWISE_LAYERS + OUTPUT_LAYERS)
         ):
             current = dataclasses.replace(current, post=current.post + (layer,))
         else:
@@ -200,11 +224,18 @@ def network_blocks(network):
 
 
 def output_activation_name(block):
-    """Name of the last activation applied in `block` (e.g. "softmax")."""
+    """Name of the last activation applied in `block` (e.g. "softmax").
+
+    An `Activation` layer gives its function's name, a `ReLU` layer
+    `"relu"`, a `Softmax` layer `"softmax"`; otherwise the learnable layer's
+    own activation (`"linear"` for none: logits).
+    """
     name = getattr(block.layer.activation, "__name__", None)
     for layer in block.post:
         if isinstance(layer, keras.layers.Activation):
             name = getattr(layer.activation, "__name__", None)
         elif isinstance(layer, keras.layers.ReLU):
             name = "relu"
+        elif isinstance(layer, keras.layers.Softmax):
+            name = "softmax"
     return name

@@ -8,10 +8,19 @@ minimises,
 
 computed with a `tf.GradientTape` over `forward` (so a training step uses the
 step's dropout masks like every other rule) with `w_b = 1` without
-`sample_weight`. `Backprop(network).fit(...)` therefore takes the same steps
-as `network.compile(optimizer, "categorical_crossentropy"); network.fit(...)`
+`sample_weight`. Weight regularizers of the network's layers
+(`kernel_regularizer`, `bias_regularizer`) add their penalties `Σ R(θ)` to
+`L`, as Keras adds `model.losses`. `Backprop(network).fit(...)` therefore
+takes the same steps as
+`network.compile(optimizer, "categorical_crossentropy"); network.fit(...)`
 (up to Keras's own dropout draws), while configs, the CLI, callbacks and
-metrics treat it like any other rule of the package.
+metrics treat it like any other rule of the package. The logged `loss` stays
+the clean-pass cross-entropy (without the penalties), as for every rule.
+
+The network must end in a softmax, as for the other rules: `loss`, the
+metrics and `predict` read its output as class probabilities, and a network
+ending in logits or `log_softmax` would be trained on a cross-entropy of
+clipped non-probabilities (silently, to chance accuracy).
 """
 
 import keras
@@ -19,6 +28,7 @@ from keras import ops
 
 from pepita_keras import ops as backend_ops
 from pepita_keras.core import LocalLearningModel
+from pepita_keras.network import output_activation_name
 
 
 @keras.saving.register_keras_serializable(package="pepita_keras")
@@ -27,10 +37,15 @@ class Backprop(LocalLearningModel):
 
     Args:
         network: a built Sequential-style `keras.Model` (same layer set as
-            the other rules); its output should be class probabilities
-            (softmax), as for Keras's `categorical_crossentropy`.
+            the other rules) ending in a softmax (activation or
+            `keras.layers.Softmax()`). Its layers' `kernel_regularizer` /
+            `bias_regularizer` are applied.
         seed: optional integer seeding the dropout masks.
         **kwargs: passed to `keras.Model`.
+
+    Raises:
+        ValueError: if the network does not end in a softmax (e.g. logits
+            or `log_softmax`).
 
     Example:
 
@@ -42,6 +57,36 @@ class Backprop(LocalLearningModel):
     model.fit(x_train, y_train, batch_size=64, epochs=2)
     ```
     """
+
+    applies_weight_regularizers = True
+
+    def __init__(self, network, seed=None, **kwargs):
+        super().__init__(network, seed=seed, **kwargs)
+        activation = output_activation_name(self.blocks[-1])
+        if activation != "softmax":
+            raise ValueError(
+                "Backprop minimises the categorical cross-entropy of class "
+                "probabilities, and its `loss`, metrics and predictions read "
+                f"the network output as such; network {network.name!r} ends "
+                f"with activation {activation!r} (logits or log-probabilities "
+                "would train silently to chance). Use activation='softmax' "
+                "on the last layer, or end with keras.layers.Softmax()."
+            )
+
+    def regularization_penalty(self):
+        """`Σ R(θ)` over the trainable block variables with a regularizer.
+
+        What Keras adds to the loss from `model.losses` for weight
+        regularizers; None when no variable has one.
+        """
+        penalties = [
+            ops.cast(variable.regularizer(variable), "float32")
+            for block in self.blocks
+            if block.layer.trainable
+            for variable in block.variables
+            if getattr(variable, "regularizer", None) is not None
+        ]
+        return ops.sum(ops.stack(penalties)) if penalties else None
 
     def updates_and_predictions(self, x, targets, sample_weight=None, masks=None):
         variables = [v for block in self.blocks for v in block.variables]
@@ -62,6 +107,9 @@ class Backprop(LocalLearningModel):
                 loss = loss * ops.cast(sample_weight, "float32")
             # Keras's "sum_over_batch_size": divide by B, not by Σ w.
             loss = ops.mean(loss)
+            penalty = self.regularization_penalty()
+            if penalty is not None:
+                loss = loss + penalty
             if loss_scale is not None:
                 loss = loss * loss_scale
             return loss, forward.prediction
