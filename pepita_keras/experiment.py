@@ -305,6 +305,34 @@ _DEFAULT_RULE_KWARGS = {
 }
 
 
+def settings_differences(recorded, config, normalize=lambda value: value):
+    """Training settings where `recorded` differs from `config`.
+
+    Args:
+        recorded: flat settings as a run recorded them (e.g. its MLflow
+            params or its `state.json`).
+        config: the `ExperimentConfig` to compare with.
+        normalize: maps a config value to the form `recorded` holds (e.g.
+            `tracking.param_value` for MLflow params).
+
+    Returns:
+        `{setting: (recorded value, config value)}`. A setting that a run
+        recorded before it existed matches when `config` keeps its default.
+    """
+    defaults = ExperimentConfig(
+        name="-", rule=config.rule, architecture=config.architecture, dataset=config.dataset
+    ).training_settings()
+    differences = {}
+    for key, value in config.training_settings().items():
+        expected = normalize(value)
+        if key in recorded:
+            if recorded[key] != expected:
+                differences[key] = (recorded[key], expected)
+        elif key not in defaults or normalize(defaults[key]) != expected:
+            differences[key] = ("(not recorded)", expected)
+    return differences
+
+
 def paper_cell(rule, architecture, dataset, name=None, **overrides):
     """The config of one cell of the paper's Table 1.
 

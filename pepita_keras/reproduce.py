@@ -97,12 +97,15 @@ def _recorded_settings(state):
 
 
 def _check_same_config(state, config, where):
-    # Compared as JSON: the recorded settings went through it (tuples → lists).
-    current = json.loads(checkpoints.dumps(config.training_settings()))
-    if _recorded_settings(state) != current:
+    differences = experiment_lib.settings_differences(
+        # Compared as JSON: the recorded settings went through it (tuples → lists).
+        _recorded_settings(state), config, lambda value: json.loads(checkpoints.dumps(value)))
+    if differences:
+        changed = "; ".join(f"{key}: {old} → {new}"
+                            for key, (old, new) in sorted(differences.items()))
         raise ValueError(
             f"{where} was started with a different config than {config.name!r} "
-            "with the current options (e.g. --epochs, --smoke, subset sizes). "
+            f"with the current options ({changed}). "
             "Rerun with the original options, pass another --run-root, or "
             "delete that directory to start over."
         )

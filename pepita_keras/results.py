@@ -136,27 +136,6 @@ def shipped_configs():
     return {config.name: config for config in sorted(loaded, key=table_order)}
 
 
-def setting_differences(run, config):
-    """`{setting: (run's value, config's value)}` where a parent run's params differ.
-
-    Runs logged before a setting existed lack its param; they match when the
-    config keeps that setting at its default.
-    """
-    params = run.data.params
-    defaults = experiment_lib.ExperimentConfig(
-        name="-", rule=config.rule, architecture=config.architecture, dataset=config.dataset
-    ).training_settings()
-    differences = {}
-    for key, value in config.training_settings().items():
-        expected = tracking.param_value(value)
-        if key in params:
-            if params[key] != expected:
-                differences[key] = (params[key], expected)
-        elif key not in defaults or tracking.param_value(defaults[key]) != expected:
-            differences[key] = ("(not logged)", expected)
-    return differences
-
-
 def collect(client, experiment=None, configs=None, include_smoke=False):
     """Reads the reproductions in an MLflow experiment.
 
@@ -194,7 +173,8 @@ def collect(client, experiment=None, configs=None, include_smoke=False):
         reference = cell.config
         if smoke and not reference.is_smoke:
             reference = reference.smoke_version()
-        differences = setting_differences(run, reference)
+        differences = experiment_lib.settings_differences(
+            run.data.params, reference, tracking.param_value)
         if differences:
             other = cell.other_runs.setdefault(run.info.run_name, OtherRun(differences))
             parents[run.info.run_id] = (cell.config.name, other)
