@@ -20,6 +20,7 @@ completed seeds (e.g. when pointed at an empty store) unless `force=True`.
 import csv
 import dataclasses
 import datetime
+import os
 import pathlib
 import sys
 
@@ -453,7 +454,9 @@ def _results_command(args):
     client = tracking.client(uri)
     results = collect(client, args.experiment, include_smoke=args.include_smoke)
     try:
-        readme = write_results(results, args.output, tracking_uri=uri,
+        # The table names the store as the user gave it, not this machine's path.
+        shown = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or uri
+        readme = write_results(results, args.output, tracking_uri=shown,
                                plots=not args.no_plots, force=args.force)
     except ShrinkingResultsError as error:
         print(f"pepita results: error: {error}", file=sys.stderr)

@@ -45,12 +45,18 @@ _METRIC_BATCH = 1000
 
 
 def tracking_uri(uri=None):
-    """The tracking URI in effect: `uri`, else `MLFLOW_TRACKING_URI`, else MLflow's default."""
+    """The tracking URI in effect: `uri`, else `MLFLOW_TRACKING_URI`, else MLflow's default.
+
+    A relative SQLite path is made absolute, so the URI names the same store
+    from any working directory (run folders record it).
+    """
     import mlflow
 
-    if uri:
-        return uri
-    return mlflow.get_tracking_uri()
+    uri = uri or mlflow.get_tracking_uri()
+    path = _sqlite_path(uri)
+    if path is not None and not path.is_absolute():
+        return f"sqlite:///{path.resolve()}"
+    return uri
 
 
 def client(uri=None):
