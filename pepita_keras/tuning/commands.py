@@ -141,6 +141,9 @@ def run_search(
     model_builder = hypermodel.RuleHyperModel.from_experiment(
         base, space=config.space, seed=config.seed
     )
+    # Before any trial, state or MLflow run: an objective no trial logs
+    # would make every trial fail.
+    check_objective(config.objective, model_builder, config.name)
     params = config.params()
     params["smoke"] = smoke
     search = tuners.build_tuner(
@@ -166,6 +169,51 @@ def run_search(
         search.search(x, y, validation_data=validation, epochs=config.epochs,
                       verbose=verbose)
     return search, config, time.monotonic() - start
+
+
+def logged_metric_names(hypermodel):
+    """Names a trial's `fit` logs, e.g. `["accuracy", "loss", "val_accuracy", ...]`.
+
+    Read from the model itself: `hypermodel.build` with the default
+    hyperparameters, evaluated on one blank example (no data needed).
+
+    Args:
+        hypermodel: a `RuleHyperModel` (anything with `build(hp)`,
+            `input_shape`).
+
+    Returns:
+        A sorted list: the evaluation metric names, then their `val_` forms.
+    """
+    import keras_tuner
+    import numpy as np
+
+    model = hypermodel.build(keras_tuner.HyperParameters())
+    x = np.zeros((1,) + tuple(hypermodel.input_shape), "float32")
+    logs = model.evaluate(x, np.zeros((1,), "int64"), verbose=0, return_dict=True)
+    names = sorted(logs)
+    return names + [f"val_{name}" for name in names]
+
+
+def check_objective(objective, hypermodel, config_name="the config"):
+    """ValueError unless every objective name is a metric the trials log.
+
+    Args:
+        objective: a name, a `keras_tuner.Objective`, or a list of them.
+        hypermodel: the search's hypermodel (see `logged_metric_names`).
+        config_name: named in the message.
+    """
+    objectives = objective if isinstance(objective, (list, tuple)) else [objective]
+    names = [getattr(item, "name", item) for item in objectives]
+    logged = logged_metric_names(hypermodel)
+    unknown = [name for name in names if name not in logged]
+    if unknown:
+        raise ValueError(
+            f"objective={unknown[0]!r} is not a metric the trials log, so every "
+            f"trial would fail; they log {', '.join(logged)}. Set objective to "
+            "one of these in the tuning config "
+            f"{config_name!r} (e.g. 'val_accuracy', maximised, or 'val_loss', "
+            "minimised)."
+        )
 
 
 def _search_data(dataset, data_dir, config):
@@ -205,9 +253,14 @@ def _tune_command(args):
     if tuners._is_distributed() and not tuners._is_chief():
         print(f"worker {os.environ.get('KERASTUNER_TUNER_ID')} done in {wall:.0f} s")
         return 0
-    best = tuners.trial_summary(tuner, 3)
+    # Failed trials have no score; only scored ones are listed.
+    best = [t for t in tuners.trial_summary(tuner, 3) if t["score"] is not None]
     print(f"\nSearch {config.name!r}: {len(tuner.oracle.trials)} trials, {wall:.0f} s "
           f"in this process. Best {config.objective}:")
+    if not best:
+        print(f"pepita tune: no trial of {config.name!r} completed with a score; "
+              "see the trial errors above.", file=sys.stderr)
+        return 1
     for trial in best:
         print(f"  trial {trial['trial_id']}: {trial['score']:.4f}  {trial['hyperparameters']}")
     return 0

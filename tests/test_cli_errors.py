@@ -1,0 +1,174 @@
+"""User errors on the command line: one argparse-style line, exit status 2.
+
+The end-to-end tests run the real `pepita` CLI (`python -m pepita_keras.cli`)
+in subprocesses, as a user would; the in-process tests pin down which
+exceptions count as user errors and which keep their traceback.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import pytest
+
+from pepita_keras import cli
+
+
+def _pepita(tmp_path, *args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
+               MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    env.pop("PEPITA_DATA_DIR", None)
+    env.pop("PEPITA_TRACEBACK", None)
+    return subprocess.run(
+        [sys.executable, "-m", "pepita_keras.cli", *map(str, args)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+
+
+def _assert_user_error(result, command, message):
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines()
+              if line.startswith(f"pepita {command}: error: ")]
+    assert len(errors) == 1, result.stderr
+    assert message in errors[0], result.stderr
+
+
+def test_unknown_reproduction_config(tmp_path):
+    result = _pepita(tmp_path, "reproduce", "no_such_config", "--synthetic")
+    _assert_user_error(result, "reproduce", "Unknown config 'no_such_config'")
+
+
+def test_malformed_seeds(tmp_path):
+    result = _pepita(tmp_path, "reproduce", "fc_mnist_pepita", "--smoke", "--synthetic",
+                     "--seeds", "0,x")
+    _assert_user_error(result, "reproduce", "--seeds must look like '0,1,2' or '0-4'; "
+                                            "received '0,x'")
+
+
+def test_missing_data(tmp_path):
+    empty = tmp_path / "no_data_here"
+    result = _pepita(tmp_path, "reproduce", "fc_mnist_pepita", "--smoke",
+                     "--data-dir", empty)
+    _assert_user_error(result, "reproduce", "Dataset 'mnist' not found")
+    assert str(empty) in result.stderr  # the paths searched follow on their own lines
+
+
+def test_unknown_tuning_config(tmp_path):
+    result = _pepita(tmp_path, "tune", "no_such_search")
+    _assert_user_error(result, "tune", "Unknown tuning config 'no_such_search'")
+
+
+_TUNING_CONFIG = """
+from pepita_keras.tuning.configs import TuningConfig
+
+
+def get_config():
+    {body}
+    return TuningConfig(name="bad_search", experiment="fc_mnist_pepita",
+                        objective="val_acc", max_trials=2, epochs=1,
+                        train_examples=64, val_examples=32)
+"""
+
+
+def test_tune_checks_the_objective_before_the_first_trial(tmp_path):
+    config = tmp_path / "bad_search.py"
+    config.write_text(textwrap.dedent(_TUNING_CONFIG.format(body="pass")))
+    search = tmp_path / "search"
+    # No data anywhere: the objective is checked before data is loaded.
+    result = _pepita(tmp_path, "tune", config, "--directory", search)
+    _assert_user_error(
+        result, "tune",
+        "objective='val_acc' is not a metric the trials log, so every trial would "
+        "fail; they log accuracy, loss, val_accuracy, val_loss.",
+    )
+    assert not search.exists()  # no trial, no keras-tuner state
+
+
+def test_an_error_in_the_users_own_config_file_keeps_its_traceback(tmp_path):
+    config = tmp_path / "broken_search.py"
+    config.write_text(textwrap.dedent(
+        _TUNING_CONFIG.format(body='raise ValueError("my own bug")')
+    ))
+    result = _pepita(tmp_path, "tune", config)
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr
+    assert "broken_search.py" in result.stderr and "my own bug" in result.stderr
+
+
+# ---------------------------------------------------------------------------
+# Which exceptions are user errors (in process).
+# ---------------------------------------------------------------------------
+def _raising(error_fn):
+    def command(args):
+        error_fn()
+
+    def build_parser():
+        parser = argparse.ArgumentParser(prog="pepita")
+        subparsers = parser.add_subparsers(dest="command")
+        subparsers.add_parser("demo").set_defaults(func=command)
+        return parser
+
+    return build_parser
+
+
+def test_explicit_package_value_error_is_a_user_error(monkeypatch, capsys):
+    from pepita_keras import experiment
+
+    monkeypatch.setattr(cli, "build_parser",
+                        _raising(lambda: experiment.load_config("no_such_config")))
+    assert cli.main(["demo"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pepita demo: error: Unknown config 'no_such_config'")
+    assert err.count("\n") == 1
+
+
+def test_traceback_on_request(monkeypatch):
+    from pepita_keras import experiment
+
+    monkeypatch.setattr(cli, "build_parser",
+                        _raising(lambda: experiment.load_config("no_such_config")))
+    monkeypatch.setenv("PEPITA_TRACEBACK", "1")
+    with pytest.raises(ValueError, match="Unknown config"):
+        cli.main(["demo"])
+
+
+@pytest.mark.parametrize(
+    "error_fn, error_type",
+    [
+        # Python's own ValueError inside package code (int("x")): a bug.
+        (lambda: __import__("pepita_keras.tuning.commands", fromlist=["_"])._positive_int("x"),
+         ValueError),
+        # Raised inside Keras, not by the package.
+        (lambda: keras.layers.Dense(3, activation="no_such_activation"), ValueError),
+        (lambda: None + 1, TypeError),
+    ],
+    ids=["implicit_in_package", "library", "type_error"],
+)
+def test_bugs_keep_their_traceback(monkeypatch, error_fn, error_type):
+    monkeypatch.setattr(cli, "build_parser", _raising(error_fn))
+    with pytest.raises(error_type):
+        cli.main(["demo"])
+
+
+def test_tune_summary_without_a_scored_trial_is_an_error_not_a_crash(monkeypatch, capsys):
+    # keras-tuner lists failed trials with score None; the summary used to
+    # format None with ".4f" (TypeError).
+    from types import SimpleNamespace
+
+    from pepita_keras.tuning import commands, tuners
+
+    config = SimpleNamespace(name="search", objective="val_accuracy")
+    tuner = SimpleNamespace(oracle=SimpleNamespace(trials={"0": None, "1": None}))
+    monkeypatch.setattr(commands, "run_search", lambda *a, **k: (tuner, config, 1.0))
+    monkeypatch.setattr(tuners, "trial_summary", lambda *a: [
+        {"trial_id": "0", "score": None, "status": "FAILED", "hyperparameters": {}},
+    ])
+    args = argparse.Namespace(**{name: None for name in (
+        "config", "tuner", "max_trials", "epochs", "smoke", "directory", "project_name",
+        "overwrite", "data_dir", "seed", "experiment", "train_examples", "val_examples")})
+    assert commands._tune_command(args) == 1
+    assert "no trial of 'search' completed with a score" in capsys.readouterr().err
