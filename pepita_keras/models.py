@@ -1,7 +1,10 @@
 """The paper's two architectures, as plain `keras.Sequential` networks.
 
-Both follow the official PEPITA code: He-uniform initialisation, no biases,
-inputs in [0, 1] without normalisation, ReLU hidden units, softmax output.
+Both follow the official PEPITA code: no biases,
+inputs in [0, 1] without normalisation, ReLU hidden units, softmax output,
+He-uniform initialisation by default (the official FC code; the official
+conv script keeps PyTorch's default U(±1/√fan_in): `kernel_initializer=
+"torch_default"`).
 The activations can be changed (`hidden_activation`, `output_activation`),
 e.g. for the DRTP baseline, whose official code defaults to tanh hidden
 units and a sigmoid output trained with a binary cross-entropy
@@ -19,8 +22,27 @@ HIDDEN_ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
 OUTPUT_ACTIVATIONS = ("softmax", "sigmoid")
 
 
-def _initializer(seed, offset):
-    return keras.initializers.HeUniform(seed=None if seed is None else seed + offset)
+# Weight initialisations: the official FC code's He-uniform U(±√(6/fan_in)),
+# and PyTorch's default for Linear/Conv2d, U(±1/√fan_in) (kaiming_uniform_ with
+# a=√5), which the official conv script keeps (its --w_init is never applied).
+KERNEL_INITIALIZERS = ("he_uniform", "torch_default")
+
+
+def _initializer(kind, seed, offset):
+    seed = None if seed is None else seed + offset
+    if kind == "torch_default":
+        # limit = √(3·scale/fan_in) = 1/√fan_in.
+        return keras.initializers.VarianceScaling(
+            scale=1.0 / 3.0, mode="fan_in", distribution="uniform", seed=seed)
+    return keras.initializers.HeUniform(seed=seed)
+
+
+def _check_initializer(kernel_initializer):
+    if kernel_initializer not in KERNEL_INITIALIZERS:
+        raise ValueError(
+            f"kernel_initializer must be one of {KERNEL_INITIALIZERS}. "
+            f"Received: kernel_initializer={kernel_initializer!r}."
+        )
 
 
 def _check_activations(hidden_activation, output_activation):
@@ -46,6 +68,7 @@ def paper_fc(
     name="paper_fc",
     hidden_activation="relu",
     output_activation="softmax",
+    kernel_initializer="he_uniform",
 ):
     """Fully connected network of the PEPITA paper.
 
@@ -66,6 +89,8 @@ def paper_fc(
         output_activation: "softmax" (paper) or "sigmoid" (DRTP code
             default, trained with a binary cross-entropy; only
             `DirectFeedbackAlignment` and `DRTP` accept it).
+        kernel_initializer: `"he_uniform"` (official FC code) or
+            `"torch_default"` (U(±1/√fan_in), the official conv script).
 
     Returns:
         A built `keras.Sequential`.
@@ -77,6 +102,7 @@ def paper_fc(
     813056
     """
     _check_activations(hidden_activation, output_activation)
+    _check_initializer(kernel_initializer)
     layers = [keras.Input(shape=tuple(input_shape)), keras.layers.Flatten()]
     for index, units in enumerate(hidden_units):
         layers.append(
@@ -84,7 +110,7 @@ def paper_fc(
                 units,
                 activation=hidden_activation,
                 use_bias=use_bias,
-                kernel_initializer=_initializer(seed, index),
+                kernel_initializer=_initializer(kernel_initializer, seed, index),
                 name=f"hidden_{index + 1}",
             )
         )
@@ -95,7 +121,7 @@ def paper_fc(
             num_classes,
             activation=output_activation,
             use_bias=use_bias,
-            kernel_initializer=_initializer(seed, len(hidden_units)),
+            kernel_initializer=_initializer(kernel_initializer, seed, len(hidden_units)),
             name="output",
         )
     )
@@ -113,6 +139,7 @@ def paper_conv(
     name="paper_conv",
     hidden_activation="relu",
     output_activation="softmax",
+    kernel_initializer="he_uniform",
 ):
     """Convolutional network of the PEPITA paper.
 
@@ -132,11 +159,14 @@ def paper_conv(
             `HIDDEN_ACTIVATIONS` (paper: "relu"; DRTP code default: "tanh").
         output_activation: "softmax" (paper) or "sigmoid" (DRTP code
             default; only `DirectFeedbackAlignment` and `DRTP` accept it).
+        kernel_initializer: `"he_uniform"` (official FC code) or
+            `"torch_default"` (U(±1/√fan_in), the official conv script).
 
     Returns:
         A built `keras.Sequential`.
     """
     _check_activations(hidden_activation, output_activation)
+    _check_initializer(kernel_initializer)
     return keras.Sequential(
         [
             keras.Input(shape=tuple(input_shape)),
@@ -146,7 +176,7 @@ def paper_conv(
                 padding="valid",
                 activation=hidden_activation,
                 use_bias=use_bias,
-                kernel_initializer=_initializer(seed, 0),
+                kernel_initializer=_initializer(kernel_initializer, seed, 0),
                 name="conv",
             ),
             keras.layers.MaxPooling2D(pool_size, name="pool"),
@@ -155,7 +185,7 @@ def paper_conv(
                 num_classes,
                 activation=output_activation,
                 use_bias=use_bias,
-                kernel_initializer=_initializer(seed, 1),
+                kernel_initializer=_initializer(kernel_initializer, seed, 1),
                 name="output",
             ),
         ],

@@ -123,7 +123,9 @@ def test_one_config_per_table_cell_and_iclr_rows():
     assert expected <= set(ALL_CONFIGS), sorted(expected - set(ALL_CONFIGS))
     iclr = [name for name in ALL_CONFIGS if name.startswith("iclr_")]
     assert len(iclr) >= 3
-    assert set(ALL_CONFIGS) == expected | set(iclr)
+    # One row per conv PEPITA dataset for the package's local conv rule.
+    local = {f"conv_{dataset}_pepita_local" for dataset in ("mnist", "cifar10", "cifar100")}
+    assert set(ALL_CONFIGS) == expected | set(iclr) | local
 
 
 @pytest.mark.parametrize("name", ALL_CONFIGS)
@@ -133,18 +135,37 @@ def test_config_loads_with_documented_command_and_paper_settings(name):
     doc = ast.get_docstring(ast.parse((CONFIG_DIR / f"{name}.py").read_text()))
     assert f"Command: pepita reproduce {name} " in doc
     assert "Runtime:" in doc
-    # Paper settings (issue text): 100 epochs, momentum 0.9, ×0.1 at 60 and 90.
-    assert (config.epochs, config.momentum) == (100, 0.9)
-    assert tuple(config.lr_decay_epochs) == (60, 90) and config.lr_decay_factor == 0.1
-    assert config.batch_size == (50 if config.architecture == "conv" else 64)
-    # DRTP's lr is our documented choice (0.01 everywhere: 0.1 diverged).
-    mnist_lr = 0.01 if config.rule == "drtp" else 0.1
-    assert config.learning_rate == (mnist_lr if config.dataset == "mnist" else 0.01)
+    assert (config.epochs, config.momentum, config.lr_decay_factor) == (100, 0.9, 0.1)
+    conv = config.architecture == "conv"
+    official_conv_script = conv and config.rule != "drtp"
+    # Official FC code: ×0.1 at 60 and 90, He-uniform; conv script: ×0.1 at 10, 30, 60
+    # (its forced default scheme), PyTorch's default init, lr 0.01.
+    assert tuple(config.lr_decay_epochs) == ((10, 30, 60) if official_conv_script else (60, 90))
+    assert config.kernel_initializer == (
+        "torch_default" if official_conv_script else "he_uniform")
+    assert config.batch_size == (50 if conv else 64)
+    eta = 0.1 if config.dataset == "mnist" else 0.01  # PEPITA's lr (paper / official code)
+    if official_conv_script:
+        eta = 0.01
+        assert config.learning_rate == eta
     if config.rule == "drtp":
-        assert dict(config.rule_kwargs) == {"feedback_scale": 0.01}
+        # The DRTP code's step at eta (tanh hidden, sigmoid output, BCE): lr eta/C and
+        # feedback scale B·C in this package's batch-mean convention.
+        assert config.learning_rate == pytest.approx(eta / config.num_classes)
+        assert dict(config.rule_kwargs) == {
+            "feedback_scale": config.batch_size * config.num_classes}
+        assert (config.hidden_activation, config.output_activation) == ("tanh", "sigmoid")
+    else:
+        assert config.learning_rate == eta
+        assert (config.hidden_activation, config.output_activation) == ("relu", "softmax")
     assert config.dropout == (0.1 if config.architecture == "fc" else 0.0)
     if config.rule == "pepita":
         assert dict(config.rule_kwargs)["feedback_scale"] == 0.05
+    if config.rule == "pepita" and conv:
+        # The official script's updates; the `_local` rows use the package's local rule.
+        kwargs = dict(config.rule_kwargs)
+        assert kwargs["last_layer_error"] == "clean"
+        assert kwargs["conv_update"] == ("local" if name.endswith("_local") else "official")
     assert config.paper == paper_table().get(name)
     if config.rule != "pepita" or config.architecture == "conv" or name.startswith("iclr_"):
         assert config.notes, "settings chosen here must be stated"
