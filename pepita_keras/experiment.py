@@ -27,6 +27,7 @@ model = pepita_keras.experiment.build_model(config, seed=0, steps_per_epoch=938)
 ```
 """
 
+import ast
 import dataclasses
 import functools
 import hashlib
@@ -229,6 +230,55 @@ class ExperimentConfig:
         """A copy with `changes` applied (`dataclasses.replace`)."""
         return dataclasses.replace(self, **changes)
 
+    def with_overrides(self, assignments):
+        """A copy with `key=value` assignments applied (the CLI's `--set`).
+
+        Keys are field names (`learning_rate`, `lr_decay_epochs`, ...),
+        `rule_kwargs.<argument>` or `smoke.<field>`; values are Python
+        literals (`0.05`, `(10, 30, 60)`, `'clean'`, `None`), or plain text
+        for strings (`last_layer_error=clean`).
+
+        Args:
+            assignments: iterable of `"key=value"` strings.
+
+        Returns:
+            An `ExperimentConfig`.
+
+        Example:
+
+        >>> config = paper_cell("pepita", "fc", "mnist")
+        >>> config.with_overrides(["learning_rate=0.05"]).learning_rate
+        0.05
+        """
+        config = self
+        for assignment in assignments:
+            key, separator, text = str(assignment).partition("=")
+            key = key.strip()
+            if not separator or not key:
+                raise ValueError(
+                    f"--set takes key=value, e.g. learning_rate=0.05. Received: {assignment!r}."
+                )
+            value = _literal(text.strip())
+            group, _, name = key.partition(".")
+            if group == "rule_kwargs" and name:
+                kwargs = dict(config.rule_kwargs)
+                kwargs[name] = value
+                config = config.replace(rule_kwargs=tuple(kwargs.items()))
+            elif group == "smoke" and name in SMOKE_FIELDS:
+                config = config.replace(
+                    smoke=dataclasses.replace(config.smoke, **{name: value}))
+            elif key in SETTABLE_FIELDS:
+                if isinstance(value, list):
+                    value = tuple(value)
+                config = config.replace(**{key: value})
+            else:
+                raise ValueError(
+                    f"Unknown config key {key!r} in --set. Known keys: "
+                    f"{', '.join(SETTABLE_FIELDS)}, rule_kwargs.<argument>, "
+                    f"smoke.<{'|'.join(SMOKE_FIELDS)}>."
+                )
+        return config
+
     def smoke_version(self):
         """The tiny version used by tests: few examples, `smoke.epochs` epochs."""
         return self.replace(
@@ -309,6 +359,22 @@ class ExperimentConfig:
         config["rule_kwargs"] = dict(self.rule_kwargs)
         visit("", config)
         return flat
+
+
+SMOKE_FIELDS = tuple(field.name for field in dataclasses.fields(SmokeSettings))
+# Fields `--set` may change; `name` and `is_smoke` identify the run instead.
+SETTABLE_FIELDS = tuple(
+    field.name for field in dataclasses.fields(ExperimentConfig)
+    if field.name not in ("name", "is_smoke", "smoke", "rule_kwargs")
+)
+
+
+def _literal(text):
+    """A Python literal from `text`, or `text` itself when it is not one."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
 
 
 _DEFAULT_RULE_KWARGS = {
@@ -531,7 +597,6 @@ def load_config(name_or_path):
 
 def config_docstring(name_or_path):
     """The module docstring of a config file (command and runtime)."""
-    import ast
 
     source = config_path(name_or_path).read_text()
     return ast.get_docstring(ast.parse(source)) or ""

@@ -531,3 +531,25 @@ def test_two_processes_of_one_cell_train_each_seed_once(tmp_path):
     assert all(r.data.tags.get("pepita.complete") == "true" for r in seeds)
     both = "\n".join(outputs)
     assert both.count("already finished") == 2  # each seed skipped by the other process
+
+
+def test_set_overrides_any_config_field_and_refuses_unknown_keys():
+    config = experiment.load_config("conv_mnist_pepita")
+    changed = config.with_overrides([
+        "learning_rate=0.05", "lr_decay_epochs=(20, 40)", "rule_kwargs.conv_update=local",
+        "rule_kwargs.feedback_scale=0.1", "smoke.epochs=2", "train_examples=None",
+        "kernel_initializer=he_uniform",
+    ])
+    assert changed.learning_rate == 0.05 and changed.lr_decay_epochs == (20, 40)
+    assert dict(changed.rule_kwargs) == {"feedback_scale": 0.1, "last_layer_error": "clean",
+                                         "conv_update": "local"}
+    assert changed.smoke.epochs == 2 and changed.train_examples is None
+    assert changed.kernel_initializer == "he_uniform"
+    assert changed.run_name.startswith("conv_mnist_pepita-custom-")  # never the paper cell
+    assert config.with_overrides([]) == config
+    with pytest.raises(ValueError, match="Unknown config key 'lr'.*learning_rate"):
+        config.with_overrides(["lr=0.1"])
+    with pytest.raises(ValueError, match="key=value"):
+        config.with_overrides(["learning_rate"])
+    with pytest.raises(ValueError, match="epochs=0"):  # the config's own validation
+        config.with_overrides(["epochs=0"])
