@@ -1,8 +1,8 @@
-"""JAX counterparts of the TensorFlow-specific operations in `ops.py`.
+"""JAX implementations of the backend-specific operations.
 
-With `KERAS_BACKEND=jax`, `pepita_keras.ops` replaces its TensorFlow
-functions by these (same names, same signatures, same maths). Differences
-that follow from JAX itself:
+With `KERAS_BACKEND=jax`, `pepita_keras.ops` exports these instead of the
+`pepita_keras.tf_ops` ones (same names, same signatures, same maths);
+nothing here imports TensorFlow. Differences that follow from JAX itself:
 
 - randomness (dropout masks, normal draws) comes from `jax.random` keyed by
   the same (2,) stateless seeds: the same seed gives the same draw on JAX,

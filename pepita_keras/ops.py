@@ -1,183 +1,30 @@
-"""The few TensorFlow-specific operations the learning rules need.
+"""The few backend-specific operations the learning rules need.
 
-Everything else in the package is written with `keras.ops`. Keeping the
-backend-specific pieces here (stateless dropout masks, replica information,
-the convolution kernel correlation) leaves one place to port to another
-Keras backend. Under `KERAS_BACKEND=jax` the functions at the end of this
-module are replaced by their `pepita_keras.jax_ops` counterparts.
+Everything else in the package is written with `keras.ops`. The pieces that
+`keras.ops` lacks (stateless dropout masks, replica information, the
+convolution kernel correlation, tape-free local VJPs, ordering hints) live
+in `pepita_keras.tf_ops` (TensorFlow) and `pepita_keras.jax_ops` (JAX), with
+the same names, signatures and maths; this module re-exports the set that
+matches `keras.backend.backend()`. Only the TensorFlow set imports
+TensorFlow, so `KERAS_BACKEND=jax` runs without it installed.
+
+Functions: `replica_info`, `fold_seed`, `dropout_mask`, `stateless_normal`,
+`conv2d_kernel_correlation`, `conv2d_input_correlation`, `local_vjp`,
+`value_and_gradients`, `check_finite`, `assert_labels_in_range`, `after`,
+`run_if`.
 """
 
 import keras
-import tensorflow as tf
 
+BACKEND = keras.backend.backend()
 
-def replica_info():
-    """Returns `(num_replicas_in_sync, replica_id)` for the current context.
-
-    Outside any `tf.distribute` strategy this is `(1, 0)`.
-    """
-    context = tf.distribute.get_replica_context()
-    if context is None:  # cross-replica context: behave like one replica
-        return tf.distribute.get_strategy().num_replicas_in_sync, 0
-    return context.num_replicas_in_sync, context.replica_id_in_sync_group
-
-
-def fold_seed(seed, value):
-    """Derives an independent stateless seed from `seed` and an integer."""
-    seed = tf.cast(seed, "int64")
-    return tf.random.experimental.stateless_fold_in(seed, tf.cast(value, "int64"))
-
-
-def dropout_mask(shape, rate, seed, dtype):
-    """Inverted-dropout mask: 0 with probability `rate`, else 1/(1-rate).
-
-    Args:
-        shape: shape of the activation to mask.
-        rate: drop probability in [0, 1).
-        seed: stateless seed, an integer tensor of shape (2,).
-        dtype: dtype of the mask.
-
-    Returns:
-        A tensor of `shape`, the same draw for the same seed.
-    """
-    keep = tf.random.stateless_uniform(shape, seed=seed) >= rate
-    return tf.cast(keep, dtype) / tf.cast(1.0 - rate, dtype)
-
-
-def conv2d_kernel_correlation(layer, inputs, delta):
-    """Correlates input patches with an output-shaped signal, summed over batch.
-
-    For a `Conv2D` layer this is sum_b sum_(i,j) patch_b(i,j) ⊗ delta_b(i,j),
-    the kernel-shaped (kh, kw, in, out) analogue of `inputs^T @ delta` for a
-    dense layer. It uses only the layer's own input and the given signal:
-    nothing is differentiated through the network.
-
-    Args:
-        layer: a `keras.layers.Conv2D` (channels_last, groups=1).
-        inputs: the layer's input, shape (batch, H, W, in).
-        delta: a signal shaped like the layer's output (batch, H', W', out).
-
-    Returns:
-        A tensor with the layer's kernel shape.
-    """
-    return tf.compat.v1.nn.conv2d_backprop_filter(
-        inputs,
-        filter_sizes=tf.shape(layer.kernel),
-        out_backprop=delta,
-        strides=[1, *layer.strides, 1],
-        padding=layer.padding.upper(),
-        data_format="NHWC",
-        dilations=[1, *layer.dilation_rate, 1],
+if BACKEND == "jax":
+    from pepita_keras.jax_ops import *  # noqa: F401,F403
+elif BACKEND == "tensorflow":
+    from pepita_keras.tf_ops import *  # noqa: F401,F403
+else:
+    raise ImportError(
+        f"pepita_keras runs on the Keras backends 'tensorflow' and 'jax'; "
+        f"KERAS_BACKEND is {BACKEND!r}. Set KERAS_BACKEND=tensorflow or jax "
+        f"before importing keras."
     )
-
-
-def check_finite(x, message):
-    """Returns `x`, raising InvalidArgumentError(`message`) on NaN/Inf."""
-    return tf.debugging.check_numerics(x, message)
-
-
-def assert_labels_in_range(labels, num_classes):
-    """Raises InvalidArgumentError when an integer label is outside [0, C)."""
-    tf.debugging.assert_non_negative(
-        labels, message=f"Labels must lie in [0, {num_classes}); found a negative label."
-    )
-    tf.debugging.assert_less(
-        labels,
-        tf.cast(num_classes, labels.dtype),
-        message=f"Labels must lie in [0, {num_classes}); found a label >= {num_classes}.",
-    )
-
-
-def conv2d_input_correlation(layer, kernel, layer_input, delta):
-    """Sends an output-shaped signal to a Conv2D layer's input through `kernel`.
-
-    The transposed convolution (`conv2d_backprop_input`) of `delta` with a
-    kernel-shaped tensor: with `kernel = layer.kernel` it is the gradient
-    w.r.t. the layer input; Feedback Alignment passes its fixed random `B`.
-
-    Args:
-        layer: the `keras.layers.Conv2D` (for strides, padding, dilation).
-        kernel: a tensor of the layer kernel's shape (kh, kw, in, out).
-        layer_input: the layer's input in this step (only its shape is used).
-        delta: a signal shaped like the layer's output.
-
-    Returns:
-        A tensor shaped like `layer_input`.
-    """
-    return tf.compat.v1.nn.conv2d_backprop_input(
-        tf.shape(layer_input),
-        filter=kernel,
-        out_backprop=delta,
-        strides=[1, *layer.strides, 1],
-        padding=layer.padding.upper(),
-        data_format="NHWC",
-        dilations=[1, *layer.dilation_rate, 1],
-    )
-
-
-def local_vjp(layer, inputs, cotangent):
-    """Vector-Jacobian product of one parameter-free layer (e.g. pooling).
-
-    Only `layer(inputs)` is recorded, never the network: for MaxPooling2D
-    this routes `cotangent` to the arg-max position of each window, for
-    AveragePooling2D it spreads it evenly.
-    """
-    with tf.GradientTape() as tape:
-        tape.watch(inputs)
-        outputs = layer(inputs)
-    return tape.gradient(outputs, inputs, output_gradients=cotangent)
-
-
-def value_and_gradients(fn, variables):
-    """Runs `fn() -> (value, aux)` under a tape; returns `(value, aux, grads)`.
-
-    Only `Backprop` differentiates (its loss, through its own forward pass).
-    """
-    with tf.GradientTape() as tape:
-        value, aux = fn()
-    return value, aux, tape.gradient(value, variables)
-
-
-def after(tensors, dependencies):
-    """Returns `tensors` unchanged, but computed only after `dependencies`.
-
-    Inside a `tf.function` the executor may run independent ops in any
-    order, and Grappler merges identical subgraphs. MEMPEPITA's recomputed
-    clean pass is identical to its first pass and independent of each
-    layer's update: without this ordering it could be merged with the first
-    pass or scheduled ahead, keeping every activation alive again. Eager
-    execution already runs in program order (no-op there).
-    """
-    dependencies = [d for d in tf.nest.flatten(dependencies) if d is not None]
-    with tf.control_dependencies(dependencies):
-        return tf.nest.map_structure(tf.identity, tensors)
-
-
-def stateless_normal(shape, stddev, seed, dtype):
-    """`N(0, stddev²)` draw, the same for the same stateless seed.
-
-    Args:
-        shape: shape of the draw.
-        stddev: standard deviation.
-        seed: a pair of integers (scalars or variables) forming the seed.
-        dtype: dtype of the draw.
-    """
-    # tf.stack, not keras.ops.stack: the latter fails on variable reads
-    # inside tf.cond branches (as in scheduled feedback mirroring).
-    seed = tf.stack([tf.cast(tf.convert_to_tensor(s), "int64") for s in seed])
-    return tf.random.stateless_normal(shape, seed=seed, stddev=stddev, dtype=dtype)
-
-
-def run_if(condition, fn):
-    """Runs `fn()` for its side effects (variable updates) where `condition`."""
-
-    def run():
-        fn()
-        return tf.constant(True)
-
-    tf.cond(condition, run, lambda: tf.constant(False))
-
-
-if keras.backend.backend() == "jax":
-    # Same names and signatures, implemented with jax.lax / jax.random.
-    from pepita_keras.jax_ops import *  # noqa: E402,F401,F403
