@@ -1,11 +1,15 @@
-"""Image-classification datasets as in-memory arrays and `tf.data` pipelines.
+"""Image-classification datasets as in-memory arrays and batched pipelines.
 
 Data is read from local copies of the original files (MNIST IDX, CIFAR python
-pickles), found in this order: the `data_dir` argument, the `PEPITA_DATA_DIR`
-environment variable, then TensorFlow Datasets (only when a prepared copy
-exists locally or the network answers, so an offline machine fails in seconds).
-A data dir holds one folder per dataset (`<data_dir>/mnist/...`) or the
-dataset's files directly.
+pickles). An explicit `data_dir` is the only place searched; without one, the
+`PEPITA_DATA_DIR` environment variable, then TensorFlow Datasets (only when a
+prepared copy exists locally or the network answers, so an offline machine
+fails in seconds). A data dir holds one folder per dataset
+(`<data_dir>/mnist/...`) or the dataset's files directly.
+
+Pipelines are `tf.data.Dataset`s under the TensorFlow backend and
+`ArrayBatches` (a `keras.utils.PyDataset`) under any other (JAX), so the JAX
+path never imports TensorFlow. Reading the files needs NumPy only.
 """
 
 import dataclasses
@@ -19,11 +23,12 @@ import pathlib
 import pickle
 import socket
 import struct
+import sys
 import tarfile
 import threading
 
+import keras
 import numpy as np
-import tensorflow as tf
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +121,9 @@ class Dataset:
     """A loaded dataset: train/test pipelines of `(image, label)` plus metadata.
 
     Attributes:
-        train: `tf.data.Dataset` of float32 images in [0, 1] and int32 labels.
+        train: batches of float32 images in [0, 1] and int32 labels: a
+            `tf.data.Dataset` under the TensorFlow backend, an `ArrayBatches`
+            (`keras.utils.PyDataset`) under JAX; `fit` takes either.
         test: same for the test split (never shuffled).
         num_classes: number of label values.
         input_shape: image shape, `(28, 28, 1)` or `(32, 32, 3)`.
@@ -126,8 +133,8 @@ class Dataset:
         num_test: number of test examples (after `subset`).
     """
 
-    train: tf.data.Dataset
-    test: tf.data.Dataset
+    train: object
+    test: object
     num_classes: int
     input_shape: tuple
     name: str
@@ -293,6 +300,24 @@ def _locate(name, directory):
     return directory / spec.tarball if (directory / spec.tarball).is_file() else None
 
 
+def _missing(name, directory):
+    """What `_locate` did not find in `directory`, as one line of text."""
+    spec = _SPECS[name]
+    if not directory.is_dir():
+        return "folder does not exist"
+    if name in ("mnist", "fashion_mnist"):
+        absent = [f"{stem}(.gz)" for stem in _MNIST_STEMS
+                  if not any((directory / n).is_file() for n in (f"{stem}.gz", stem))]
+        return "missing " + ", ".join(absent)
+    members = spec.train_members + spec.test_members
+    # Report the extracted copy that is most nearly complete (the folder wins ties).
+    folder = max((directory / spec.folder, directory),
+                 key=lambda f: sum((f / m).is_file() for m in members))
+    absent = [str((folder / m).relative_to(directory)) for m in members
+              if not (folder / m).is_file()]
+    return f"missing {spec.tarball}, or the extracted {', '.join(absent)}"
+
+
 def _network_available(host="storage.googleapis.com", port=443, timeout=2.0):
     """True if a TCP connection opens within `timeout` s (DNS included)."""
     result = []
@@ -335,7 +360,7 @@ def _load_tfds(name, tfds_dir, download, label_mode):
     return tuple((s["image"], s[label_key]) for s in tfds.as_numpy(splits))
 
 
-def _not_found(name, searched):
+def _not_found(name, searched, explicit=False):
     spec = _SPECS[name]
     if spec.folder:
         expected = (f"{spec.tarball}, or the extracted {spec.folder}/ "
@@ -343,32 +368,62 @@ def _not_found(name, searched):
     else:
         expected = ", ".join(f"{s}.gz" for s in _MNIST_STEMS) + " (or the same without .gz)"
     lines = "\n".join(f"  - {path} ({why})" for path, why in searched)
+    if explicit:
+        fix = (f"Fix: point data_dir at a folder holding {name}/ (or the files directly), "
+               f"or pass data_dir=None to use ${ENV_VAR} / TFDS (not consulted when "
+               f"data_dir is given).")
+    else:
+        fix = (f"Fix: pass data_dir=... or set {ENV_VAR} to a folder holding {name}/ (or the "
+               f"files directly).")
     return DatasetNotFoundError(
         f"Dataset {name!r} not found. Searched:\n{lines}\n"
-        f"Fix: pass data_dir=... or set {ENV_VAR} to a folder holding {name}/ (or the files "
-        f"directly). Expected files: {expected}. Download from {spec.url}")
+        f"{fix} Expected files: {expected}. Download from {spec.url}")
+
+
+def _read_local(name, root, label_mode, verify):
+    """`(splits, source)` from `root/name` or `root`, or None if neither has the files."""
+    for directory in (root / name, root):
+        found = _locate(name, directory)
+        if found is not None:
+            if isinstance(found, list):  # MNIST-like: the four IDX files
+                source, splits = directory, _read_mnist(found, name, verify)
+            else:
+                source, splits = found, _read_cifar(found, name, verify, label_mode)
+            logger.info("Loaded %s from %s", name, source)
+            return splits, str(source)
+    return None
+
+
+def _installed(module):
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # e.g. a parent package that fails to import
+        return False
 
 
 def _read_arrays(name, data_dir, label_mode, verify):
     """Resolves the data source; returns (uint8 splits, source description)."""
+    if data_dir is not None:
+        # An explicit folder is the only place looked at: silently reading
+        # another copy (PEPITA_DATA_DIR, TFDS) would hide a typo in the path.
+        root = pathlib.Path(data_dir).expanduser()
+        loaded = _read_local(name, root, label_mode, verify)
+        if loaded is not None:
+            return loaded
+        searched = [(d, f"data_dir argument: {_missing(name, d)}") for d in (root / name, root)]
+        raise _not_found(name, searched, explicit=True)
     searched = []
-    for root, why in ((data_dir, "data_dir argument"), (os.environ.get(ENV_VAR), ENV_VAR)):
-        if not root:
-            searched += [(f"${ENV_VAR}", "not set")] if why == ENV_VAR else []
-            continue
+    root = os.environ.get(ENV_VAR)
+    if root:
         root = pathlib.Path(root).expanduser()
-        for directory in (root / name, root):
-            found = _locate(name, directory)
-            if found is not None:
-                if isinstance(found, list):  # MNIST-like: the four IDX files
-                    source, splits = directory, _read_mnist(found, name, verify)
-                else:
-                    source, splits = found, _read_cifar(found, name, verify, label_mode)
-                logger.info("Loaded %s from %s", name, source)
-                return splits, str(source)
-            searched.append((directory, why))
+        loaded = _read_local(name, root, label_mode, verify)
+        if loaded is not None:
+            return loaded
+        searched += [(d, f"{ENV_VAR}: {_missing(name, d)}") for d in (root / name, root)]
+    else:
+        searched.append((f"${ENV_VAR}", "not set"))
     tfds_dir = _tfds_data_dir()
-    if importlib.util.find_spec("tensorflow_datasets") is None:
+    if not _installed("tensorflow_datasets"):
         searched.append((tfds_dir / name, "TFDS not installed: pip install tensorflow-datasets"))
     elif _tfds_prepared(name, tfds_dir):
         return _load_tfds(name, tfds_dir, False, label_mode), f"tfds:{tfds_dir}"
@@ -393,8 +448,9 @@ def load_arrays(name, data_dir=None, *, label_mode="fine", verify=True):
 
     Args:
         name: one of `"mnist"`, `"fashion_mnist"`, `"cifar10"`, `"cifar100"`.
-        data_dir: folder holding `<name>/` or the dataset's files directly.
-            Falls back to `$PEPITA_DATA_DIR`, then to TFDS.
+        data_dir: folder holding `<name>/` or the dataset's files directly;
+            the only place searched when given (`DatasetNotFoundError` names
+            it and the missing files). None: `$PEPITA_DATA_DIR`, then TFDS.
         label_mode: `"fine"` (100 classes) or `"coarse"` (20); cifar100 only.
         verify: check SHA256 of known files (and of any `SHA256SUMS` beside them).
 
@@ -416,37 +472,125 @@ def _to_float(images, labels):
     return x, np.asarray(labels, dtype=np.int32).reshape(-1)
 
 
+def uses_tf_data():
+    """True when pipelines are `tf.data` (TensorFlow backend), else `ArrayBatches`."""
+    return keras.backend.backend() == "tensorflow"
+
+
+def is_tf_dataset(x):
+    """True if `x` is a `tf.data.Dataset`; never imports TensorFlow itself."""
+    tf = sys.modules.get("tensorflow")  # not imported yet: x cannot be one
+    return tf is not None and isinstance(x, tf.data.Dataset)
+
+
 def pipeline_options():
     """`tf.data.Options` used for every returned pipeline (autotune off).
 
     Autotune's background threads made `fit()` return 8-41 s late on teardown.
+    TensorFlow only.
     """
+    import tensorflow as tf
+
     options = tf.data.Options()
     options.autotune.enabled = False
     return options
 
 
-def make_pipeline(x, y, batch_size=None, *, shuffle=False, seed=None):
-    """Builds a `tf.data.Dataset` of `(x[i], y[i])` from in-memory arrays.
+class ArrayBatches(keras.utils.PyDataset):
+    """Batches of in-memory arrays, as a `keras.utils.PyDataset`.
 
-    Indices are shuffled and batched first, then each batch is gathered in one
-    vectorised op (batch-before-map, no per-example work, no copy in a buffer).
+    The pipeline of the non-TensorFlow backends (Keras-JAX `fit`, `evaluate`
+    and `predict` take it; no TensorFlow needed). Batch `i` is
+    `(x[order[i*B:(i+1)*B]], y[...])`, the last partial batch kept. With
+    `shuffle=True`, `order` is `numpy.random.default_rng([seed, epoch])
+    .permutation(n)` and `epoch` advances at the end of every `fit` epoch
+    (`on_epoch_end`) and of every full iteration, so each epoch is reshuffled
+    and the sequence of epochs depends only on `seed`.
+
+    Keras's `fit(shuffle=True)` (its default) also permutes the *batch* order
+    of a PyDataset with Python's `random`; pass `shuffle=False` to `fit` for
+    an order that depends on `seed` alone (this class already shuffles).
 
     Args:
         x: array of examples. y: array of labels, same length.
-        batch_size: positive int, or None for unbatched examples.
+        batch_size: positive int.
+        shuffle: reshuffle every epoch.
+        seed: shuffle seed; None draws one from NumPy's global generator
+            (seeded by `keras.utils.set_random_seed`).
+        order: a fixed order of example indices for every epoch (overrides
+            `shuffle`), e.g. one epoch of `epoch_data.epoch_order`.
+
+    Example:
+    >>> batches = ArrayBatches(np.zeros((10, 2)), np.arange(10), 4, shuffle=True, seed=0)
+    >>> [len(y) for _, y in batches]
+    [4, 4, 2]
+    """
+
+    def __init__(self, x, y, batch_size, *, shuffle=False, seed=None, order=None):
+        super().__init__()
+        if len(x) != len(y):
+            raise ValueError(f"x and y lengths differ: received {len(x)} and {len(y)}.")
+        self.x, self.y = x, y
+        self.batch_size = batch_size
+        self.shuffle = shuffle and order is None
+        self.seed = int(np.random.randint(0, 2**31 - 1)) if seed is None else int(seed)
+        self.epoch = 0
+        self._order = None if order is None else np.asarray(order)
+        if self.shuffle:
+            self._order = np.random.default_rng([self.seed, 0]).permutation(len(y))
+
+    def __len__(self):
+        return -(-len(self.y) // self.batch_size)
+
+    def __getitem__(self, index):
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch index {index} out of range [0, {len(self)}).")
+        batch = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        if self._order is not None:
+            batch = self._order[batch]
+        return self.x[batch], self.y[batch]
+
+    def __iter__(self):
+        # Like a tf.data pipeline: each complete pass is one epoch.
+        for index in range(len(self)):
+            yield self[index]
+        self.on_epoch_end()
+
+    def on_epoch_end(self):
+        if self.shuffle:
+            self.epoch += 1
+            self._order = np.random.default_rng([self.seed, self.epoch]).permutation(
+                len(self.y))
+
+
+def make_pipeline(x, y, batch_size=None, *, shuffle=False, seed=None):
+    """Builds the pipeline of `(x[i], y[i])` batches from in-memory arrays.
+
+    Under the TensorFlow backend a `tf.data.Dataset`: indices are shuffled
+    and batched first, then each batch is gathered in one vectorised op
+    (batch-before-map, no per-example work, no copy in a buffer). Under any
+    other backend an `ArrayBatches` (`keras.utils.PyDataset`), which needs
+    no TensorFlow; it has no unbatched form, so `batch_size` is required.
+
+    Args:
+        x: array of examples. y: array of labels, same length.
+        batch_size: positive int, or None for unbatched examples (tf.data).
         shuffle: reshuffle every epoch. seed: shuffle seed.
 
     Returns:
-        A prefetched `tf.data.Dataset` with `pipeline_options()` applied.
+        A prefetched `tf.data.Dataset` with `pipeline_options()` applied, or
+        an `ArrayBatches`.
 
     Example:
     >>> ds = make_pipeline(np.zeros((10, 2)), np.arange(10), batch_size=4)
     """
     if len(x) != len(y):
         raise ValueError(f"x and y lengths differ: received {len(x)} and {len(y)}.")
-    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-        raise ValueError(f"batch_size must be a positive int or None; received {batch_size!r}.")
+    _check_batch_size(batch_size)
+    if not uses_tf_data():
+        return ArrayBatches(x, y, batch_size, shuffle=shuffle, seed=seed)
+    import tensorflow as tf
+
     x, y = tf.constant(x), tf.constant(y)
     ds = tf.data.Dataset.range(len(y))
     if shuffle:
@@ -457,25 +601,52 @@ def make_pipeline(x, y, batch_size=None, *, shuffle=False, seed=None):
     return ds.prefetch(2).with_options(pipeline_options())
 
 
+def _check_batch_size(batch_size):
+    if batch_size is not None and (
+            not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive int or None; received {batch_size!r}.")
+    if batch_size is None and not uses_tf_data():
+        raise ValueError(
+            f"batch_size=None (unbatched examples) needs tf.data, i.e. "
+            f"KERAS_BACKEND=tensorflow; under {keras.backend.backend()!r} pass a "
+            f"batch_size, or use load_arrays() for the arrays; received batch_size=None.")
+
+
 def _check_subset(subset):
     ok = subset is None or (isinstance(subset, (tuple, list)) and len(subset) == 2 and all(
-        n is None or (isinstance(n, int) and n >= 0) for n in subset))
+        n is None or (isinstance(n, int) and not isinstance(n, bool) and n >= 0)
+        for n in subset))
     if not ok:
-        raise ValueError(f"subset must be (n_train, n_test) of non-negative ints or None; "
+        raise ValueError(f"subset must be (n_train, n_test) of positive ints or None; "
                          f"received {subset!r}.")
-    return subset or (None, None)
+    subset = tuple(subset or (None, None))
+    empty = [split for split, n in zip(("train", "test"), subset) if n == 0]
+    if empty:
+        # An empty split would fail deep inside tf.data (ShuffleDatasetV3
+        # refuses buffer_size 0) or train on nothing; say so here instead.
+        raise ValueError(
+            f"subset={subset!r} keeps no examples of the {' and '.join(empty)} "
+            f"split{'s' if len(empty) > 1 else ''}: each entry must be >= 1 (or None for "
+            f"the whole split); received subset={subset!r}.")
+    return subset
 
 
 def load(name, data_dir=None, *, batch_size=None, shuffle=True, seed=None, subset=None,
          label_mode="fine", verify=True):
-    """Loads a dataset as `tf.data` pipelines of float32 images in [0, 1].
+    """Loads a dataset as batched pipelines of float32 images in [0, 1].
+
+    The pipelines are `tf.data.Dataset`s under the TensorFlow backend and
+    `ArrayBatches` (`keras.utils.PyDataset`) under JAX (see `make_pipeline`);
+    under JAX pass `shuffle=False` to `fit` so the order depends on `seed` only.
 
     Args:
         name: one of `"mnist"`, `"fashion_mnist"`, `"cifar10"`, `"cifar100"`.
-        data_dir: folder holding `<name>/` or the dataset's files directly.
-            Falls back to `$PEPITA_DATA_DIR`, then to TFDS (prepared copy or
-            network only); otherwise raises `DatasetNotFoundError`.
-        batch_size: batch both splits; None yields single examples.
+        data_dir: folder holding `<name>/` or the dataset's files directly;
+            the only place searched when given. None: `$PEPITA_DATA_DIR`, then
+            TFDS (prepared copy or network only). Raises
+            `DatasetNotFoundError` naming the folders and missing files.
+        batch_size: batch both splits; None yields single examples
+            (TensorFlow backend only).
         shuffle: reshuffle the training split every epoch (test never is).
         seed: shuffle seed, for a reproducible order.
         subset: `(n_train, n_test)`: keep the first n of each split (None: all).
@@ -490,6 +661,7 @@ def load(name, data_dir=None, *, batch_size=None, shuffle=True, seed=None, subse
     >>> model.fit(data.train, validation_data=data.test)  # doctest: +SKIP
     """
     _check_args(name, label_mode)
+    _check_batch_size(batch_size)
     n_train, n_test = _check_subset(subset)
     splits, source = _read_arrays(name, data_dir, label_mode, verify)
     (x_train, y_train), (x_test, y_test) = (

@@ -4,14 +4,16 @@
 `synthetic_arrays` for smoke runs); `EpochData` feeds them to `fit` with
 the training order of epoch `e` drawn from `numpy.random.default_rng([seed,
 e])`, so an interrupted run that resumes at epoch `e` sees exactly the
-batches an uninterrupted one would.
+batches an uninterrupted one would. The batches are `tf.data` pipelines under
+the TensorFlow backend and `datasets.ArrayBatches` (a `keras.utils.PyDataset`,
+no TensorFlow needed) under JAX: the same batches in the same order on both.
 
 Example:
 
 ```python
 arrays = epoch_data.load_config_arrays(config, data_dir="/data")
 data = epoch_data.EpochData(arrays, config.batch_size, config.eval_batch_size)
-model.fit(data.train(seed=0, epoch=0), validation_data=data.test)
+model.fit(data.train(seed=0, epoch=0), validation_data=data.test, shuffle=False)
 ```
 """
 
@@ -73,11 +75,15 @@ def epoch_order(seed, epoch, num_examples):
 
 
 class EpochData:
-    """`tf.data` pipelines over in-memory arrays with a per-epoch order.
+    """Batches over in-memory arrays with a per-epoch order.
 
-    The arrays are turned into tensors once; each epoch gathers batches by
-    the indices of `epoch_order(seed, epoch)` (batch-before-map, as in
-    `pepita_keras.datasets.make_pipeline`, autotune off).
+    Epoch `e` of seed `s` is the batches of `epoch_order(s, e)` in order, the
+    last partial batch kept. Under the TensorFlow backend the arrays are
+    turned into tensors once and each epoch gathers batches by those indices
+    (batch-before-map, as in `pepita_keras.datasets.make_pipeline`, autotune
+    off); under JAX each epoch is a `datasets.ArrayBatches` over the NumPy
+    arrays with that order. Pass `shuffle=False` to `fit` (Keras would
+    otherwise permute a PyDataset's batches).
 
     Args:
         arrays: `((x_train, y_train), (x_test, y_test))`.
@@ -86,13 +92,17 @@ class EpochData:
     """
 
     def __init__(self, arrays, batch_size, eval_batch_size):
-        import tensorflow as tf
-
         (x, y), (x_test, y_test) = arrays
         self.num_train, self.num_test = len(y), len(y_test)
         self.batch_size = batch_size
-        self._options = datasets.pipeline_options()
-        self._x, self._y = tf.constant(x), tf.constant(y)
+        self._tf_data = datasets.uses_tf_data()
+        if self._tf_data:
+            import tensorflow as tf
+
+            self._options = datasets.pipeline_options()
+            self._x, self._y = tf.constant(x), tf.constant(y)
+        else:
+            self._x, self._y = x, y
         self.test = datasets.make_pipeline(x_test, y_test, eval_batch_size)
         # A fixed batch for the alignment diagnostics' update norms.
         self.probe = (x[:256], y[:256])
@@ -102,10 +112,13 @@ class EpochData:
         return steps_per_epoch(self.num_train, self.batch_size)
 
     def train(self, seed, epoch):
-        import tensorflow as tf
-
+        """The batches of epoch `epoch` for `seed` (one pass; `fit` one epoch on it)."""
         x, y = self._x, self._y
         order = epoch_order(seed, epoch, self.num_train)
+        if not self._tf_data:
+            return datasets.ArrayBatches(x, y, self.batch_size, order=order)
+        import tensorflow as tf
+
         dataset = tf.data.Dataset.from_tensor_slices(order).batch(self.batch_size)
         dataset = dataset.map(lambda i: (tf.gather(x, i), tf.gather(y, i)))
         return dataset.prefetch(2).with_options(self._options)

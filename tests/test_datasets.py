@@ -15,6 +15,7 @@ import struct
 import tarfile
 import time
 
+import keras
 import numpy as np
 import pytest
 
@@ -181,14 +182,42 @@ def test_missing_data_fails_fast_and_names_paths(tmp_path, monkeypatch):
     monkeypatch.setenv(datasets.ENV_VAR, str(tmp_path / "env"))
     start = time.monotonic()
     with pytest.raises(datasets.DatasetNotFoundError) as info:
-        datasets.load("cifar10", tmp_path / "arg")
+        datasets.load("cifar10")
     assert time.monotonic() - start < 5
     assert isinstance(info.value, FileNotFoundError)
     message = str(info.value)
-    for path in (tmp_path / "arg" / "cifar10", tmp_path / "arg",
-                 tmp_path / "env" / "cifar10", tmp_path / "env", tmp_path / "tfds_empty"):
+    for path in (tmp_path / "env" / "cifar10", tmp_path / "env", tmp_path / "tfds_empty"):
         assert str(path) in message
     assert "PEPITA_DATA_DIR" in message and "cifar-10-python.tar.gz" in message
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10"])
+def test_explicit_data_dir_never_falls_back(tmp_path, rng, monkeypatch, name):
+    """A data_dir without the files is an error naming it, even if PEPITA_DATA_DIR has them."""
+    write_mnist(tmp_path / "env" / "mnist", rng)
+    write_cifar(tmp_path / "env" / "cifar10", rng, "cifar10", as_tar=True)
+    monkeypatch.setenv(datasets.ENV_VAR, str(tmp_path / "env"))
+    datasets.load_arrays(name, verify=False)  # the env copy is fine
+    given = tmp_path / "given"
+    (given / name).mkdir(parents=True)
+    if name == "mnist":  # half a copy: two of the four files
+        write_mnist(tmp_path / "scratch", rng)
+        for stem in MNIST_NAMES[:2]:
+            (given / name / f"{stem}.gz").write_bytes((tmp_path / "scratch" / f"{stem}.gz")
+                                                      .read_bytes())
+        missing = MNIST_NAMES[2:]
+    else:
+        missing = ["cifar-10-python.tar.gz", "data_batch_1", "test_batch"]
+    with pytest.raises(datasets.DatasetNotFoundError) as info:
+        datasets.load_arrays(name, given, verify=False)
+    message = str(info.value)
+    assert str(given / name) in message and str(given) in message
+    assert all(m in message for m in missing), message
+    if name == "mnist":  # the half copy's line lists just the two absent files
+        (line,) = [ln for ln in message.splitlines() if f"{given / name} (" in ln]
+        assert MNIST_NAMES[2] in line and MNIST_NAMES[3] in line
+        assert MNIST_NAMES[0] not in line and MNIST_NAMES[1] not in line
+    assert str(tmp_path / "env") not in message  # not consulted, so not listed
 
 
 def test_tfds_fallback_only_when_prepared_or_online(tmp_path, monkeypatch):
@@ -207,13 +236,17 @@ def test_tfds_fallback_only_when_prepared_or_online(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("bad,args", [
     ("imagenet", {}), ("mnist", {"label_mode": "coarse"}), ("mnist", {"subset": (5,)}),
-    ("mnist", {"batch_size": 0}),
+    ("mnist", {"batch_size": 0}), ("mnist", {"subset": (0, 0)}), ("mnist", {"subset": (4, 0)}),
+    ("mnist", {"subset": (0, None)}),
 ])
 def test_bad_arguments_raise_value_error(tmp_path, rng, bad, args):
     write_mnist(tmp_path, rng)
     with pytest.raises(ValueError, match="received|Supported") as info:
         datasets.load(bad, tmp_path, verify=False, **args)
     assert repr(next(iter(args.values()), bad)) in str(info.value)
+    if "subset" in args and len(args["subset"]) == 2:  # names the empty split(s)
+        empty = " and ".join(s for s, n in zip(("train", "test"), args["subset"]) if n == 0)
+        assert f"keeps no examples of the {empty} split" in str(info.value)
     if bad == "imagenet":
         assert all(n in str(info.value) for n in ("mnist", "fashion_mnist", "cifar10", "cifar100"))
 
@@ -284,6 +317,81 @@ def test_unbatched_pipeline_yields_single_examples(tmp_path, rng):
     x, y = next(iter(data.train))
     assert x.shape == (28, 28, 1) and y.shape == () and data.train.cardinality() == 7
     assert data.train.options().autotune.enabled is False
+
+
+# ------------------------------------------- PyDataset (non-TF backends) --
+def test_array_batches_reshuffle_each_epoch_by_seed():
+    x = np.arange(10, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
+    y = np.arange(10, dtype=np.int32)
+    batches = datasets.ArrayBatches(x, y, 4, shuffle=True, seed=7)
+    assert isinstance(batches, keras.utils.PyDataset) and len(batches) == 3
+
+    def epoch(pipeline):
+        parts = list(pipeline)  # a full pass ends the epoch, as for tf.data
+        assert [len(p[1]) for p in parts] == [4, 4, 2]
+        for xb, yb in parts:
+            np.testing.assert_array_equal(xb[:, 0], yb)  # images stay with labels
+        return np.concatenate([p[1] for p in parts])
+
+    epochs = [epoch(batches) for _ in range(3)]
+    assert all(sorted(e) == list(range(10)) for e in epochs)
+    assert len({tuple(e) for e in epochs}) == 3  # a new order every epoch
+    again = datasets.ArrayBatches(x, y, 4, shuffle=True, seed=7)
+    assert [tuple(epoch(again)) for _ in range(3)] == [tuple(e) for e in epochs]
+    assert tuple(epoch(datasets.ArrayBatches(x, y, 4, shuffle=True, seed=8))) != tuple(
+        epochs[0])
+    fixed = datasets.ArrayBatches(x, y, 4, shuffle=False)
+    assert [tuple(epoch(fixed)) for _ in range(2)] == [tuple(range(10))] * 2
+    with pytest.raises(IndexError):
+        batches[3]
+
+
+def test_array_batches_advance_with_fit_epochs():
+    """`fit` calls `on_epoch_end`: epoch 2 trains on the seed's second order."""
+    x = np.arange(12, dtype=np.float32)[:, None]
+    y = np.arange(12, dtype=np.int32)
+    seen = []
+
+    class Recording(datasets.ArrayBatches):
+        def __getitem__(self, index):
+            batch = super().__getitem__(index)
+            seen.append(batch[1])
+            return batch
+
+    inputs = keras.Input((1,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(Recording(x, y, 4, shuffle=True, seed=1), epochs=2, shuffle=False, verbose=0)
+    first, second = np.concatenate(seen[-6:-3]), np.concatenate(seen[-3:])
+    # Keras may peek at batches and end a pseudo-epoch before training (the TF
+    # trainer does, for the output signature): fit's epochs are then consecutive
+    # epochs of the seed's sequence, not necessarily starting at 0.
+    reference = datasets.ArrayBatches(x, y, 4, shuffle=True, seed=1)
+    sequence = [tuple(np.concatenate([b[1] for b in reference])) for _ in range(4)]
+    start = sequence.index(tuple(first))
+    assert sequence[start + 1] == tuple(second) and sequence[start] != sequence[start + 1]
+
+
+def test_pipelines_are_pydatasets_without_tf_data(tmp_path, rng, monkeypatch):
+    """What load / make_pipeline return under JAX (tested here by the backend switch)."""
+    (x_train, y_train), (_, y_test) = write_mnist(tmp_path, rng)
+    monkeypatch.setattr(datasets, "uses_tf_data", lambda: False)
+    data = datasets.load("mnist", tmp_path, batch_size=4, subset=(6, 2), seed=3, verify=False)
+    assert isinstance(data.train, datasets.ArrayBatches)
+    assert isinstance(data.test, datasets.ArrayBatches)
+    xb, yb = data.train[0]
+    assert xb.shape == (4, 28, 28, 1) and xb.dtype == np.float32 and yb.dtype == np.int32
+    batches = list(data.train)  # one epoch
+    labels = np.concatenate([b[1] for b in batches])
+    pixels = np.rint(np.concatenate([b[0] for b in batches])[..., 0] * 255).astype(np.uint8)
+    order = [int(np.flatnonzero((x_train[:6] == p).all(axis=(1, 2)))[0]) for p in pixels]
+    assert sorted(order) == list(range(6))
+    np.testing.assert_array_equal(labels, y_train[order])
+    np.testing.assert_array_equal(np.concatenate([b[1] for b in data.test]), y_test[:2])
+    with pytest.raises(ValueError, match="batch_size=None"):
+        datasets.load("mnist", tmp_path, verify=False)
+    with pytest.raises(ValueError, match="batch_size=None"):
+        datasets.make_pipeline(x_train, y_train)
 
 
 # ---------------------------------------------------------------- real data --

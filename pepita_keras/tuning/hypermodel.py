@@ -409,12 +409,10 @@ class RuleHyperModel(keras_tuner.HyperModel):
         Returns:
             The `keras.callbacks.History`.
         """
-        import tensorflow as tf
-
         from pepita_keras import datasets
 
         batch_size = int(self._value(hp, "batch_size", 64))
-        if isinstance(x, tf.data.Dataset):
+        if datasets.is_tf_dataset(x):  # TensorFlow backend only
             train = x.batch(batch_size).prefetch(2).with_options(
                 datasets.pipeline_options()
             )
@@ -423,7 +421,7 @@ class RuleHyperModel(keras_tuner.HyperModel):
                 x, y, batch_size, shuffle=True, seed=self.seed
             )
         validation = validation_data
-        if isinstance(validation_data, tf.data.Dataset):
+        if datasets.is_tf_dataset(validation_data):
             validation = validation_data.batch(self.eval_batch_size).with_options(
                 datasets.pipeline_options()
             )
