@@ -4,9 +4,23 @@ Public names: `PEPITA` (and the other rules as they land), `models`,
 `datasets`.
 """
 
+import importlib.util
 import os
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+def _installed(module):
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+# TensorFlow is the default backend. An install without it (the `jax-only`
+# extra) gets JAX instead of an ImportError from Keras; KERAS_BACKEND wins.
+os.environ.setdefault(
+    "KERAS_BACKEND",
+    "jax" if not _installed("tensorflow") and _installed("jax") else "tensorflow",
+)
 
 from pepita_keras import callbacks, datasets, models  # noqa: E402
 from pepita_keras.core import LocalLearningModel  # noqa: E402
