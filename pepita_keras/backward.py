@@ -6,9 +6,10 @@ hidden block, a signal `delta_l` at the block's pre-activation `a_l`
 turns it into `G_l = h_{l-1}^T delta_l / B`. What they share, and what lives
 here once:
 
-- `check_output_softmax`: their output error `e = y − onehot(t)` is the
-  gradient of the categorical cross-entropy w.r.t. the logits only for a
-  softmax output.
+- `check_error_network`: their output error `e = y − onehot(t)` is the
+  cross-entropy gradient w.r.t. the output pre-activation only for a
+  softmax (categorical) or sigmoid (binary) output, and every hidden
+  activation needs a derivative.
 - `block_derivative`: the diagonal Jacobian `∂h_l/∂a_l` of a block's
   element-wise chain (its activation, any Activation/ReLU layers and the
   step's shared dropout masks). A signal that arrives at `h_l` times this
@@ -20,18 +21,15 @@ here once:
   product of the pooling op alone, which for MaxPooling2D routes the signal
   to the arg-max positions). Nothing is ever differentiated through the
   network.
-- `check_feedback_scale`, `feedback_seed`: argument checks and per-matrix
-  seeds for the fixed random feedback matrices (drawn with
-  `feedback.uniform_feedback_initializer`).
+
+The fixed random feedback matrices themselves are drawn in
+`pepita_keras.feedback` (`add_feedback_matrix`, `feedback_seed`).
 
 Supported activations: linear, relu, tanh, sigmoid (and `keras.layers.ReLU`
 with its `max_value`/`negative_slope`/`threshold`), plus softmax as the
 output activation. Anything else raises a `ValueError` when the rule is
 built.
 """
-
-import math
-import numbers
 
 import keras
 from keras import ops
@@ -119,40 +117,45 @@ def check_hidden_activations(blocks, network_name, rule_name):
                 )
 
 
-def check_output_softmax(blocks, network_name, rule_name):
-    """Raises a ValueError unless the network ends in a softmax."""
+# Output activations whose cross-entropy gradient w.r.t. the pre-activation
+# is e = y − onehot(t), with the loss that makes it so.
+OUTPUT_ERROR_LOSSES = {
+    "softmax": "a softmax output (categorical cross-entropy)",
+    "sigmoid": "a sigmoid output (binary cross-entropy)",
+}
+
+
+def check_error_network(blocks, network_name, rule_name, output_activations=("softmax",)):
+    """Checks a network for a rule that propagates the output error `e`.
+
+    Args:
+        blocks: the network's `Block`s.
+        network_name: for the error message.
+        rule_name: for the error message.
+        output_activations: the output activations the rule accepts, keys
+            of `OUTPUT_ERROR_LOSSES` (FA: softmax; DFA, DRTP: softmax or
+            sigmoid).
+
+    Returns:
+        The name of the network's output activation.
+
+    Raises:
+        ValueError: if the output activation is not one of
+            `output_activations` (then `e` is not the cross-entropy
+            gradient), or a hidden activation has no derivative here.
+    """
     activation = output_activation_name(blocks[-1])
-    if activation != "softmax":
+    if activation not in output_activations:
+        losses = " or ".join(OUTPUT_ERROR_LOSSES[name] for name in output_activations)
+        names = " or ".join(repr(name) for name in output_activations)
         raise ValueError(
             f"{rule_name}'s output error e = y − onehot(t) is the "
-            "cross-entropy gradient of a softmax output; network "
-            f"{network_name!r} ends with activation {activation!r}. Use "
-            "activation='softmax' on the last layer."
+            f"cross-entropy gradient of {losses}; network {network_name!r} "
+            f"ends with activation {activation!r}. Use activation={names} on "
+            "the last layer."
         )
-
-
-def check_feedback_scale(feedback_scale):
-    """Returns `feedback_scale` as a float; ValueError unless positive, finite."""
-    if (
-        isinstance(feedback_scale, bool)
-        or not isinstance(feedback_scale, numbers.Real)
-        or not feedback_scale > 0
-        or not math.isfinite(feedback_scale)
-    ):
-        raise ValueError(
-            "feedback_scale must be a positive finite number. Received: "
-            f"feedback_scale={feedback_scale!r}."
-        )
-    return float(feedback_scale)
-
-
-def feedback_seed(seed, index):
-    """Seed of the `index`-th feedback matrix: `seed + index` (None stays None).
-
-    A Keras initializer with an integer seed draws the same values on every
-    call, so each matrix needs its own seed.
-    """
-    return None if seed is None else seed + index
+    check_hidden_activations(blocks, network_name, rule_name)
+    return activation
 
 
 def pre_activation(layer, layer_input):

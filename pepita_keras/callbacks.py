@@ -15,17 +15,17 @@ callback see them when listed after it):
   (kernel and bias together) from `model.compute_updates` on a fixed probe
   batch, if one is given.
 
-The protocol. A rule exposes its feedback matrices by implementing
+The protocol. Every rule has
 
     def feedback_alignment_pairs(self) -> list[pepita_keras.feedback.AlignmentPair]
 
 each pair `(name, feedback, forward)` holding two tensors of the same shape
 whose angle is meaningful (0° when the feedback equals the forward quantity).
-Rules without the method, or returning `[]` (e.g. PEPITA on a convolutional
-network, where no single matrix maps the input to the output), get update
-norms only. Implemented by: `PEPITA`/`MEMPEPITA` (`F` vs `W_1⋯W_L`),
-`FeedbackAlignment` (`B_l` vs `W_l`), `DirectFeedbackAlignment` and `DRTP`
-(`D_l` vs `(W_{l+1}⋯W_L)^T` on dense chains).
+Rules returning `[]` (Backprop, which has no feedback matrices; PEPITA on a
+convolutional network, where no single matrix maps the input to the output)
+get update norms only. Pairs come from: `PEPITA`/`MEMPEPITA` (`F` vs
+`W_1⋯W_L`), `FeedbackAlignment` (`B_l` vs `W_l`), `DirectFeedbackAlignment`
+and `DRTP` (`D_l` vs `(W_{l+1}⋯W_L)^T` on dense chains).
 """
 
 import keras
@@ -39,17 +39,13 @@ def alignment_angles(model):
     """`{"alignment_angle_<name>": degrees}` for the rule's alignment pairs.
 
     Args:
-        model: a `LocalLearningModel`; rules without
-            `feedback_alignment_pairs()` give `{}`.
+        model: a `LearningRuleModel`.
 
     Returns:
-        A dict of Python floats.
+        A dict of Python floats (`{}` for a rule without pairs).
     """
-    pairs_fn = getattr(model, "feedback_alignment_pairs", None)
-    if pairs_fn is None:
-        return {}
     angles = {}
-    for pair in pairs_fn():
+    for pair in model.feedback_alignment_pairs():
         if tuple(pair.feedback.shape) != tuple(pair.forward.shape):
             raise ValueError(
                 f"Alignment pair {pair.name!r} of {type(model).__name__} has "

@@ -1,7 +1,7 @@
 """Feedback matrices shared by PEPITA, FA, DFA and DRTP.
 
-Their initialisation, PEPITA's weight mirroring of F, and the alignment
-protocol (`AlignmentPair`) the diagnostics callback reads.
+Their initialisation and seeding, PEPITA's weight mirroring of F, and the
+alignment protocol (`AlignmentPair`) the diagnostics callback reads.
 """
 
 import dataclasses
@@ -28,8 +28,9 @@ def check_feedback_scale(scale):
         or not scale > 0
     ):
         raise ValueError(
-            "feedback_scale must be a positive finite number (e.g. 0.05, "
-            f"PEPITA's default). Received: feedback_scale={scale!r}."
+            "feedback_scale must be a positive finite number (the defaults: "
+            "0.05 for PEPITA, 1.0 for FA, DFA and DRTP). Received: "
+            f"feedback_scale={scale!r}."
         )
     return float(scale)
 
@@ -62,14 +63,38 @@ def uniform_feedback_initializer(fan_in, scale, seed=None):
     return keras.initializers.RandomUniform(-limit, limit, seed=seed)
 
 
-def add_feedback_weight(model, name, shape, initializer):
+def add_feedback_matrix(model, name, shape, fan_in, scale, seed=None):
     """Adds a non-trainable feedback matrix to `model` (saved with it).
 
-    Its dtype is the model's variable dtype (float32 under mixed precision).
+    Drawn by `uniform_feedback_initializer(fan_in, scale, seed)`, in the
+    model's variable dtype (float32 under mixed precision).
+
+    Args:
+        model: the rule the matrix belongs to.
+        name: the weight's name (unique within the model).
+        shape: the matrix's shape.
+        fan_in: the dimension its limit is computed from.
+        scale: the rule's `feedback_scale`.
+        seed: optional integer seed (see `feedback_seed`).
+
+    Returns:
+        The new variable.
     """
     return model.add_weight(
-        name=name, shape=shape, initializer=initializer, trainable=False
+        name=name,
+        shape=shape,
+        initializer=uniform_feedback_initializer(fan_in, scale, seed),
+        trainable=False,
     )
+
+
+def feedback_seed(seed, index):
+    """Seed of the `index`-th feedback matrix: `seed + index` (None stays None).
+
+    A Keras initializer with an integer seed draws the same values on every
+    call, so each matrix needs its own seed.
+    """
+    return None if seed is None else seed + index
 
 
 # ----------------------------------------------------------------------
@@ -178,7 +203,7 @@ class MirroringState:
     `period`) and the noise-draw counter (the noise seed).
 
     Args:
-        model: the rule owning F (a `LocalLearningModel`).
+        model: the rule owning F (a `LearningRuleModel`).
         feedback: the feedback variable F, shape (d, C).
         settings: a `FeedbackMirroring`.
     """

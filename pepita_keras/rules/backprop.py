@@ -6,8 +6,10 @@ minimises,
 
     L = (1/B) Σ_b w_b · CE(t_b, y_b),     G = ∂L/∂θ,
 
-computed with a `tf.GradientTape` over `forward` (so a training step uses the
-step's dropout masks like every other rule) with `w_b = 1` without
+computed by differentiating `forward` with the backend's automatic
+differentiation (`pepita_keras.ops.value_and_gradients`: a `tf.GradientTape`
+on TensorFlow, `jax.value_and_grad` on JAX), so a training step uses the
+step's dropout masks like every other rule; `w_b = 1` without
 `sample_weight`. Weight regularizers of the network's layers
 (`kernel_regularizer`, `bias_regularizer`) add their penalties `Σ R(θ)` to
 `L`, as Keras adds `model.losses`. `Backprop(network).fit(...)` therefore
@@ -27,12 +29,12 @@ import keras
 from keras import ops
 
 from pepita_keras import ops as backend_ops
-from pepita_keras.core import LocalLearningModel
+from pepita_keras.core import LearningRuleModel
 from pepita_keras.network import output_activation_name
 
 
 @keras.saving.register_keras_serializable(package="pepita_keras")
-class Backprop(LocalLearningModel):
+class Backprop(LearningRuleModel):
     """Trains a network with backpropagation of the categorical cross-entropy.
 
     Args:
@@ -120,7 +122,3 @@ class Backprop(LocalLearningModel):
         if loss_scale is not None:
             gradients = [g / ops.cast(loss_scale, g.dtype) for g in gradients]
         return gradients, prediction
-
-    def feedback_alignment_pairs(self):
-        """Backprop uses the forward weights themselves: nothing to compare."""
-        return []

@@ -37,14 +37,14 @@ import keras
 from keras import ops
 
 from pepita_keras import backward
-from pepita_keras.core import LocalLearningModel, local_updates
+from pepita_keras.core import LearningRuleModel, local_updates
 from pepita_keras.feedback import (
     AlignmentPair,
-    add_feedback_weight,
+    add_feedback_matrix,
+    check_feedback_scale,
+    feedback_seed,
     forward_kernel_product,
-    uniform_feedback_initializer,
 )
-from pepita_keras.network import output_activation_name
 
 # Output activations whose cross-entropy gradient w.r.t. the pre-activation
 # is e = y − onehot(t): softmax (categorical CE), sigmoid (binary CE summed
@@ -52,22 +52,8 @@ from pepita_keras.network import output_activation_name
 OUTPUT_ACTIVATIONS = ("softmax", "sigmoid")
 
 
-def check_output_activation(blocks, network_name, rule_name):
-    """Returns the output activation's name; ValueError unless in `OUTPUT_ACTIVATIONS`."""
-    activation = output_activation_name(blocks[-1])
-    if activation not in OUTPUT_ACTIVATIONS:
-        raise ValueError(
-            f"{rule_name}'s output error e = y − onehot(t) is the "
-            "cross-entropy gradient of a softmax output (categorical "
-            "cross-entropy) or a sigmoid output (binary cross-entropy); "
-            f"network {network_name!r} ends with activation {activation!r}. "
-            "Use activation='softmax' or 'sigmoid' on the last layer."
-        )
-    return activation
-
-
 @keras.saving.register_keras_serializable(package="pepita_keras")
-class DirectFeedbackAlignment(LocalLearningModel):
+class DirectFeedbackAlignment(LearningRuleModel):
     """Trains a network with Direct Feedback Alignment through `model.fit`.
 
     Args:
@@ -99,12 +85,10 @@ class DirectFeedbackAlignment(LocalLearningModel):
 
     def __init__(self, network, feedback_scale=1.0, seed=None, **kwargs):
         super().__init__(network, seed=seed, **kwargs)
-        rule = type(self).__name__
-        self.output_activation = check_output_activation(
-            self.blocks, network.name, rule
+        self.output_activation = backward.check_error_network(
+            self.blocks, network.name, type(self).__name__, OUTPUT_ACTIVATIONS
         )
-        backward.check_hidden_activations(self.blocks, network.name, rule)
-        self.feedback_scale = backward.check_feedback_scale(feedback_scale)
+        self.feedback_scale = check_feedback_scale(feedback_scale)
         self.feedback_matrices = []
         self.hidden_shapes = []
         for index, block in enumerate(self.blocks[:-1]):
@@ -112,15 +96,13 @@ class DirectFeedbackAlignment(LocalLearningModel):
             size = math.prod(shape)
             self.hidden_shapes.append(shape)
             self.feedback_matrices.append(
-                add_feedback_weight(
+                add_feedback_matrix(
                     self,
                     f"direct_feedback_{block.layer.name}",
                     (self.num_classes, size),
-                    uniform_feedback_initializer(
-                        size,
-                        self.feedback_scale,
-                        backward.feedback_seed(seed, index),
-                    ),
+                    fan_in=size,
+                    scale=self.feedback_scale,
+                    seed=feedback_seed(seed, index),
                 )
             )
 

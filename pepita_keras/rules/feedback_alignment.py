@@ -34,17 +34,17 @@ import keras
 from keras import ops
 
 from pepita_keras import backward
-from pepita_keras.core import LocalLearningModel, local_updates
+from pepita_keras.core import LearningRuleModel, local_updates
 from pepita_keras.feedback import (
     AlignmentPair,
-    add_feedback_weight,
-    forward_kernel_product,
-    uniform_feedback_initializer,
+    add_feedback_matrix,
+    check_feedback_scale,
+    feedback_seed,
 )
 
 
 @keras.saving.register_keras_serializable(package="pepita_keras")
-class FeedbackAlignment(LocalLearningModel):
+class FeedbackAlignment(LearningRuleModel):
     """Trains a network with Feedback Alignment through `model.fit`.
 
     Args:
@@ -75,23 +75,19 @@ class FeedbackAlignment(LocalLearningModel):
 
     def __init__(self, network, feedback_scale=1.0, seed=None, **kwargs):
         super().__init__(network, seed=seed, **kwargs)
-        rule = type(self).__name__
-        backward.check_output_softmax(self.blocks, network.name, rule)
-        backward.check_hidden_activations(self.blocks, network.name, rule)
-        self.feedback_scale = backward.check_feedback_scale(feedback_scale)
+        backward.check_error_network(self.blocks, network.name, type(self).__name__)
+        self.feedback_scale = check_feedback_scale(feedback_scale)
         self.feedback_matrices = []
         for index, block in enumerate(self.blocks[1:], start=1):
             shape = tuple(block.layer.kernel.shape)
             self.feedback_matrices.append(
-                add_feedback_weight(
+                add_feedback_matrix(
                     self,
                     f"feedback_{block.layer.name}",
                     shape,
-                    uniform_feedback_initializer(
-                        math.prod(shape[:-1]),
-                        self.feedback_scale,
-                        backward.feedback_seed(seed, index),
-                    ),
+                    fan_in=math.prod(shape[:-1]),
+                    scale=self.feedback_scale,
+                    seed=feedback_seed(seed, index),
                 )
             )
 

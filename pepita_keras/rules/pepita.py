@@ -100,14 +100,13 @@ import keras
 from keras import ops
 
 from pepita_keras import ops as backend_ops
-from pepita_keras.core import LocalLearningModel, local_updates
+from pepita_keras.core import ForwardPass, LearningRuleModel, local_updates
 from pepita_keras.feedback import (
     AlignmentPair,
     FeedbackMirroring,
     MirroringState,
-    add_feedback_weight,
+    add_feedback_matrix,
     forward_kernel_product,
-    uniform_feedback_initializer,
 )
 from pepita_keras.network import output_activation_name
 
@@ -118,7 +117,7 @@ CLEAN, MODULATED = "clean", "modulated"
 
 
 @keras.saving.register_keras_serializable(package="pepita_keras")
-class PEPITA(LocalLearningModel):
+class PEPITA(LearningRuleModel):
     """Trains a feed-forward network with PEPITA through `model.fit`.
 
     Args:
@@ -200,19 +199,14 @@ class PEPITA(LocalLearningModel):
         self.conv_update = conv_update
         self.feedback_mirroring = FeedbackMirroring.parse(feedback_mirroring)
         fan_in = math.prod(self.input_spec_shape)
-        self.feedback_matrix = add_feedback_weight(
-            self,
-            "feedback_matrix",
-            (fan_in, self.num_classes),
-            uniform_feedback_initializer(fan_in, feedback_scale, seed),
+        self.feedback_matrix = add_feedback_matrix(
+            self, "feedback_matrix", (fan_in, self.num_classes), fan_in, feedback_scale, seed
         )
         self.mirroring = None
         if self.feedback_mirroring is not None:
             self.mirroring = MirroringState(
                 self, self.feedback_matrix, self.feedback_mirroring
             )
-        # Set only while `updates_and_predictions` runs its two passes.
-        self._first_layer_shortcut = None
 
     def call(self, inputs, training=False):
         if self.normalize_activations:
@@ -221,18 +215,22 @@ class PEPITA(LocalLearningModel):
         return super().call(inputs, training=training)
 
     def forward_block(self, index, h, masks=None):
-        if index == 0 and self._first_layer_shortcut is not None:
-            layer_input, h = self._first_block_by_linearity(h, masks)
-        else:
-            layer_input, h = super().forward_block(index, h, masks)
-        if self.normalize_activations and index < len(self.blocks) - 1:
-            # ICLR code: X / torch.linalg.norm(X), the whole batch tensor.
-            # At least float32: a float16 sum of B·units squares overflows.
-            dtype = keras.backend.result_type(h.dtype, "float32")
-            wide = ops.cast(h, dtype)
-            norm = ops.sqrt(ops.sum(ops.square(wide)))
-            h = ops.cast(ops.divide_no_nan(wide, norm), h.dtype)
-        return layer_input, h
+        layer_input, h = super().forward_block(index, h, masks)
+        return layer_input, self._normalized(index, h)
+
+    def _normalized(self, index, h):
+        """Block `index`'s output `h`, divided by its batch norm if asked.
+
+        Only hidden blocks under `normalize_activations` (ICLR code:
+        `X / torch.linalg.norm(X)`, the whole batch tensor).
+        """
+        if not self.normalize_activations or index == len(self.blocks) - 1:
+            return h
+        # At least float32: a float16 sum of B·units squares overflows.
+        dtype = keras.backend.result_type(h.dtype, "float32")
+        wide = ops.cast(h, dtype)
+        norm = ops.sqrt(ops.sum(ops.square(wide)))
+        return ops.cast(ops.divide_no_nan(wide, norm), h.dtype)
 
     def modulate(self, x, error):
         """`x + s·F e` (`s` = `modulation_sign`), reshaped to x's shape."""
@@ -301,18 +299,13 @@ class PEPITA(LocalLearningModel):
         return updates
 
     def updates_and_predictions(self, x, targets, sample_weight=None, masks=None):
-        dtype = self.feedback_matrix.dtype
-        targets = ops.cast(targets, dtype)
+        targets = ops.cast(targets, self.feedback_matrix.dtype)
         if self.first_layer_shortcut_applies(x):
-            self._first_layer_shortcut = _FirstLayerShortcut()
-        try:
+            clean, modulated = self._passes_by_first_layer_linearity(x, targets, masks)
+        else:
             clean = self.forward(x, masks)
-            error = ops.cast(clean.prediction, dtype) - targets
-            if self._first_layer_shortcut is not None:
-                self._first_layer_shortcut.shift = self._modulation_shift(error)
+            error = ops.cast(clean.prediction, targets.dtype) - targets
             modulated = self.forward(self.modulate(x, error), masks)
-        finally:
-            self._first_layer_shortcut = None
         updates = self._updates(clean, modulated, targets, sample_weight)
         return updates, clean.prediction
 
@@ -341,6 +334,32 @@ class PEPITA(LocalLearningModel):
             and (self.num_classes < batch if batch is not None else self.num_classes <= 16)
         )
 
+    def _passes_by_first_layer_linearity(self, x, targets, masks):
+        """The clean and modulated `ForwardPass`es, as two `forward` calls give.
+
+        The modulated first pre-activation is the clean one plus the
+        modulation's shift `s·e (Fᵀ W_1)` (`first_layer_shortcut_applies`
+        says when this holds); the layer's `activation(h W + b)` is spelled
+        out so that the clean pre-activation can be kept.
+        """
+        block = self.blocks[0]
+        layer = block.layer
+        h = x
+        for pre in block.pre:  # Flatten only (first_layer_shortcut_applies)
+            h = pre(h)
+        preactivation = ops.matmul(h, layer.kernel)
+        if layer.bias is not None:
+            preactivation = ops.add(preactivation, layer.bias)
+        clean = self._forward_from_first_preactivation(h, preactivation, masks)
+        error = ops.cast(clean.prediction, targets.dtype) - targets
+        h_mod = self.modulate(x, error)
+        for pre in block.pre:
+            h_mod = pre(h_mod)
+        modulated = self._forward_from_first_preactivation(
+            h_mod, preactivation + self._modulation_shift(error), masks
+        )
+        return clean, modulated
+
     def _modulation_shift(self, error):
         """`s·e (Fᵀ W_1)`: what modulation adds to the first pre-activation."""
         kernel = self.blocks[0].layer.kernel
@@ -349,28 +368,20 @@ class PEPITA(LocalLearningModel):
         shift = ops.matmul(ops.cast(error, kernel.dtype), through)
         return -shift if self.modulation_sign < 0 else shift
 
-    def _first_block_by_linearity(self, h, masks):
-        # Block 0 as `LocalLearningModel.forward_block` runs it, with the
-        # Dense layer's `activation(h W + b)` spelled out so that the clean
-        # pre-activation is kept and the modulated one derived from it.
+    def _forward_from_first_preactivation(self, layer_input, preactivation, masks):
+        """`forward`, given block 0's layer input and Dense pre-activation."""
         block = self.blocks[0]
-        layer = block.layer
-        for pre in block.pre:  # Flatten only (first_layer_shortcut_applies)
-            h = pre(h)
-        layer_input = h
-        shortcut = self._first_layer_shortcut
-        if shortcut.preactivation is None:  # clean pass
-            z = ops.matmul(h, layer.kernel)
-            if layer.bias is not None:
-                z = ops.add(z, layer.bias)
-            shortcut.preactivation = z
-        else:  # modulated pass
-            z = shortcut.preactivation + shortcut.shift
-        h = layer.activation(z) if layer.activation is not None else z
+        activation = block.layer.activation
+        h = activation(preactivation) if activation is not None else preactivation
         position = 0  # dropout layers are numbered from the first block
         for post in block.post:
             h, position = self._apply_parameter_free(post, h, masks, position)
-        return layer_input, h
+        inputs, outputs = [layer_input], [self._normalized(0, h)]
+        for index in range(1, len(self.blocks)):
+            layer_input, h = self.forward_block(index, outputs[-1], masks)
+            inputs.append(layer_input)
+            outputs.append(h)
+        return ForwardPass(inputs=inputs, outputs=outputs)
 
     def learning_step(self, x, targets, sample_weight=None, masks=None):
         if self.time_local:
@@ -438,14 +449,6 @@ class PEPITA(LocalLearningModel):
             else self.feedback_mirroring.get_config(),
         )
         return config
-
-
-class _FirstLayerShortcut:
-    """Clean first-layer pre-activation and the modulation's shift of it."""
-
-    def __init__(self):
-        self.preactivation = None
-        self.shift = None
 
 
 def _official_conv_scaling(updates, block_output):
