@@ -17,8 +17,26 @@ How exact resumption works:
   after it, so a kill at any moment leaves a consistent pair;
 - the training order of epoch `e` is a permutation drawn from
   `numpy.random.default_rng([seed, e])`, independent of what ran before;
-- metrics go to MLflow after the checkpoint, and a resumed run first logs
-  any epoch of its history that MLflow lacks, so every epoch is logged once.
+- metrics go to MLflow after the checkpoint (step = epoch number, 1 … N),
+  and a resumed run first logs any epoch of its history that MLflow lacks,
+  so every epoch is logged once.
+
+What MLflow shows (see `pepita_keras.tracking` for the shared vocabulary):
+
+- parent run `<cell>` (tag `pepita.role=cell`) with the config as params,
+  per-epoch `test_accuracy_mean` / `test_accuracy_std` (and train) over the
+  completed seeds, `final_test_accuracy_mean` / `_std` / `n_seeds` /
+  `n_diverged`, and `cell_curves.png` (every seed, their mean ± std, the
+  paper's band);
+- nested runs `<cell>/seed<k>` (`pepita.role=seed`) with per-epoch
+  `train_*` / `test_*` metrics, `learning_rate`, `epoch_time_s`,
+  `load_avg_1min`, alignment angles and update norms, the training and test
+  data as dataset inputs (`pepita_keras.lineage`), the final model as an
+  MLflow model, and the artifacts `learning_curves.png`, `history.json`,
+  `alignment.json`, `environment.json`; optionally MLflow's system metrics
+  (`--system-metrics`);
+- every run is tagged `pepita.rule`, `pepita.dataset`, `pepita.architecture`;
+  accuracies are fractions in MLflow, percent in tables and plots.
 
 What is recorded honestly:
 
@@ -32,7 +50,7 @@ What is recorded honestly:
   training the same seed twice: the second says who holds it and waits.
 
 CLI: `pepita reproduce <config> [--seeds 0,1,2] [--data-dir DIR] [--smoke]
-[--epochs N]` and `pepita list`.
+[--epochs N] [--system-metrics]` and `pepita list`.
 """
 
 import dataclasses
@@ -47,12 +65,14 @@ import keras
 import numpy as np
 
 from pepita_keras import callbacks as callbacks_lib
-from pepita_keras import checkpoints, epoch_data, tracking
+from pepita_keras import checkpoints, epoch_data, lineage, tracking
 from pepita_keras import experiment as experiment_lib
 
 DEFAULT_EXPERIMENT = "pepita-reproductions"
 DEFAULT_RUN_ROOT = "runs"
 STATE_FILE = "state.json"
+# Per-epoch metrics of a parent run: mean and std over its completed seeds.
+PARENT_CURVES = ("train_accuracy", "test_accuracy", "train_loss", "test_loss")
 PARENT_FILE = "parent.json"
 LOCK_FILE = ".lock"
 
@@ -166,23 +186,68 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
 
 class EpochPrinter(keras.callbacks.Callback):
-    """Prints one line per epoch with its time and metrics."""
+    """One line per epoch with its time and metrics, and a live line within it.
 
-    def __init__(self, prefix, epochs):
+    On a terminal the current epoch's progress (batches done, elapsed time,
+    estimated time left, running loss and accuracy) is redrawn in place about
+    twice a second; into a file or pipe a progress line is written every
+    `file_interval` seconds instead, so a log shows a long epoch is alive
+    without filling up with redraws.
+
+    Args:
+        prefix: text before each line (cell and seed).
+        epochs: total epochs of the run.
+        steps: batches per epoch.
+        stream: output (default `sys.stdout`).
+        file_interval: seconds between progress lines when not on a terminal.
+    """
+
+    def __init__(self, prefix, epochs, steps=None, stream=None, file_interval=60.0):
         super().__init__()
-        self.prefix, self.epochs = prefix, epochs
+        self.prefix, self.epochs, self.steps = prefix, epochs, steps
+        self.stream = stream or sys.stdout
+        self.file_interval = file_interval
+        isatty = getattr(self.stream, "isatty", None)
+        self.live = bool(isatty and isatty())
+        self._width = 0
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.perf_counter()
+        self.started = self.last = time.perf_counter()
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        if now - self.last < (0.5 if self.live else self.file_interval):
+            return
+        self.last = now
+        elapsed = now - self.started
+        done = batch + 1
+        parts = [f"{done}/{self.steps or '?'} batches", f"{elapsed:.0f}s"]
+        if self.steps:
+            parts.append(f"ETA {elapsed / done * (self.steps - done):.0f}s")
+        for key in ("loss", "accuracy"):
+            if logs and key in logs:
+                parts.append(f"{key} {float(logs[key]):.4f}")
+        line = f"{self.prefix} epoch {self.epoch + 1}/{self.epochs} - " + " - ".join(parts)
+        if self.live:
+            self.stream.write("\r" + line.ljust(self._width))
+            self._width = len(line)
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         parts = [f"{time.perf_counter() - self.started:.1f}s"]
         for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
             if key in logs:
-                parts.append(f"{key} {float(logs[key]):.4f}")
-        print(f"{self.prefix} epoch {epoch + 1}/{self.epochs} - " + " - ".join(parts),
-              flush=True)
+                name = tracking.test_metric_name(key)
+                parts.append(f"{name} {float(logs[key]):.4f}")
+        line = f"{self.prefix} epoch {epoch + 1}/{self.epochs} - " + " - ".join(parts)
+        if self.live and self._width:
+            line = "\r" + line.ljust(self._width)
+            self._width = 0
+        print(line, file=self.stream, flush=True)
 
 
 # ---------------------------------------------------------------------------
@@ -197,19 +262,33 @@ def _history_metrics(history, epoch):
 
 
 def _sync_logged_epochs(client, run_id, history):
-    """Logs epochs of `history` that MLflow lacks (killed between checkpoint and log)."""
+    """Logs epochs of `history` that MLflow lacks (killed between checkpoint and log).
+
+    Epoch `e` (0-based in `history`) is logged at step `e + 1`.
+    """
     epochs = len(history.get("val_accuracy", []))
     logged = tracking.logged_steps(client, run_id, "test_accuracy")
     for epoch in range(epochs):
-        if epoch not in logged:
-            tracking.log_metrics(client, run_id, _history_metrics(history, epoch), step=epoch)
+        if epoch + 1 not in logged:
+            tracking.log_metrics(client, run_id, _history_metrics(history, epoch),
+                                 step=epoch + 1)
 
 
-def _parent_run(client, experiment_id, config, cell_dir, uri, command):
+def _check_same_data(state, synthetic, where):
+    if bool(state.get("synthetic", False)) != bool(synthetic):
+        was = "synthetic data" if state.get("synthetic") else "the real dataset"
+        raise ValueError(
+            f"{where} was started on {was}; rerun with"
+            f"{'' if state.get('synthetic') else 'out'} --synthetic, or pass another "
+            "--run-root / delete that directory to start over.")
+
+
+def _parent_run(client, experiment_id, config, cell_dir, uri, command, synthetic=False):
     path = cell_dir / PARENT_FILE
     state = checkpoints.read_json(path)
     if state is not None:
         _check_same_config(state, config, str(cell_dir))
+        _check_same_data(state, synthetic, str(cell_dir))
         if state["tracking_uri"] != uri or not tracking.run_exists(client, state["run_id"]):
             raise ValueError(
                 f"{cell_dir} belongs to MLflow run {state['run_id']} in "
@@ -218,11 +297,14 @@ def _parent_run(client, experiment_id, config, cell_dir, uri, command):
                 "--run-root / delete that directory to start over."
             )
         tracking.reopen_run(client, state["run_id"])
+        _upgrade_if_old(client, state["run_id"])
         return state["run_id"]
     tags = {
-        "pepita.kind": "cell",
+        tracking.ROLE_TAG: "cell",
+        **tracking.config_tags(config),
         "pepita.cell": config.name,
         "pepita.smoke": config.is_smoke,
+        "pepita.synthetic": bool(synthetic),
         "pepita.settings": "shipped" if config.matches_shipped() else "custom",
         "pepita.settings_digest": config.settings_digest(),
         "pepita.label": config.label,
@@ -235,8 +317,18 @@ def _parent_run(client, experiment_id, config, cell_dir, uri, command):
     run_id = tracking.create_run(client, experiment_id, config.run_name, tags=tags)
     tracking.log_params(client, run_id, config.flatten())
     checkpoints.write_json(path, {"run_id": run_id, "tracking_uri": uri,
-                                  "settings": config.training_settings()})
+                                  "settings": config.training_settings(),
+                                  "synthetic": bool(synthetic)})
     return run_id
+
+
+def _upgrade_if_old(client, run_id):
+    """Brings a run written before `tracking.SCHEMA_VERSION` up to date before resuming it."""
+    tags = client.get_run(run_id).data.tags
+    if tracking.run_schema(tags) < tracking.SCHEMA_VERSION:
+        from pepita_keras import migrate
+
+        migrate.upgrade_run(tracking.client_uri(client), run_id)
 
 
 def _seed_result(seed, state, resumed_from, model=None):
@@ -248,7 +340,7 @@ def _seed_result(seed, state, resumed_from, model=None):
 
 
 def run_seed(config, seed, data, client, experiment_id, parent_run_id, cell_dir,
-             command=None, verbose=2):
+             command=None, verbose=2, inputs=(), synthetic=False, system_metrics=False):
     """Trains one seed with per-epoch checkpoints, resuming if a checkpoint exists.
 
     The seed's folder is locked while it trains: a second process asked for
@@ -263,7 +355,11 @@ def run_seed(config, seed, data, client, experiment_id, parent_run_id, cell_dir,
         parent_run_id: the cell's parent run.
         cell_dir: the cell's run directory.
         command: the command line, recorded as a tag.
-        verbose: 0 silent, 1 Keras progress bar, 2 one line per epoch.
+        verbose: 0 silent, 1 Keras progress bar, 2 one line per epoch plus
+            a live progress line within it.
+        inputs: `lineage.DatasetInput`s logged on the seed's run.
+        synthetic: the data is synthetic (tagged; a resume must match).
+        system_metrics: also record MLflow's system metrics.
 
     Returns:
         A `SeedResult` (`diverged_epoch` set if the seed diverged).
@@ -273,14 +369,16 @@ def run_seed(config, seed, data, client, experiment_id, parent_run_id, cell_dir,
     prefix = f"[{config.run_name} seed {seed}]"
     with checkpoints.RunLock(folder / LOCK_FILE, f"{config.run_name} seed {seed}"):
         return _run_seed_locked(config, seed, data, client, experiment_id, parent_run_id,
-                                folder, prefix, command, verbose)
+                                folder, prefix, command, verbose, inputs, synthetic,
+                                system_metrics)
 
 
 def _run_seed_locked(config, seed, data, client, experiment_id, parent_run_id, folder,
-                     prefix, command, verbose):
+                     prefix, command, verbose, inputs, synthetic, system_metrics):
     state = checkpoints.read_json(folder / STATE_FILE)
     if state is not None:
         _check_same_config(state, config, str(folder))
+        _check_same_data(state, synthetic, str(folder))
         if not tracking.run_exists(client, state["run_id"]):
             raise ValueError(
                 f"{folder} refers to MLflow run {state['run_id']}, missing from the "
@@ -298,26 +396,31 @@ def _run_seed_locked(config, seed, data, client, experiment_id, parent_run_id, f
     model = experiment_lib.build_model(config, seed, data.steps_per_epoch)
     if state is None:
         tags = {
-            "pepita.kind": "seed",
+            tracking.ROLE_TAG: "seed",
+            **tracking.config_tags(config),
             "pepita.cell": config.name,
             "pepita.seed": seed,
             "pepita.smoke": config.is_smoke,
+            "pepita.synthetic": bool(synthetic),
             "run_dir": str(folder.resolve()),
             **tracking.provenance_tags(command),
         }
-        run_id = tracking.create_run(client, experiment_id, f"seed{seed}",
+        run_id = tracking.create_run(client, experiment_id, seed_run_name(config, seed),
                                      parent_run_id=parent_run_id, tags=tags)
         params = dict(config.flatten(), seed=seed, num_train=data.num_train,
                       num_test=data.num_test, steps_per_epoch=data.steps_per_epoch)
         tracking.log_params(client, run_id, params)
+        if inputs:
+            lineage.log_dataset_inputs(client, run_id, inputs)
         state = {"run_id": run_id, "epoch": 0, "history": {}, "wall_time_s": 0.0,
                  "checkpoint": None, "finished": False, "seed": seed,
-                 "settings": config.training_settings()}
+                 "settings": config.training_settings(), "synthetic": bool(synthetic)}
         checkpoints.write_json(folder / STATE_FILE, state)
         resumed_from = 0
     else:
         run_id = state["run_id"]
         tracking.reopen_run(client, run_id)
+        _upgrade_if_old(client, run_id)
         resumed_from = state["epoch"]
         if state.get("checkpoint"):
             checkpoints.restore_checkpoint(model, folder / state["checkpoint"])
@@ -334,15 +437,16 @@ def _run_seed_locked(config, seed, data, client, experiment_id, parent_run_id, f
         tracking.MLflowMetricsCallback(client, run_id, rename=tracking.test_metric_name),
     ]
     if verbose == 2:
-        callbacks.append(EpochPrinter(prefix, config.epochs))
+        callbacks.append(EpochPrinter(prefix, config.epochs, data.steps_per_epoch))
     try:
-        for epoch in range(state["epoch"], config.epochs):
-            # One fit() per epoch: each epoch gets its own (seed, epoch) order.
-            model.fit(data.train(seed, epoch), validation_data=data.test,
-                      initial_epoch=epoch, epochs=epoch + 1, shuffle=False,
-                      verbose=1 if verbose == 1 else 0, callbacks=callbacks)
-            if state.get("diverged"):
-                break
+        with tracking.SystemMetrics(client, run_id, enabled=system_metrics):
+            for epoch in range(state["epoch"], config.epochs):
+                # One fit() per epoch: each epoch gets its own (seed, epoch) order.
+                model.fit(data.train(seed, epoch), validation_data=data.test,
+                          initial_epoch=epoch, epochs=epoch + 1, shuffle=False,
+                          verbose=1 if verbose == 1 else 0, callbacks=callbacks)
+                if state.get("diverged"):
+                    break
     except BaseException:
         # Ctrl-C / errors: mark the run; a rerun reopens it. (SIGKILL skips this.)
         tracking.finish_run(client, run_id, status="KILLED")
@@ -350,8 +454,14 @@ def _run_seed_locked(config, seed, data, client, experiment_id, parent_run_id, f
     if state.get("diverged"):
         _record_divergence(config, seed, folder, state, client, run_id, prefix)
     else:
-        _finalize_seed(config, seed, model, folder, state, client, run_id)
+        _finalize_seed(config, seed, model, folder, state, client, run_id, inputs,
+                       example=data.probe[0][:2])
     return _seed_result(seed, state, resumed_from, model)
+
+
+def seed_run_name(config, seed):
+    """The MLflow run name of a seed: `<cell run name>/seed<k>`, e.g. `fc_mnist_pepita/seed0`."""
+    return f"{config.run_name}/seed{seed}"
 
 
 def _record_divergence(config, seed, folder, state, client, run_id, prefix):
@@ -366,7 +476,8 @@ def _record_divergence(config, seed, folder, state, client, run_id, prefix):
     tracking.log_metrics(client, run_id, {"epochs_completed": state["epoch"],
                                           "wall_time_s": state["wall_time_s"]},
                          step=state["epoch"])
-    tracking.log_json_artifact(client, run_id, state["history"], "history.json")
+    tracking.log_json_artifact(client, run_id, _tracked_history(state["history"]),
+                               "history.json")
     tracking.finish_run(client, run_id, status="FAILED")
     state["finished"] = True
     checkpoints.write_json(folder / STATE_FILE, state)
@@ -375,35 +486,60 @@ def _record_divergence(config, seed, folder, state, client, run_id, prefix):
           flush=True)
 
 
-def _finalize_seed(config, seed, model, folder, state, client, run_id):
+def _tracked_history(history):
+    """The state's Keras-named history under the tracked names (`test_accuracy`, …)."""
+    return {tracking.test_metric_name(k): v for k, v in history.items()}
+
+
+def seed_artifacts(folder, curves, label, title, paper, environment):
+    """Writes a seed run's artifacts into `folder`; returns their paths.
+
+    Shared by `reproduce` and `pepita migrate-store` (which rebuilds them
+    for runs recorded before artifacts were attached).
+
+    Args:
+        folder: where to write.
+        curves: `{tracked metric name: [value per epoch]}`.
+        label: the curve's legend entry (e.g. `seed 0`).
+        title: plot title.
+        paper: `(mean, std)` in percent, or None.
+        environment: the `environment.json` content.
+    """
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [tracking.plot_learning_curves({label: curves}, folder / "learning_curves.png",
+                                           title=title, paper=paper)]
+    alignment = {k: v for k, v in curves.items()
+                 if any(word in k for word in ("angle", "align", "norm"))}
+    for name, content in (("history.json", curves), ("alignment.json", alignment),
+                          ("environment.json", environment)):
+        (folder / name).write_text(checkpoints.dumps(content))
+        paths.append(folder / name)
+    return paths
+
+
+def _finalize_seed(config, seed, model, folder, state, client, run_id, inputs=(),
+                   example=None):
     """Final metrics and artifacts of a seed; idempotent, so safe to redo after a kill."""
     history = state["history"]
-    curves = {tracking.test_metric_name(k): v for k, v in history.items()}
+    curves = _tracked_history(history)
     tracking.log_metrics(client, run_id, {
         "final_test_accuracy": history["val_accuracy"][-1],
         "final_train_accuracy": history["accuracy"][-1],
         "wall_time_s": state["wall_time_s"],
         "epochs_completed": state["epoch"],
     }, step=state["epoch"])
-    model_path = folder / "model.keras"
-    model.save(model_path)
-    client.log_artifact(run_id, str(model_path), "model")
-    plot = tracking.plot_learning_curves(
-        {f"seed {seed}": curves}, folder / "learning_curves.png",
-        title=f"{config.label} (seed {seed})",
-        paper=config.paper,
-    )
-    client.log_artifact(run_id, str(plot))
-    tracking.log_json_artifact(client, run_id, curves, "history.json")
-    alignment = {k: v for k, v in curves.items()
-                 if any(word in k for word in ("angle", "align", "norm"))}
-    tracking.log_json_artifact(client, run_id, alignment, "alignment.json")
-    tracking.log_json_artifact(
-        client, run_id,
-        {"environment": tracking.environment_info(), "git": tracking.git_info(),
-         "config": config.to_dict()},
-        "environment.json",
-    )
+    run = client.get_run(run_id)
+    # A kill after the model was logged must not log a second one.
+    if not tracking.tag_is_true(run.data.tags.get("pepita.model_logged")):
+        tracking.log_keras_model(client, run_id, model, input_example=example)
+        tracking.set_tags(client, run_id, {"pepita.model_logged": True})
+    environment = {"environment": tracking.environment_info(), "git": tracking.git_info(),
+                   "config": config.to_dict(), "data": lineage.describe(inputs)}
+    artifacts = folder / "artifacts"
+    for path in seed_artifacts(artifacts, curves, f"seed {seed}",
+                               f"{config.label} (seed {seed})", config.paper, environment):
+        tracking.log_artifact(client, run_id, path)
     tracking.set_tags(client, run_id, {"pepita.complete": True})
     tracking.finish_run(client, run_id)
     state["finished"] = True
@@ -432,26 +568,65 @@ def smoke_run(config, data_dir=None, synthetic=False, verify=True, seed=0):
     return history
 
 
-def summarize_parent(client, parent_run_id, config):
-    """Logs mean/std/n of the completed seeds' final test accuracy on the parent run.
+def summarize_parent(client, parent_run_id, config, folder=None):
+    """Summarises the completed seeds on the parent run; logs only what changed.
 
-    Diverged seeds are never averaged in; their count is logged as
-    `n_diverged`.
+    Logs, over the seeds that completed (diverged ones are never averaged in;
+    their count is `n_diverged`): per-epoch `<metric>_mean` / `<metric>_std`
+    for `PARENT_CURVES` (steps 1 … N), the final `final_test_accuracy_mean` /
+    `final_test_accuracy_std` (fractions, like the seeds' accuracies),
+    `n_seeds`, and the artifact `cell_curves.png`. The seeds it summarised are
+    recorded in the tag `pepita.summarized_seeds`, so a rerun that changes
+    nothing logs nothing.
+
+    Args:
+        client: an `mlflow.MlflowClient`.
+        parent_run_id: the cell's parent run.
+        config: its `ExperimentConfig`.
+        folder: where to write the plot before logging it (default: a
+            temporary folder).
+
+    Returns:
+        The summary metrics dict.
     """
-    finals, diverged = [], 0
+    finals, curves, diverged = {}, {}, []
     for run in child_runs(client, parent_run_id):
         tags = run.data.tags
+        seed = tags.get("pepita.seed")
         if tracking.tag_is_true(tags.get("pepita.diverged")):
-            diverged += 1
+            diverged.append(seed)
         elif tracking.tag_is_true(tags.get("pepita.complete")):
-            finals.append(run.data.metrics["final_test_accuracy"])
-    summary = {"n_seeds": len(finals), "n_diverged": diverged}
+            finals[seed] = run.data.metrics["final_test_accuracy"]
+            curves[seed] = tracking.metric_histories(client, run.info.run_id, PARENT_CURVES)
+    summary = {"n_seeds": len(finals), "n_diverged": len(diverged)}
     if finals:
-        values = np.array(finals) * 100
-        summary["test_accuracy_mean"] = float(values.mean())
+        values = np.array(list(finals.values()))
+        summary["final_test_accuracy_mean"] = float(values.mean())
         if len(values) > 1:
-            summary["test_accuracy_std"] = float(values.std(ddof=1))
-    tracking.log_metrics(client, parent_run_id, summary)
+            summary["final_test_accuracy_std"] = float(values.std(ddof=1))
+    parent = client.get_run(parent_run_id)
+    key = ",".join(sorted(finals, key=int)) + "|" + ",".join(sorted(diverged, key=int))
+    if key == "|" or parent.data.tags.get("pepita.summarized_seeds") == key:
+        return summary  # nothing ended yet, or logged by an earlier call: log once
+    # At the last epoch's step, like the seeds' final_* metrics.
+    tracking.log_metrics(client, parent_run_id, summary, step=config.epochs)
+    for name in PARENT_CURVES:
+        means, stds = tracking.epoch_mean_std({s: c.get(name) for s, c in curves.items()})
+        for epoch, (mean, std) in enumerate(zip(means, stds), start=1):
+            metrics = {f"{name}_mean": mean}
+            if std is not None:
+                metrics[f"{name}_std"] = std
+            tracking.log_metrics(client, parent_run_id, metrics, step=epoch)
+    if curves:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as scratch:
+            path = tracking.plot_cell_curves(
+                {s: c["test_accuracy"] for s, c in curves.items()},
+                pathlib.Path(folder or scratch) / "cell_curves.png",
+                title=f"{config.label}: {len(curves)} seed(s) vs paper", paper=config.paper)
+            tracking.log_artifact(client, parent_run_id, path)
+    tracking.set_tags(client, parent_run_id, {"pepita.summarized_seeds": key})
     return summary
 
 
@@ -467,7 +642,7 @@ def child_runs(client, parent_run_id):
 
 def reproduce(config, seeds=(0,), data_dir=None, run_root=DEFAULT_RUN_ROOT,
               tracking_uri=None, experiment=DEFAULT_EXPERIMENT, synthetic=False,
-              verify=True, command=None, verbose=2):
+              verify=True, command=None, verbose=2, system_metrics=False):
     """Runs (or resumes) one reproduction for several seeds.
 
     A seed whose loss, metrics or weights become non-finite stops at that
@@ -484,7 +659,10 @@ def reproduce(config, seeds=(0,), data_dir=None, run_root=DEFAULT_RUN_ROOT,
         synthetic: train on `synthetic_arrays` instead of the dataset.
         verify: check dataset checksums.
         command: the command line recorded with the runs.
-        verbose: 0, 1 (progress bar) or 2 (one line per epoch).
+        verbose: 0, 1 (Keras progress bar) or 2 (one line per epoch and a
+            live progress line within it).
+        system_metrics: also record MLflow's system metrics (CPU, memory,
+            GPU, …) on each seed's run.
 
     Returns:
         `(parent_run_id, [SeedResult per seed])`.
@@ -504,14 +682,17 @@ def reproduce(config, seeds=(0,), data_dir=None, run_root=DEFAULT_RUN_ROOT,
     command = command or tracking.command_line()
     arrays = epoch_data.load_config_arrays(config, data_dir, synthetic=synthetic, verify=verify)
     data = epoch_data.EpochData(arrays, config.batch_size, config.eval_batch_size)
+    inputs = lineage.dataset_inputs(config, arrays, data_dir, synthetic)
     # One parent run per cell, even when two processes start it at once.
     with checkpoints.RunLock(cell_dir / LOCK_FILE, f"{config.run_name} (parent run)"):
-        parent_run_id = _parent_run(client, experiment_id, config, cell_dir, uri, command)
+        parent_run_id = _parent_run(client, experiment_id, config, cell_dir, uri, command,
+                                    synthetic)
     results = []
     try:
         for seed in seeds:
             results.append(run_seed(config, seed, data, client, experiment_id,
-                                    parent_run_id, cell_dir, command, verbose))
+                                    parent_run_id, cell_dir, command, verbose, inputs,
+                                    synthetic, system_metrics))
     finally:
         summarize_parent(client, parent_run_id, config)
         tracking.finish_run(client, parent_run_id)
@@ -562,8 +743,10 @@ def _reproduce_command(args):
         config, parse_seeds(args.seeds), data_dir=args.data_dir, run_root=args.run_root,
         tracking_uri=args.tracking_uri, experiment=args.experiment,
         synthetic=args.synthetic, verify=not args.no_verify, verbose=args.verbose,
+        system_metrics=args.system_metrics,
     )
-    print(f"{config.run_name}: MLflow parent run {parent}")
+    uri = tracking.tracking_uri(args.tracking_uri)
+    print(f"{config.run_name}: MLflow parent run {parent} in {uri}")
     for result in results:
         if result.diverged_epoch:
             outcome = f"DIVERGED at epoch {result.diverged_epoch} (not counted)"
@@ -621,7 +804,10 @@ def add_subparser(subparsers):
                         help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
     parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment name")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2,
-                        help="0 silent, 1 progress bar, 2 one line per epoch")
+                        help="0 silent, 1 Keras progress bar, 2 one line per epoch and a "
+                             "live progress line within it (default)")
+    parser.add_argument("--system-metrics", action="store_true",
+                        help="also record MLflow's system metrics (CPU, memory, GPU) per seed")
     parser.set_defaults(func=_reproduce_command)
 
     parser = subparsers.add_parser("list", help="list the reproduction configs")

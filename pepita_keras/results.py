@@ -120,11 +120,9 @@ def table_order(config):
 
 
 def _metric_history(client, run_id, key):
-    history = sorted(client.get_metric_history(run_id, key), key=lambda m: (m.step, m.timestamp))
-    values = {}
-    for metric in history:
-        values[metric.step] = metric.value  # the last logged value of a step wins
-    return [values[step] for step in sorted(values)]
+    # Values in step order (1 … N; 0 … N−1 in stores not yet migrated), the
+    # last logged value of a step winning.
+    return tracking.metric_histories(client, run_id, [key])[key]
 
 
 def shipped_configs():
@@ -145,7 +143,8 @@ def collect(client, experiment=None, configs=None, include_smoke=False):
         experiment: experiment name (default `reproduce.DEFAULT_EXPERIMENT`).
         configs: `{name: ExperimentConfig}`; default: the repository's
             shipped configs (`shipped_configs()`).
-        include_smoke: also count smoke runs (tests, notebooks), compared
+        include_smoke: also count smoke and synthetic-data runs (tests,
+            notebooks), compared
             with each config's `smoke_version()` (or the config itself if it
             is a smoke config).
 
@@ -166,7 +165,7 @@ def collect(client, experiment=None, configs=None, include_smoke=False):
     for run in runs:
         tags = run.data.tags
         cell = results.get(tags.get("pepita.cell"))
-        if tags.get("pepita.kind") != "cell" or cell is None:
+        if tracking.role(tags) != "cell" or cell is None:
             continue
         smoke = tracking.tag_is_true(tags.get("pepita.smoke"))
         if smoke and not include_smoke:
@@ -176,6 +175,9 @@ def collect(client, experiment=None, configs=None, include_smoke=False):
             reference = reference.smoke_version()
         differences = experiment_lib.settings_differences(
             run.data.params, reference, tracking.param_value)
+        if tracking.tag_is_true(tags.get("pepita.synthetic")) and not include_smoke:
+            # Synthetic data never stands for the paper's dataset.
+            differences["data"] = ("synthetic", reference.dataset)
         if differences:
             other = cell.other_runs.setdefault(run.info.run_name, OtherRun(differences))
             parents[run.info.run_id] = (cell.config.name, other)
@@ -185,7 +187,7 @@ def collect(client, experiment=None, configs=None, include_smoke=False):
     for run in runs:
         tags = run.data.tags
         name, other = parents.get(tags.get("mlflow.parentRunId"), (None, None))
-        if name is None or tags.get("pepita.kind") != "seed":
+        if name is None or tracking.role(tags) != "seed":
             continue
         seed = int(tags["pepita.seed"])
         complete = tracking.tag_is_true(tags.get("pepita.complete"))
@@ -469,8 +471,10 @@ def _results_command(args):
 
 
 def add_subparser(subparsers):
-    """Registers `results` on the `pepita` CLI."""
-    from pepita_keras import reproduce
+    """Registers `results` and `migrate-store` on the `pepita` CLI."""
+    from pepita_keras import migrate, reproduce
+
+    migrate.add_subparser(subparsers)
 
     parser = subparsers.add_parser(
         "results", help="build reproductions/results/README.md + results.csv from MLflow")

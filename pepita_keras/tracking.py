@@ -8,6 +8,31 @@ The tracking store is MLflow's default (`sqlite:///mlflow.db` in the
 working directory) unless `MLFLOW_TRACKING_URI` or an explicit URI says
 otherwise.
 
+Where artifacts go (`artifact_location`): experiments this package creates
+in a SQLite store keep their artifacts beside the database, in
+`<db folder>/mlartifacts/<experiment>/` (MLflow's own default would be
+`./mlruns` in whatever folder the process happens to run in). The committed
+store `reproductions/results/tracking.db` is the exception: its experiments
+use the *relative* location `reproductions/results/artifacts/<experiment>`,
+which MLflow (UI, server, `MlflowClient.download_artifacts`) resolves
+against the working directory, so the store and its artifacts work from the
+root of any clone. Writing goes through `artifact_context`, which enters
+that root while MLflow writes, so a process started elsewhere still puts the
+files in the clone.
+
+Vocabulary shared by `pepita reproduce` and `pepita tune`:
+
+- tags `pepita.role` (`cell` / `seed` for reproductions, `search` / `trial`
+  for tuning), `pepita.rule`, `pepita.dataset`, `pepita.architecture`;
+  booleans are `"true"` / `"false"` (`tag_value`);
+- run names `<cell>/seed<k>` and `<search>/trial_<id>` under a parent named
+  after the cell or search;
+- metrics `train_*` (training split), `val_*` (validation split held out
+  from the training set, tuning) and `test_*` (test set, reproductions);
+  accuracies are fractions in [0, 1] everywhere in MLflow (tables and plots
+  show percent); per-epoch metrics are logged at step = epoch number,
+  1 … N, as in the plots.
+
 Example:
 
 ```python
@@ -31,6 +56,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import keras
@@ -42,6 +68,18 @@ from pepita_keras import checkpoints
 _MAX_PARAM_LENGTH = 6000
 _PARAM_BATCH = 100
 _METRIC_BATCH = 1000
+
+# The committed store, relative to the repository root, and the folder (same
+# root) its experiments keep their artifacts in.
+COMMITTED_STORE = "reproductions/results/tracking.db"
+COMMITTED_ARTIFACTS = "reproductions/results/artifacts"
+# Artifacts of other SQLite stores: this folder beside the database file.
+ARTIFACTS_FOLDER = "mlartifacts"
+# Bumped when what a run records changes shape (steps, names, units);
+# `pepita_keras.migrate` upgrades older runs to it.
+SCHEMA_TAG = "pepita.schema"
+SCHEMA_VERSION = 2
+ROLE_TAG = "pepita.role"
 
 
 def tracking_uri(uri=None):
@@ -98,18 +136,170 @@ def store_lock(uri):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def store_root(uri):
+    """The repository root of the committed store `uri`, else None.
+
+    The committed store is any SQLite file at `<root>/reproductions/results/
+    tracking.db`, whichever clone or worktree `<root>` is.
+    """
+    path = _sqlite_path(tracking_uri(uri))
+    if path is None:
+        return None
+    parts = pathlib.PurePosixPath(COMMITTED_STORE).parts
+    if tuple(path.parts[-len(parts):]) != parts:
+        return None
+    return pathlib.Path(*path.parts[: -len(parts)])
+
+
+def default_artifact_location(uri, name):
+    """Where experiment `name` of store `uri` keeps its artifacts (see module docstring).
+
+    Returns:
+        `reproductions/results/artifacts/<name>` (relative) for the committed
+        store, `<db folder>/mlartifacts/<name>` (absolute) for another SQLite
+        store, None (the server's default) for anything else.
+    """
+    uri = tracking_uri(uri)
+    folder = name.replace("/", "_")
+    if store_root(uri) is not None:
+        return f"{COMMITTED_ARTIFACTS}/{folder}"
+    path = _sqlite_path(uri)
+    if path is not None:
+        return str(path.parent / ARTIFACTS_FOLDER / folder)
+    return None
+
+
+def client_uri(mlflow_client):
+    """The tracking URI an `MlflowClient` talks to."""
+    return mlflow_client._tracking_client.tracking_uri
+
+
 def experiment_id(mlflow_client, name, artifact_location=None):
-    """Id of experiment `name`, created (with `artifact_location`) if missing."""
+    """Id of experiment `name`, created if missing.
+
+    Args:
+        mlflow_client: an `mlflow.MlflowClient`.
+        name: experiment name.
+        artifact_location: where its artifacts go; default
+            `default_artifact_location` of the client's store. A relative
+            location is stored as given (see module docstring).
+    """
     experiment = mlflow_client.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
+    uri = client_uri(mlflow_client)
+    location = artifact_location or default_artifact_location(uri, name)
+    relative = location is not None and not _is_absolute_location(location)
     try:
-        return mlflow_client.create_experiment(name, artifact_location=artifact_location)
+        # MLflow makes a relative location absolute (against the working
+        # directory); a relative one is set right after.
+        created = mlflow_client.create_experiment(
+            name, artifact_location=None if relative else location,
+            tags={SCHEMA_TAG: str(SCHEMA_VERSION)})
     except Exception:  # created concurrently by another process
         experiment = mlflow_client.get_experiment_by_name(name)
         if experiment is None:
             raise
         return experiment.experiment_id
+    if relative:
+        set_artifact_location(uri, created, location)
+    return created
+
+
+def _is_absolute_location(location):
+    from mlflow.utils.uri import get_uri_scheme
+
+    return get_uri_scheme(location) not in ("",) or pathlib.Path(location).is_absolute()
+
+
+def _sql_store(uri):
+    from mlflow.tracking._tracking_service.utils import _get_store
+
+    store = _get_store(tracking_uri(uri))
+    if not hasattr(store, "ManagedSessionMaker"):
+        raise ValueError(f"{uri} is not a database-backed MLflow store.")
+    return store
+
+
+def set_artifact_location(uri, experiment, location, runs=()):
+    """Points an experiment (and `runs` of it) at another artifact location.
+
+    MLflow has no API to change an artifact location (and makes relative ones
+    absolute when it creates them), so this updates its own ORM rows: the
+    experiment's `artifact_location`, and each run's `artifact_uri` to
+    `<location>/<run id>/artifacts`, MLflow's layout.
+
+    Args:
+        uri: a database-backed store.
+        experiment: experiment id.
+        location: the new location (a relative one is kept relative).
+        runs: run ids whose artifact URI moves along.
+    """
+    from mlflow.store.tracking.dbmodels.models import SqlExperiment, SqlRun
+
+    store = _sql_store(uri)
+    with store.ManagedSessionMaker() as session:
+        session.query(SqlExperiment).filter(
+            SqlExperiment.experiment_id == int(experiment)).update(
+                {SqlExperiment.artifact_location: location}, synchronize_session=False)
+        for run_id in runs:
+            session.query(SqlRun).filter(SqlRun.run_uuid == run_id).update(
+                {SqlRun.artifact_uri: f"{location}/{run_id}/artifacts"},
+                synchronize_session=False)
+
+
+_CWD_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def artifact_context(mlflow_client, artifact_uri=None):
+    """Lets MLflow write artifacts of a committed-store run from any folder.
+
+    MLflow resolves a relative artifact location against the working
+    directory (as `mlflow ui` does when started at the repository root), so
+    while artifacts of such a run are written the process works in the
+    store's repository root. A no-op for absolute locations.
+
+    Args:
+        mlflow_client: the client of the run's store.
+        artifact_uri: the run's (or logged model's) artifact URI.
+    """
+    root = store_root(client_uri(mlflow_client))
+    if root is None or artifact_uri is None or _is_absolute_location(artifact_uri):
+        yield
+        return
+    with _CWD_LOCK:
+        previous = os.getcwd()
+        os.chdir(root)
+        try:
+            yield
+        finally:
+            os.chdir(previous)
+
+
+def run_artifact_context(mlflow_client, run_id):
+    """`artifact_context` for a run id."""
+    return artifact_context(mlflow_client, mlflow_client.get_run(run_id).info.artifact_uri)
+
+
+def log_artifact(mlflow_client, run_id, local_path, artifact_path=None):
+    """`MlflowClient.log_artifact` into the run's own location (see `artifact_context`)."""
+    with run_artifact_context(mlflow_client, run_id):
+        mlflow_client.log_artifact(run_id, str(pathlib.Path(local_path).resolve()),
+                                   artifact_path)
+
+
+def download_artifact(mlflow_client, run_id, path, destination):
+    """`MlflowClient.download_artifacts` that works from any working directory."""
+    destination = str(pathlib.Path(destination).resolve())
+    with run_artifact_context(mlflow_client, run_id):
+        return mlflow_client.download_artifacts(run_id, path, destination)
+
+
+def list_artifacts(mlflow_client, run_id, path=None):
+    """`MlflowClient.list_artifacts` that works from any working directory."""
+    with run_artifact_context(mlflow_client, run_id):
+        return mlflow_client.list_artifacts(run_id, path)
 
 
 def tag_value(value):
@@ -124,10 +314,30 @@ def tag_is_true(value):
     return str(value).lower() in ("true", "1")
 
 
+def role(tags):
+    """A run's `pepita.role` (`cell`, `seed`, `search`, `trial`), old `pepita.kind` too."""
+    return tags.get(ROLE_TAG) or tags.get("pepita.kind")
+
+
+def config_tags(config):
+    """`pepita.rule`, `pepita.dataset`, `pepita.architecture` of an `ExperimentConfig`."""
+    return {"pepita.rule": config.rule, "pepita.dataset": config.dataset,
+            "pepita.architecture": config.architecture}
+
+
+def run_schema(tags):
+    """The `pepita.schema` a run was written with (1: before steps started at 1)."""
+    try:
+        return int(tags.get(SCHEMA_TAG, 1))
+    except ValueError:
+        return 1
+
+
 def create_run(mlflow_client, experiment, run_name, parent_run_id=None, tags=None):
     """Creates a RUNNING run (nested under `parent_run_id` if given); returns its id."""
     # Stringify here: MLflow's store would turn a bool tag into "1".
-    tags = {str(k): tag_value(v) for k, v in (tags or {}).items()}
+    tags = {SCHEMA_TAG: SCHEMA_VERSION, **(tags or {})}
+    tags = {str(k): tag_value(v) for k, v in tags.items()}
     if parent_run_id:
         tags["mlflow.parentRunId"] = parent_run_id
     run = mlflow_client.create_run(experiment, run_name=run_name, tags=tags)
@@ -214,11 +424,152 @@ def log_json_artifact(mlflow_client, run_id, data, filename, artifact_path=None)
     with tempfile.TemporaryDirectory() as folder:
         path = pathlib.Path(folder) / filename
         path.write_text(checkpoints.dumps(data))
-        mlflow_client.log_artifact(run_id, str(path), artifact_path)
+        log_artifact(mlflow_client, run_id, path, artifact_path)
+
+
+def metric_histories(mlflow_client, run_id, keys=None):
+    """`{key: [value per step]}` of a run's metrics, steps ascending.
+
+    The last value logged at a step wins (a resumed run may log a step twice).
+
+    Args:
+        mlflow_client: an `mlflow.MlflowClient`.
+        run_id: the run.
+        keys: metric names (default: every metric of the run).
+    """
+    if keys is None:
+        keys = sorted(mlflow_client.get_run(run_id).data.metrics)
+    histories = {}
+    for key in keys:
+        values = {}
+        for metric in sorted(mlflow_client.get_metric_history(run_id, key),
+                             key=lambda m: (m.step, m.timestamp)):
+            values[metric.step] = metric.value
+        histories[key] = [values[step] for step in sorted(values)]
+    return histories
+
+
+def log_keras_model(mlflow_client, run_id, model, name="model", input_example=None):
+    """Logs a Keras model as an MLflow model of `run_id` (Models tab, registry).
+
+    `mlflow.keras.log_model` under the run, with the `.keras` format (the
+    PEPITA feedback matrices and optimizer state are Keras variables, so they
+    are saved with it). MLflow's fluent API is used with this client's store
+    for the duration of the call only.
+
+    Args:
+        mlflow_client: the run's client.
+        run_id: the run.
+        model: a built Keras model.
+        name: the model's name in the run.
+        input_example: optional input batch; the model's signature is
+            inferred from it and the model's prediction.
+
+    Returns:
+        The `ModelInfo` (its `model_uri` loads the model with
+        `mlflow.keras.load_model`).
+    """
+    import mlflow
+    import mlflow.keras
+
+    signature = None
+    if input_example is not None:
+        # A signature (input/output shapes) from a prediction on the example;
+        # MLflow's own input_example saving fails for this flavor.
+        from mlflow.models import infer_signature
+
+        signature = infer_signature(input_example, model.predict(input_example, verbose=0))
+    run = mlflow_client.get_run(run_id)
+    status = run.info.status
+    with artifact_context(mlflow_client, run.info.artifact_uri), _CWD_LOCK, \
+            _fluent_tracking_uri(client_uri(mlflow_client)):
+        with mlflow.start_run(run_id=run_id):
+            info = mlflow.keras.log_model(
+                model, name=name, signature=signature,
+                # Stated, not inferred: MLflow's inference reloads the model
+                # in a subprocess (tens of seconds) and cannot see that the
+                # rule classes come from pepita_keras.
+                pip_requirements=_model_requirements())
+    # start_run/end_run mark the run FINISHED; keep the caller's status.
+    mlflow_client.update_run(run_id, status=status)
+    return info
+
+
+@contextlib.contextmanager
+def _fluent_tracking_uri(uri):
+    """Points MLflow's fluent API at `uri` for a block, then restores it exactly.
+
+    `mlflow.set_tracking_uri` also writes (or, for None, deletes) the
+    `MLFLOW_TRACKING_URI` environment variable, so both are put back: a later
+    `tracking_uri()` must still see what the user configured.
+    """
+    import mlflow
+    from mlflow.tracking._tracking_service import utils
+
+    previous, environment = utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous)
+        if environment is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = environment
+
+
+def _model_requirements():
+    import pepita_keras
+
+    requirements = [f"keras=={keras.__version__}", f"pepita_keras=={pepita_keras.__version__}"]
+    backend = keras.backend.backend()
+    module = sys.modules.get("tensorflow" if backend == "tensorflow" else backend)
+    if getattr(module, "__version__", None):
+        requirements.append(f"{'tensorflow' if backend == 'tensorflow' else backend}=="
+                            f"{module.__version__}")
+    return requirements
+
+
+class SystemMetrics:
+    """MLflow's system metrics (CPU, memory, disk, network, GPU) for one run.
+
+    `mlflow.system_metrics.SystemMetricsMonitor` sampling in a background
+    thread while the block runs; the metrics appear as `system/*` in the
+    run's Model metrics / System metrics charts. Needs `psutil` (and
+    `pynvml` for GPUs).
+
+    Args:
+        mlflow_client: the run's client.
+        run_id: the run.
+        enabled: False makes this a no-op.
+        sampling_interval: seconds between samples.
+    """
+
+    def __init__(self, mlflow_client, run_id, enabled=True, sampling_interval=10):
+        self.monitor = None
+        if enabled:
+            from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+            self.monitor = SystemMetricsMonitor(
+                run_id, sampling_interval=sampling_interval, resume_logging=True,
+                tracking_uri=client_uri(mlflow_client))
+
+    def __enter__(self):
+        if self.monitor is not None:
+            self.monitor.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.monitor is not None:
+            self.monitor.finish()
+        return False
 
 
 class MLflowMetricsCallback(keras.callbacks.Callback):
-    """Logs every numeric epoch log to an MLflow run, step = epoch index.
+    """Logs every numeric epoch log to an MLflow run, step = epoch number (1 … N).
+
+    Keras's `epoch` argument counts from 0; the step is `epoch + 1`, the
+    x-axis of the learning-curve plots.
 
     Keras names validation metrics `val_*`; `rename` maps them (e.g. to
     `test_*` when the validation data is the test set).
@@ -249,7 +600,23 @@ class MLflowMetricsCallback(keras.callbacks.Callback):
         metrics = {self.rename(k): v for k, v in (logs or {}).items()}
         if self.extra is not None:
             metrics.update(self.extra(epoch, logs or {}))
-        log_metrics(self.mlflow_client, self.run_id, metrics, step=epoch)
+        log_metrics(self.mlflow_client, self.run_id, metrics, step=epoch + 1)
+
+
+def split_metric_name(name, validation="val"):
+    """Keras log name → the tracked name: `train_*`, and `val_*` → `<validation>_*`.
+
+    Args:
+        name: a Keras log key (`loss`, `accuracy`, `val_loss`, …).
+        validation: what Keras's validation data is: `"val"` (a held-out part
+            of the training set, tuning) or `"test"` (the test set,
+            reproductions).
+    """
+    if name.startswith("val_"):
+        return f"{validation}_" + name[len("val_"):]
+    if name in ("loss", "accuracy"):
+        return "train_" + name
+    return name
 
 
 def test_metric_name(name):
@@ -394,12 +761,74 @@ def command_line():
 # ---------------------------------------------------------------------------
 # Plots.
 # ---------------------------------------------------------------------------
+def accuracy_limits(values, paper=None, margin=2.0):
+    """Y range (percent) that shows `values` and, if given, the paper's band.
+
+    The range comes from the data: a run at 7.8% gets an axis around 7.8%,
+    not the 90–100% window of a finished MNIST run. With `paper`, the band is
+    included only when the data come within 20 points of it, so a short or
+    failed run is not squeezed into a sliver at the bottom.
+
+    Args:
+        values: accuracies in percent (non-finite ones are ignored).
+        paper: optional `(mean, std)` in percent.
+        margin: points added above and below.
+
+    Returns:
+        `(low, high)` within [0, 100].
+    """
+    import math
+
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return (0.0, 100.0)
+    low, high = min(finite), max(finite)
+    if paper is not None and paper[0] - paper[1] - 20 <= high:
+        low, high = min(low, paper[0] - paper[1]), max(high, paper[0] + paper[1])
+    span = max(high - low, 1.0)
+    return (max(0.0, low - margin - 0.05 * span), min(100.0, high + margin + 0.05 * span))
+
+
+def _figure(columns):
+    # A bare Figure on the Agg canvas: no pyplot, so the process-wide backend
+    # (e.g. a notebook's inline backend) is left alone.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(5 * columns, 3.8))
+    FigureCanvasAgg(figure)
+    return figure, figure.subplots(1, columns)
+
+
+def _save(figure, path, title):
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    return path
+
+
+def _epoch_axis(axis, epochs):
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_xlabel("epoch")
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if epochs <= 1:  # a single point needs room on both sides
+        axis.set_xlim(0.5, 1.5)
+
+
 def plot_learning_curves(histories, path, title=None, paper=None, metric="accuracy"):
     """Plots train/test curves of one or several runs to a PNG.
 
+    Every epoch is a marker (a 1- or 2-epoch run is a visible point, not an
+    invisible line), epochs are numbered 1 … N, and the accuracy axis is set
+    from the data (`accuracy_limits`).
+
     Args:
         histories: `{label: {"train_accuracy": [...], "test_accuracy": [...], ...}}`
-            (lists indexed by epoch).
+            (lists indexed by epoch, accuracies as fractions).
         path: output file.
         title: figure title.
         paper: optional `(mean, std)` in percent drawn as a band on the
@@ -409,37 +838,90 @@ def plot_learning_curves(histories, path, title=None, paper=None, metric="accura
     Returns:
         The output path.
     """
-    # A bare Figure on the Agg canvas: no pyplot, so the process-wide backend
-    # (e.g. a notebook's inline backend) is left alone.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(10, 3.8))
-    FigureCanvasAgg(figure)
-    axes = figure.subplots(1, 2)
+    figure, axes = _figure(2)
     scale = 100.0 if metric == "accuracy" else 1.0
+    longest = 1
     for label, history in histories.items():
         for axis, split in zip(axes, ("train", "test")):
-            values = history.get(f"{split}_{metric}") or []
-            epochs = range(1, len(values) + 1)
-            axis.plot(epochs, [v * scale for v in values], label=str(label))
+            values = [v * scale if v is not None else float("nan")
+                      for v in history.get(f"{split}_{metric}") or []]
+            longest = max(longest, len(values))
+            axis.plot(range(1, len(values) + 1), values, marker="o",
+                      markersize=3 if len(values) > 30 else 5, label=str(label))
     for axis, split in zip(axes, ("train", "test")):
-        axis.set_xlabel("epoch")
+        _epoch_axis(axis, longest)
         axis.set_ylabel(f"{split} {metric}" + (" (%)" if metric == "accuracy" else ""))
         axis.grid(alpha=0.3)
-    if paper is not None:
-        mean, std = paper
-        axes[1].axhline(mean, color="black", linestyle="--", linewidth=1, label="paper")
-        axes[1].axhspan(mean - std, mean + std, color="black", alpha=0.1)
-        low = min(
-            [mean - 3] + [min(h.get("test_accuracy") or [1]) * scale for h in histories.values()]
-        )
-        axes[1].set_ylim(max(low, mean - 10), min(100, mean + 3))
+        if metric == "accuracy":
+            values = [v * scale for h in histories.values()
+                      for v in (h.get(f"{split}_{metric}") or []) if v is not None]
+            axis.set_ylim(*accuracy_limits(values, paper if split == "test" else None))
+    if paper is not None and metric == "accuracy":
+        _paper_band(axes[1], paper)
     axes[1].legend(fontsize=8)
-    if title:
-        figure.suptitle(title)
-    figure.tight_layout()
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    return path
+    return _save(figure, path, title)
+
+
+def _paper_band(axis, paper):
+    mean, std = paper
+    axis.axhline(mean, color="black", linestyle="--", linewidth=1, label="paper")
+    axis.axhspan(mean - std, mean + std, color="black", alpha=0.1)
+
+
+def plot_cell_curves(histories, path, title=None, paper=None):
+    """A cell's test accuracy: every seed, their mean ± std, and the paper's band.
+
+    Args:
+        histories: `{seed: [test accuracy per epoch]}` (fractions).
+        path: output file.
+        title: figure title.
+        paper: optional `(mean, std)` in percent.
+
+    Returns:
+        The output path.
+    """
+    import numpy as np
+
+    figure, axis = _figure(1)
+    longest = max([len(v) for v in histories.values()] + [1])
+    for seed, values in sorted(histories.items()):
+        values = [100 * v if v is not None else float("nan") for v in values]
+        axis.plot(range(1, len(values) + 1), values, marker="o", markersize=3,
+                  linewidth=0.8, alpha=0.6, label=f"seed {seed}")
+    mean, std = epoch_mean_std(histories)
+    if mean:
+        epochs = np.arange(1, len(mean) + 1)
+        mean, std = 100 * np.array(mean), 100 * np.nan_to_num(np.array(std, dtype=float))
+        axis.plot(epochs, mean, color="C3", linewidth=2, label="mean")
+        axis.fill_between(epochs, mean - std, mean + std, color="C3", alpha=0.2,
+                          label="± std")
+    if paper is not None:
+        _paper_band(axis, paper)
+    _epoch_axis(axis, longest)
+    axis.set_ylabel("test accuracy (%)")
+    axis.grid(alpha=0.3)
+    values = [100 * v for vs in histories.values() for v in vs if v is not None]
+    axis.set_ylim(*accuracy_limits(values, paper))
+    axis.legend(fontsize=8)
+    return _save(figure, path, title)
+
+
+def epoch_mean_std(histories):
+    """Per-epoch mean and sample std over runs, for the epochs every run reached.
+
+    Args:
+        histories: `{run: [value per epoch]}`.
+
+    Returns:
+        `(means, stds)` lists; a std is None with fewer than two runs.
+    """
+    import numpy as np
+
+    series = [list(v) for v in histories.values() if v]
+    if not series:
+        return [], []
+    epochs = min(len(v) for v in series)
+    values = np.array([v[:epochs] for v in series], dtype=float)
+    means = values.mean(axis=0).tolist()
+    stds = (values.std(axis=0, ddof=1).tolist() if len(series) > 1 else [None] * epochs)
+    return means, stds

@@ -236,28 +236,40 @@ def test_mlflow_parent_with_nested_seed_runs(tmp_path, fake_data, mlflow_uri):
     assert [r.info.run_id for r in parents] == [parent]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent]
     assert sorted(r.data.tags["pepita.seed"] for r in children) == ["0", "1"]
+    # Run names say which cell a seed belongs to, in every view of the UI.
+    assert sorted(r.info.run_name for r in children) == [
+        "fc_mnist_pepita-smoke/seed0", "fc_mnist_pepita-smoke/seed1"]
     for run in children:
         assert run.info.status == "FINISHED"
+        assert run.data.tags["pepita.role"] == "seed" and "pepita.kind" not in run.data.tags
+        assert (run.data.tags["pepita.rule"], run.data.tags["pepita.dataset"],
+                run.data.tags["pepita.architecture"]) == ("pepita", "mnist", "fc")
         params = run.data.params
         assert params["learning_rate"] == "0.1" and params["rule"] == "pepita"
         assert params["rule_kwargs.feedback_scale"] == "0.05"
         history = client.get_metric_history(run.info.run_id, "test_accuracy")
-        assert sorted(m.step for m in history) == [0, 1]
+        assert sorted(m.step for m in history) == [1, 2]  # epochs 1..N, as in the plots
+        assert sorted(m.step for m in client.get_metric_history(
+            run.info.run_id, "learning_rate")) == [1, 2]
         assert len(client.get_metric_history(run.info.run_id, "train_loss")) == 2
         # The reported number is the final (second) epoch's test accuracy.
-        assert run.data.metrics["final_test_accuracy"] == {m.step: m.value for m in history}[1]
+        assert run.data.metrics["final_test_accuracy"] == {m.step: m.value for m in history}[2]
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-        assert {"model", "learning_curves.png", "history.json", "alignment.json",
+        assert {"learning_curves.png", "history.json", "alignment.json",
                 "environment.json"} <= artifacts
-        assert [a.path for a in client.list_artifacts(run.info.run_id, "model")] == [
-            "model/model.keras"]
+        # The final model is an MLflow model of the run (Models tab, registry).
+        models = client.search_logged_models(
+            [experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'")
+        assert [m.name for m in models] == ["model"]
         assert run.data.tags["git.commit"] == tracking.git_info()["commit"]
         assert run.data.tags["git.dirty"] in ("true", "false")  # one boolean spelling
-    finals = sorted(100 * r.data.metrics["final_test_accuracy"] for r in children)
+    finals = sorted(r.data.metrics["final_test_accuracy"] for r in children)
     summary = client.get_run(parent).data.metrics
     assert summary["n_seeds"] == 2
-    assert summary["test_accuracy_mean"] == pytest.approx(np.mean(finals))
-    assert summary["test_accuracy_std"] == pytest.approx(np.std(finals, ddof=1))
+    # Fractions, like the seeds' accuracies (the table shows percent).
+    assert summary["final_test_accuracy_mean"] == pytest.approx(np.mean(finals))
+    assert summary["final_test_accuracy_std"] == pytest.approx(np.std(finals, ddof=1))
+    finals = [100 * value for value in finals]
 
     # Rerunning the finished command adds nothing.
     reproduce.reproduce(config, seeds=[0, 1], data_dir=fake_data, verify=False,
@@ -341,10 +353,10 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path, mlflow_template):
         client = tracking.client(stores[name])
         runs = client.search_runs(
             [client.get_experiment_by_name(reproduce.DEFAULT_EXPERIMENT).experiment_id])
-        seeds = [r for r in runs if r.data.tags.get("pepita.kind") == "seed"]
+        seeds = [r for r in runs if r.data.tags.get("pepita.role") == "seed"]
         assert len(seeds) == 1 and len(runs) == 2  # one parent, one run for seed 0
         history = client.get_metric_history(seeds[0].info.run_id, "test_accuracy")
-        assert sorted(m.step for m in history) == [0, 1, 2, 3]  # each epoch logged once
+        assert sorted(m.step for m in history) == [1, 2, 3, 4]  # each epoch logged once
         final[name + "_metrics"] = [m.value for m in sorted(history, key=lambda m: m.step)]
         final[name + "_final"] = seeds[0].data.metrics["final_test_accuracy"]
     assert final["killed"].keys() == final["clean"].keys()
@@ -423,7 +435,7 @@ def test_diverged_seeds_stop_fail_and_are_never_averaged(tmp_path, fake_data, ml
     assert "final test accuracy" not in output
 
     client, runs = _runs(mlflow_uri)
-    seeds = [r for r in runs if r.data.tags.get("pepita.kind") == "seed"]
+    seeds = [r for r in runs if r.data.tags.get("pepita.role") == "seed"]
     assert len(seeds) == 2
     for run in seeds:
         assert run.info.status == "FAILED"
@@ -436,7 +448,7 @@ def test_diverged_seeds_stop_fail_and_are_never_averaged(tmp_path, fake_data, ml
         history_file = client.download_artifacts(run.info.run_id, "history.json", str(tmp_path))
         history = json.loads(pathlib.Path(history_file).read_text(),
                              parse_constant=_reject_constant)
-        assert history["loss"] == [None]
+        assert history["train_loss"] == [None]  # the metrics' names, as in MLflow
     state_text = (tmp_path / "runs" / "exploding-smoke" / "seed0" / "state.json").read_text()
     json.loads(state_text, parse_constant=_reject_constant)
 
@@ -524,8 +536,8 @@ def test_two_processes_of_one_cell_train_each_seed_once(tmp_path):
     for process, output in zip(processes, outputs):
         assert process.returncode == 0, output
     _, runs = _runs(uri)
-    parents = [r for r in runs if r.data.tags.get("pepita.kind") == "cell"]
-    seeds = [r for r in runs if r.data.tags.get("pepita.kind") == "seed"]
+    parents = [r for r in runs if r.data.tags.get("pepita.role") == "cell"]
+    seeds = [r for r in runs if r.data.tags.get("pepita.role") == "seed"]
     assert len(parents) == 1
     assert sorted(int(r.data.tags["pepita.seed"]) for r in seeds) == [0, 1]
     assert all(r.data.tags.get("pepita.complete") == "true" for r in seeds)

@@ -1,0 +1,379 @@
+"""Upgrades an MLflow store written by older versions of this package.
+
+`pepita migrate-store --tracking-uri URI` (or `migrate_store(uri)`) brings
+every run of a store to `tracking.SCHEMA_VERSION`, without re-running
+anything, and can be run any number of times (runs already upgraded are left
+alone, artifacts already present are not logged again):
+
+1. **Artifact location.** Each experiment (and each of its runs) moves to
+   `tracking.default_artifact_location`: for the committed store the
+   relative `reproductions/results/artifacts/<experiment>`, so the store
+   works from the root of any clone (`mlflow ui --backend-store-uri
+   sqlite:///reproductions/results/tracking.db`). Files already at the old
+   location, if it still exists on this machine, are copied over.
+2. **Names and tags.** Seed runs `seed0` → `<cell>/seed0`, trials
+   `trial_3` → `<search>/trial_3`; `pepita.kind` → `pepita.role`;
+   `pepita.rule` / `pepita.dataset` / `pepita.architecture` added from the
+   params; boolean tags spelled `"true"` / `"false"`.
+3. **Metrics.** Per-epoch metrics move from step = epoch index (0 … N−1) to
+   step = epoch number (1 … N); a parent's old summary (`test_accuracy_mean`
+   / `_std` in percent, `n_seeds`, logged again by every call) is replaced by
+   one `final_test_accuracy_mean` / `_std` (fractions, as the seeds'
+   accuracies) / `n_seeds` / `n_diverged` at the last epoch's step, and
+   `test_accuracy_mean` / `_std` become the per-epoch curves over seeds;
+   tuning trials' `loss` / `accuracy` become `train_loss` / `train_accuracy`.
+4. **Artifacts re-created from what the store holds.** Seeds:
+   `history.json` and `learning_curves.png` from the metric histories,
+   `alignment.json` from the alignment metrics, `environment.json` from the
+   provenance tags and params (marked as rebuilt). Parents: per-epoch mean /
+   std over the completed seeds and `cell_curves.png`. With `--data-dir`,
+   seeds on a real dataset also get their dataset inputs (digests from the
+   files' SHA-256).
+
+Metric steps, metric names and artifact locations have no MLflow API to
+change them, so those edits go through MLflow's own SQLAlchemy models in one
+transaction per run; names and tags use `MlflowClient`.
+
+Example:
+
+```bash
+cp reproductions/results/tracking.db /tmp/backup.db
+pepita migrate-store --tracking-uri sqlite:///reproductions/results/tracking.db \\
+    --data-dir ../shared/data
+```
+"""
+
+import pathlib
+import shutil
+import tempfile
+
+from pepita_keras import tracking
+
+# Seed metrics logged once at the end (step = epochs), not per epoch.
+_FINAL_METRICS = ("final_test_accuracy", "final_train_accuracy", "wall_time_s",
+                  "epochs_completed")
+_BOOLEAN_TAGS = ("pepita.smoke", "pepita.complete", "pepita.diverged", "git.dirty",
+                 "pepita.best_trial", "pepita.distributed", "pepita.synthetic")
+# Parent summary metrics of schema 1 (accuracies in percent, logged at step 0
+# by every call); schema 2 logs final_test_accuracy_mean / _std (fractions).
+_OLD_PARENT_SUMMARY = ("test_accuracy_mean", "test_accuracy_std", "n_seeds", "n_diverged")
+_TRIAL_RENAMES = {"loss": "train_loss", "accuracy": "train_accuracy"}
+
+
+def _shift_steps(session, run_id, keys):
+    """step → step + 1 for `keys` of a run (metric history and latest value)."""
+    from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric
+
+    for model in (SqlMetric, SqlLatestMetric):
+        rows = session.query(model).filter(model.run_uuid == run_id, model.key.in_(keys))
+        # Through negative values: step 0 → 1 must not collide with the
+        # existing row at step 1 inside one UPDATE.
+        rows.update({model.step: -(model.step + 1)}, synchronize_session=False)
+        session.query(model).filter(model.run_uuid == run_id, model.key.in_(keys),
+                                    model.step < 0).update(
+            {model.step: -model.step}, synchronize_session=False)
+
+
+def _delete_metrics(session, run_id, keys):
+    from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric
+
+    for model in (SqlMetric, SqlLatestMetric):
+        session.query(model).filter(model.run_uuid == run_id, model.key.in_(keys)).delete(
+            synchronize_session=False)
+
+
+def _rename_metric_keys(session, run_id, renames):
+    from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric
+
+    for old, new in renames.items():
+        for model in (SqlMetric, SqlLatestMetric):
+            session.query(model).filter(model.run_uuid == run_id, model.key == old).update(
+                {model.key: new}, synchronize_session=False)
+
+
+def _parent_of(client, tags, cache):
+    parent_id = tags.get("mlflow.parentRunId")
+    if not parent_id:
+        return None
+    if parent_id not in cache:
+        cache[parent_id] = client.get_run(parent_id) if tracking.run_exists(
+            client, parent_id) else None
+    return cache[parent_id]
+
+
+def upgrade_run(uri, run_id, _parents=None):
+    """Upgrades one run to `tracking.SCHEMA_VERSION` (names, tags, steps, units).
+
+    A run already at that version is left unchanged.
+
+    Args:
+        uri: the store.
+        run_id: the run.
+
+    Returns:
+        True if the run was changed.
+    """
+    client = tracking.client(uri)
+    run = client.get_run(run_id)
+    tags, params = run.data.tags, run.data.params
+    if tracking.run_schema(tags) >= tracking.SCHEMA_VERSION:
+        return False
+    role = tracking.role(tags)
+    parent = _parent_of(client, tags, {} if _parents is None else _parents)
+    store = tracking._sql_store(uri)
+    with store.ManagedSessionMaker() as session:
+        metrics = set(run.data.metrics)
+        if role == "seed":
+            _shift_steps(session, run_id, [k for k in metrics if k not in _FINAL_METRICS
+                                           and not k.startswith("system/")])
+        elif role == "trial":
+            _rename_metric_keys(session, run_id,
+                                {k: v for k, v in _TRIAL_RENAMES.items() if k in metrics})
+            per_epoch = [_TRIAL_RENAMES.get(k, k) for k in metrics
+                         if k != "objective" and not k.startswith("system/")]
+            _shift_steps(session, run_id, per_epoch)
+        elif role == "cell":
+            # The old summary (percent, logged again by every call) goes;
+            # `reproduce.summarize_parent` logs it once in the new form.
+            _delete_metrics(session, run_id, _OLD_PARENT_SUMMARY)
+    new_tags = {}
+    if "pepita.kind" in tags and tracking.ROLE_TAG not in tags:
+        new_tags[tracking.ROLE_TAG] = tags["pepita.kind"]
+    source = params if "rule" in params else (parent.data.params if parent else {})
+    for key in ("rule", "dataset", "architecture"):
+        if f"pepita.{key}" not in tags and key in source:
+            new_tags[f"pepita.{key}"] = source[key]
+    for key in _BOOLEAN_TAGS:
+        if key in tags and tags[key] in ("0", "1", "True", "False", "TRUE", "FALSE"):
+            new_tags[key] = tracking.tag_is_true(tags[key])
+    new_tags[tracking.SCHEMA_TAG] = tracking.SCHEMA_VERSION
+    tracking.set_tags(client, run_id, new_tags)
+    if "pepita.kind" in tags:
+        client.delete_tag(run_id, "pepita.kind")
+    name = _new_name(run, role, parent)
+    if name and name != run.info.run_name:
+        client.update_run(run_id, name=name)
+    return True
+
+
+def _new_name(run, role, parent):
+    """`<cell>/seed<k>` or `<search>/trial_<id>` for a run named the old way."""
+    if parent is None:
+        return None
+    name, tags = run.info.run_name, run.data.tags
+    if role == "seed" and "/" not in name:
+        return f"{parent.info.run_name}/seed{tags.get('pepita.seed', name[len('seed'):])}"
+    if role == "trial" and "/" not in name:
+        return f"{parent.info.run_name}/trial_{tags.get('pepita.trial_id', name[6:])}"
+    return None
+
+
+def _copy_old_artifacts(old_uri, new_location, root):
+    """Copies files from a run's old local artifact folder, if it is still on this machine."""
+    from mlflow.utils.file_utils import local_file_uri_to_path
+
+    try:
+        old = pathlib.Path(local_file_uri_to_path(old_uri))
+    except Exception:
+        return 0
+    if not old.is_absolute() or not old.is_dir():
+        return 0
+    target = pathlib.Path(new_location)
+    if not target.is_absolute():
+        target = pathlib.Path(root) / target
+    shutil.copytree(old, target, dirs_exist_ok=True)
+    return sum(1 for p in old.rglob("*") if p.is_file())
+
+
+def _artifact_names(client, run_id):
+    return {item.path for item in tracking.list_artifacts(client, run_id)}
+
+
+def _rebuilt_environment(run):
+    tags, params = run.data.tags, run.data.params
+    return {
+        "rebuilt_by": "pepita migrate-store, from the run's tags and params (the original "
+                      "environment.json was not attached to this run)",
+        "environment": {key: tags.get(key) for key in ("hardware", "tensorflow", "keras")},
+        "git": {"commit": tags.get("git.commit"),
+                "dirty": tracking.tag_is_true(tags.get("git.dirty")),
+                "branch": tags.get("git.branch")},
+        "command": tags.get("command"),
+        "config": dict(params),
+    }
+
+
+def _rebuild_seed_artifacts(client, run, config, data_inputs):
+    from pepita_keras import reproduce
+
+    run_id = run.info.run_id
+    present = _artifact_names(client, run_id)
+    wanted = {"history.json", "learning_curves.png", "alignment.json", "environment.json"}
+    logged = 0
+    if not wanted <= present:
+        curves = tracking.metric_histories(client, run_id, [
+            key for key in run.data.metrics
+            if key not in _FINAL_METRICS and not key.startswith("system/")])
+        seed = run.data.tags.get("pepita.seed")
+        environment = _rebuilt_environment(run)
+        if data_inputs:
+            from pepita_keras import lineage
+
+            environment["data"] = lineage.describe(data_inputs)
+        paper = config.paper if config is not None else None
+        label = config.label if config is not None else run.data.tags.get("pepita.cell")
+        with tempfile.TemporaryDirectory() as folder:
+            for path in reproduce.seed_artifacts(folder, curves, f"seed {seed}",
+                                                 f"{label} (seed {seed})", paper, environment):
+                if path.name not in present:
+                    tracking.log_artifact(client, run_id, path)
+                    logged += 1
+    if data_inputs and not run.inputs.dataset_inputs:
+        from pepita_keras import lineage
+
+        lineage.log_dataset_inputs(client, run_id, data_inputs)
+    return logged
+
+
+def _config_for(run):
+    """The shipped config of a cell run, with the run's epoch count (None if unknown)."""
+    from pepita_keras import experiment as experiment_lib
+
+    try:
+        config = experiment_lib.load_config(run.data.tags.get("pepita.cell", ""))
+    except (ValueError, FileNotFoundError):
+        return None
+    epochs = int(run.data.params.get("epochs", config.epochs))
+    return config if epochs == config.epochs else config.replace(epochs=epochs)
+
+
+def _data_inputs(run, config, data_dir, cache):
+    """Dataset inputs of an old real-data seed run (needs the files), else None."""
+    if data_dir is None or config is None:
+        return None
+    if tracking.tag_is_true(run.data.tags.get("pepita.smoke")):
+        return None  # smoke runs may have been synthetic: unknown, so nothing is claimed
+    from pepita_keras import epoch_data, lineage
+
+    params = run.data.params
+    key = (config.dataset, params.get("num_train"), params.get("num_test"))
+    if key not in cache:
+        sized = config.replace(train_examples=int(params["num_train"]),
+                               test_examples=int(params["num_test"]))
+        arrays = epoch_data.load_config_arrays(sized, data_dir)
+        cache[key] = lineage.dataset_inputs(sized, arrays, data_dir)
+    return cache[key]
+
+
+def migrate_store(uri, artifact_location=None, data_dir=None, rebuild_artifacts=True,
+                  experiments=None, stream=None):
+    """Upgrades every run of a store (see module docstring); idempotent.
+
+    Args:
+        uri: the tracking URI of a database-backed store.
+        artifact_location: `{experiment name: location}` overriding
+            `tracking.default_artifact_location`.
+        data_dir: dataset folder; given, real-data seed runs get their
+            dataset inputs.
+        rebuild_artifacts: re-create missing artifacts from the metrics.
+        experiments: names to migrate (default: all).
+        stream: where progress lines go (default: none).
+
+    Returns:
+        `{"experiments_moved", "runs_upgraded", "artifacts_logged",
+        "files_copied", "parents_summarized"}` counts.
+    """
+    from pepita_keras import reproduce
+
+    def say(text):
+        if stream is not None:
+            print(text, file=stream, flush=True)
+
+    uri = tracking.tracking_uri(uri)
+    client = tracking.client(uri)
+    root = tracking.store_root(uri)
+    report = dict.fromkeys(("experiments_moved", "runs_upgraded", "artifacts_logged",
+                            "files_copied", "parents_summarized"), 0)
+    for experiment in client.search_experiments():
+        if experiments and experiment.name not in experiments:
+            continue
+        eid = experiment.experiment_id
+        runs = client.search_runs([eid], max_results=50000)
+        location = (artifact_location or {}).get(experiment.name) or \
+            tracking.default_artifact_location(uri, experiment.name)
+        if location and experiment.artifact_location != location:
+            for run in runs:
+                report["files_copied"] += _copy_old_artifacts(
+                    run.info.artifact_uri, f"{location}/{run.info.run_id}/artifacts",
+                    root or pathlib.Path.cwd())
+            tracking.set_artifact_location(uri, eid, location,
+                                           runs=[r.info.run_id for r in runs])
+            client.set_experiment_tag(eid, tracking.SCHEMA_TAG, str(tracking.SCHEMA_VERSION))
+            report["experiments_moved"] += 1
+            say(f"{experiment.name}: artifacts now at {location} "
+                f"({experiment.artifact_location} before)")
+        parents = {}
+        for run in runs:
+            if upgrade_run(uri, run.info.run_id, parents):
+                report["runs_upgraded"] += 1
+        if not rebuild_artifacts:
+            continue
+        runs = client.search_runs([eid], max_results=50000)
+        data_cache = {}
+        for run in runs:
+            role = tracking.role(run.data.tags)
+            finished = run.info.status in ("FINISHED", "FAILED")
+            if role == "seed" and finished and (
+                    tracking.tag_is_true(run.data.tags.get("pepita.complete"))
+                    or tracking.tag_is_true(run.data.tags.get("pepita.diverged"))):
+                config = _config_for(run)
+                inputs = _data_inputs(run, config, data_dir, data_cache)
+                count = _rebuild_seed_artifacts(client, run, config, inputs)
+                report["artifacts_logged"] += count
+                if count:
+                    say(f"  {run.info.run_name}: {count} artifacts rebuilt")
+        for run in runs:
+            if tracking.role(run.data.tags) != "cell":
+                continue
+            config = _config_for(run)
+            if config is None:
+                continue
+            before = run.data.tags.get("pepita.summarized_seeds")
+            reproduce.summarize_parent(client, run.info.run_id, config)
+            if client.get_run(run.info.run_id).data.tags.get("pepita.summarized_seeds") != before:
+                report["parents_summarized"] += 1
+                say(f"  {run.info.run_name}: per-epoch mean/std and cell_curves.png")
+    return report
+
+
+def _migrate_command(args):
+    import sys
+
+    uri = tracking.tracking_uri(args.tracking_uri)
+    report = migrate_store(uri, data_dir=args.data_dir,
+                           rebuild_artifacts=not args.no_artifacts, stream=sys.stdout)
+    print(f"Migrated {uri}: " + ", ".join(f"{k.replace('_', ' ')} {v}"
+                                          for k, v in report.items()))
+    root = tracking.store_root(uri)
+    if root is not None:
+        print(f"Browse it from {root}: MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow ui "
+              f"--workers 1 --host 127.0.0.1 --backend-store-uri sqlite:///"
+              f"{tracking.COMMITTED_STORE}")
+    return 0
+
+
+def add_subparser(subparsers):
+    """Registers `migrate-store` on the `pepita` CLI."""
+    parser = subparsers.add_parser(
+        "migrate-store", help="upgrade an MLflow store written by an older pepita_keras",
+        description="Moves artifacts to a location relative to the repository (committed "
+                    "store), renames runs and tags to the current vocabulary, moves "
+                    "per-epoch metrics to steps 1..N, and rebuilds missing artifacts from "
+                    "the logged metrics. Safe to run again. Back the store up first.")
+    parser.add_argument("--tracking-uri", default=None,
+                        help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
+    parser.add_argument("--data-dir", default=None,
+                        help="dataset folder: real-data seed runs get their dataset inputs")
+    parser.add_argument("--no-artifacts", action="store_true",
+                        help="only move locations and upgrade runs; rebuild no artifacts")
+    parser.set_defaults(func=_migrate_command)
