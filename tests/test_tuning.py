@@ -232,8 +232,9 @@ def test_hyperband_continues_trials_and_logs_their_epochs(tmp_path, mlflow_uri):
 
     client = mlflow.MlflowClient(uri)
     run_id = tuner.trial_run_id(continued[0].trial_id)
+    # It trained epochs 2 and 3 (steps are epoch numbers, 1 … N, as in the plots).
     steps = sorted(m.step for m in client.get_metric_history(run_id, "val_accuracy"))
-    assert steps == [1, 2]
+    assert steps == [2, 3]
     assert client.get_run(run_id).data.params["tuner/trial_id"] == values["tuner/trial_id"]
 
 
@@ -242,8 +243,10 @@ def test_cli_registers_tune_and_tune_report():
 
     parser = cli.build_parser()
     args = parser.parse_args(["tune", "fc_mnist_pepita", "--tuner", "hyperband",
-                              "--max-trials", "7", "--smoke", "--directory", "d"])
+                              "--max-trials", "7", "--smoke", "--directory", "d",
+                              "--synthetic", "--tracking-uri", "sqlite:///t.db"])
     assert (args.tuner, args.max_trials, args.smoke, args.directory) == ("hyperband", 7, True, "d")
+    assert args.synthetic and args.tracking_uri == "sqlite:///t.db"
     assert callable(args.func)
     args = parser.parse_args(["tune-report", "--output", "-"])
     assert args.output == "-" and callable(args.func)
@@ -270,6 +273,7 @@ def _mnist_subset(n_train, n_val):
 @pytest.mark.real_data
 def test_search_beats_a_bad_configuration_and_is_nested_in_mlflow(tmp_path, mlflow_uri):
     import mlflow
+    import mlflow.keras
 
     uri = mlflow_uri
     (x, y), validation = _mnist_subset(2000, 1000)
@@ -305,7 +309,12 @@ def test_search_beats_a_bad_configuration_and_is_nested_in_mlflow(tmp_path, mlfl
     assert len(children) == 3 == len(runs) - 1
     assert sorted(r.data.tags["pepita.trial_id"] for r in children) == sorted(tuner.oracle.trials)
     for run in children:
-        trial = tuner.oracle.trials[run.data.tags["pepita.trial_id"]]
+        trial_id = run.data.tags["pepita.trial_id"]
+        trial = tuner.oracle.trials[trial_id]
+        # Which search a trial belongs to shows in its name, in every view.
+        assert run.info.run_name == f"real/trial_{trial_id}"
+        assert (run.data.tags["pepita.rule"], run.data.tags["pepita.architecture"]) == (
+            "pepita", "fc")
         assert run.info.status == "FINISHED"
         assert run.data.tags["pepita.trial_status"] == "COMPLETED"
         assert float(run.data.params["learning_rate"]) == pytest.approx(
@@ -313,10 +322,22 @@ def test_search_beats_a_bad_configuration_and_is_nested_in_mlflow(tmp_path, mlfl
         assert run.data.params["hidden_units"] == "256"
         assert run.data.metrics["objective"] == pytest.approx(trial.score)
         history = client.get_metric_history(run.info.run_id, "val_accuracy")
-        assert sorted(m.step for m in history) == [0, 1]
+        assert sorted(m.step for m in history) == [1, 2]
         assert max(m.value for m in history) == pytest.approx(trial.score)
+        # The reproductions' vocabulary: train_* beside val_*, rate and time per epoch.
+        for name in ("train_accuracy", "train_loss", "learning_rate", "epoch_time_s"):
+            assert sorted(m.step for m in client.get_metric_history(
+                run.info.run_id, name)) == [1, 2], name
+        assert "accuracy" not in run.data.metrics and "loss" not in run.data.metrics
     tagged = [r for r in children if r.data.tags.get("pepita.best_trial") == "true"]
     assert [r.data.tags["pepita.trial_id"] for r in tagged] == [best.trial_id]
+    # The best trial keeps its trained model (Models tab); the others do not.
+    models = client.search_logged_models([experiment.experiment_id])
+    assert [m.source_run_id for m in models] == [tagged[0].info.run_id]
+    reloaded = mlflow.keras.load_model(models[0].model_uri)
+    best_model = tuner.get_best_models(1)[0]
+    np.testing.assert_allclose(reloaded.predict(validation[0][:8], verbose=0),
+                               best_model.predict(validation[0][:8], verbose=0), rtol=1e-5)
     assert parent.info.status == "FINISHED"
     assert parent.data.tags["pepita.best_trial_id"] == best.trial_id
     assert parent.data.metrics["best_objective"] == pytest.approx(best.score)
@@ -324,6 +345,40 @@ def test_search_beats_a_bad_configuration_and_is_nested_in_mlflow(tmp_path, mlfl
     report = tuning.write_report(tmp_path / "tuning.md", tracking_uri=uri)
     assert "| real |" in report and f"{best.score:.4f}" in report
     assert (tmp_path / "tuning.md").read_text() == report
+
+
+@pytest.mark.slow  # a fresh process (TF + MLflow imports) and two tiny trials: ~40 s
+def test_tune_cli_synthetic_into_a_given_store_prints_store_and_runs(tmp_path):
+    import mlflow
+
+    store = tmp_path / "given.db"
+    uri = f"sqlite:///{store}"
+    # MLFLOW_TRACKING_URI points elsewhere: --tracking-uri must win.
+    env = _env(tmp_path, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'other.db'}")
+    env.pop("PEPITA_DATA_DIR", None)  # no dataset needed with --synthetic
+    command = [sys.executable, "-m", "pepita_keras.cli", "tune", "pepita_fc_mnist", "--smoke",
+               "--synthetic", "--tracking-uri", uri, "--directory", str(tmp_path / "search")]
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    client = mlflow.MlflowClient(uri)
+    experiment = client.get_experiment_by_name(tuners.DEFAULT_EXPERIMENT)
+    runs = client.search_runs([experiment.experiment_id])
+    (parent,) = [r for r in runs if r.data.tags.get("pepita.role") == "search"]
+    trials = [r for r in runs if r.data.tags.get("pepita.role") == "trial"]
+    assert len(trials) == 2
+    # The user is told where the runs are.
+    assert str(store) in result.stdout and parent.info.run_id in result.stdout
+    best = [r for r in trials if r.data.tags.get("pepita.best_trial") == "true"]
+    assert best[0].info.run_id in result.stdout
+    # The data says it is synthetic, in the run's datasets and tags.
+    names = sorted(d.dataset.name for d in parent.inputs.dataset_inputs)
+    assert names == ["mnist-synthetic-train", "mnist-synthetic-validation"]
+    for run in [parent] + trials:
+        assert run.data.tags["pepita.synthetic"] == "true"
+        assert (run.data.tags["pepita.rule"], run.data.tags["pepita.dataset"],
+                run.data.tags["pepita.architecture"]) == ("pepita", "mnist", "fc")
+    assert not (tmp_path / "other.db").exists() and not (tmp_path / "mlruns").exists()
 
 
 # ---------------------------------------------------------------------------

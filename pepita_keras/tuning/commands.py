@@ -3,6 +3,7 @@
 ```
 pepita tune pepita_fc_mnist --tuner random --max-trials 10 --directory tuning
 pepita tune fc_mnist_pepita --tuner hyperband --max-trials 30 --smoke
+pepita tune pepita_fc_mnist --smoke --synthetic --tracking-uri sqlite:///tune.db
 pepita tune-report                      # → reproductions/results/tuning.md
 ```
 
@@ -59,6 +60,11 @@ def add_subparser(subparsers):
     tune.add_argument("--overwrite", action="store_true",
                       help="discard a previous search of this project")
     tune.add_argument("--data-dir", default=None, help="dataset folder (else $PEPITA_DATA_DIR)")
+    tune.add_argument("--synthetic", action="store_true",
+                      help="random learnable data shaped like the dataset (no files needed); "
+                           "recorded as such in the runs' datasets")
+    tune.add_argument("--tracking-uri", default=None,
+                      help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
     tune.add_argument("--experiment", default=None,
                       help="MLflow experiment (default: pepita-tuning)")
     tune.set_defaults(func=_tune_command)
@@ -76,6 +82,8 @@ def add_subparser(subparsers):
                         help="trials listed per search")
     report.add_argument("--include-smoke", action="store_true",
                         help="include --smoke searches")
+    report.add_argument("--tracking-uri", default=None,
+                        help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
     report.set_defaults(func=_report_command)
 
 
@@ -105,6 +113,8 @@ def run_search(
     train_examples=None,
     val_examples=None,
     verbose=1,
+    synthetic=False,
+    tracking_uri=None,
 ):
     """Runs (or resumes) the search of a `TuningConfig`.
 
@@ -118,6 +128,11 @@ def run_search(
         data_dir: dataset folder (else `$PEPITA_DATA_DIR`).
         experiment: MLflow experiment name.
         verbose: keras-tuner verbosity.
+        synthetic: search on `epoch_data.synthetic_arrays` (shaped like the
+            dataset) instead of the dataset; the runs' dataset inputs and
+            the `pepita.synthetic` tag say so.
+        tracking_uri: MLflow store (default: `MLFLOW_TRACKING_URI`, else
+            MLflow's default).
 
     Returns:
         `(tuner, config, wall_seconds)`.
@@ -146,6 +161,7 @@ def run_search(
     check_objective(config.objective, model_builder, config.name)
     params = config.params()
     params["smoke"] = smoke
+    params["synthetic"] = synthetic
     search = tuners.build_tuner(
         config.tuner,
         model_builder,
@@ -153,19 +169,29 @@ def run_search(
         max_trials=config.max_trials,
         max_epochs=config.epochs,
         seed=config.seed,
-        directory=directory,
+        # Absolute: MLflow writes to a committed store's relative artifact
+        # location from its repository root (tracking.artifact_context).
+        directory=os.path.abspath(directory),
         project_name=project_name or config.name,
         overwrite=overwrite,
         experiment=experiment or tuners.DEFAULT_EXPERIMENT,
+        tracking_uri=tracking_uri,
         search_params=params,
+        tags={"pepita.rule": base.rule, "pepita.dataset": base.dataset,
+              "pepita.architecture": base.architecture, "pepita.synthetic": synthetic},
         **dict(config.tuner_kwargs),
     )
     start = time.monotonic()
     if tuners._is_chief():
         search.search(verbose=verbose)  # serves the oracle; needs no data
     else:
-        data = _search_data(base.dataset, data_dir, config)
-        (x, y), validation = data
+        (x, y), validation = _search_data(base, data_dir, config, synthetic)
+        if not tuners._is_distributed():
+            from pepita_keras import lineage
+
+            inputs = lineage.dataset_inputs(base, [(x, y), validation], data_dir, synthetic,
+                                            splits=("train", "validation"))
+            lineage.log_dataset_inputs(search.mlflow_client, search.parent_run_id, inputs)
         search.search(x, y, validation_data=validation, epochs=config.epochs,
                       verbose=verbose)
     return search, config, time.monotonic() - start
@@ -216,15 +242,18 @@ def check_objective(objective, hypermodel, config_name="the config"):
         )
 
 
-def _search_data(dataset, data_dir, config):
-    from pepita_keras import datasets
+def _search_data(base, data_dir, config, synthetic=False):
+    from pepita_keras import datasets, epoch_data
 
-    (x, y), _ = datasets.load_arrays(dataset, data_dir)
     total = config.train_examples + config.val_examples
+    if synthetic:
+        (x, y), _ = epoch_data.synthetic_arrays(base, num_train=total, num_test=1)
+    else:
+        (x, y), _ = datasets.load_arrays(base.dataset, data_dir)
     if total > len(x):
         raise ValueError(
             f"train_examples + val_examples = {total} exceeds the {len(x)} "
-            f"training images of {dataset!r}."
+            f"training images of {base.dataset!r}."
         )
     # Validation from the training split's tail: the test set stays unseen.
     train = (x[: config.train_examples], y[: config.train_examples])
@@ -247,6 +276,8 @@ def _tune_command(args):
         experiment=args.experiment,
         train_examples=args.train_examples,
         val_examples=args.val_examples,
+        synthetic=args.synthetic,
+        tracking_uri=args.tracking_uri,
     )
     from pepita_keras.tuning import tuners
 
@@ -262,7 +293,11 @@ def _tune_command(args):
               "see the trial errors above.", file=sys.stderr)
         return 1
     for trial in best:
-        print(f"  trial {trial['trial_id']}: {trial['score']:.4f}  {trial['hyperparameters']}")
+        run_id = tuner.trial_run_id(trial["trial_id"])
+        print(f"  trial {trial['trial_id']}: {trial['score']:.4f}  {trial['hyperparameters']}"
+              f"  (run {run_id})")
+    print(f"MLflow: {tuner.tracking_uri}, experiment {tuner.experiment!r}, search run "
+          f"{tuner.parent_run_id} ({len(tuner.oracle.trials)} trial runs nested under it)")
     return 0
 
 
@@ -424,7 +459,8 @@ def write_report(output=DEFAULT_REPORT, experiment=None, include_smoke=False, to
 
 
 def _report_command(args):
-    text = write_report(args.output, args.experiment, args.include_smoke, args.top)
+    text = write_report(args.output, args.experiment, args.include_smoke, args.top,
+                        args.tracking_uri)
     sys.stdout.write(text)
     if args.output != "-":
         print(f"\nwritten to {args.output}")

@@ -6,19 +6,26 @@ it uses keras-tuner's own extension points, never its files:
 
 - `search` opens (or, on resume, reopens) one **parent run** per search,
   found again by the `pepita.search_id` tag;
-- `on_trial_begin` opens one **nested run per trial** (tag
-  `mlflow.parentRunId`), or reopens the run of the same trial id when the
-  trial is re-run (a search resumed after a kill re-runs the trial that was
-  in flight) — so the store never holds two runs of one trial;
+- `on_trial_begin` opens one **nested run per trial**, named
+  `<project>/trial_<id>` (tag `mlflow.parentRunId`), or reopens the run of
+  the same trial id when the trial is re-run (a search resumed after a kill
+  re-runs the trial that was in flight) — so the store never holds two runs
+  of one trial;
 - the trial's hyperparameters are the run's params, `on_epoch_end` logs the
-  epoch's metrics (step = epoch), `run_trial` logs the final `objective`
-  (keras-tuner's value: best epoch, averaged over executions);
+  epoch's metrics in the vocabulary of `pepita_keras.tracking` (`train_*`,
+  `val_*` for the held-out validation split, `learning_rate`,
+  `epoch_time_s`; step = epoch number 1 … N), `run_trial` logs the final
+  `objective` (keras-tuner's value: best epoch, averaged over executions);
+- every run carries `pepita.role` (`search` / `trial`) and the `tags` given
+  (`pepita.rule`, `pepita.dataset`, `pepita.architecture` from `pepita tune`);
 - `on_trial_end` records the trial status (`pepita.trial_status`:
   COMPLETED / INVALID / FAILED) and terminates the run, *before* the oracle
   is told, so a kill in between only makes keras-tuner re-run the trial;
 - when the search ends the best trial's run is tagged
-  `pepita.best_trial=true`, and the parent gets `best_objective`, the best
-  trial id and its hyperparameters (`best.<name>` tags).
+  `pepita.best_trial=true` and keeps its trained model as an MLflow model
+  (single-process searches: the chief of a distributed search has no
+  trained models), and the parent gets `best_objective`, the best trial id
+  and its hyperparameters (`best.<name>` tags).
 
 Only `mlflow.MlflowClient` calls with explicit run ids are used (through
 `pepita_keras.tracking`): MLflow's fluent active-run stack is per thread, and
@@ -38,6 +45,7 @@ import os
 import re
 import time
 
+import keras
 import keras_tuner
 from keras_tuner.engine import trial as trial_module
 
@@ -96,6 +104,10 @@ class MLflowTracking(keras_tuner.Tuner):
             processes; defaults to `default_search_id(directory, project_name)`.
         search_params: flat dict logged as params of the parent run
             (e.g. the tuning config).
+        tags: tags set on the parent and every trial run, e.g.
+            `{"pepita.rule": "pepita", "pepita.dataset": "mnist",
+            "pepita.architecture": "fc"}`; by default the rule and
+            architecture of a `RuleHyperModel`.
         oracle_seed: if not None, the oracle's seed, applied as given:
             keras-tuner's `seed or random.randint(...)` turns `seed=0` into
             a random seed.
@@ -112,6 +124,7 @@ class MLflowTracking(keras_tuner.Tuner):
         search_id=None,
         search_params=None,
         oracle_seed=None,
+        tags=None,
         **kwargs,
     ):
         if oracle_seed is not None:
@@ -124,6 +137,8 @@ class MLflowTracking(keras_tuner.Tuner):
             search_id or default_search_id(kwargs.get("directory"), kwargs.get("project_name"))
         )
         self.search_params = dict(search_params or {})
+        self.run_tags = dict(_hypermodel_tags(hypermodel), **(tags or {}))
+        self._epoch_started = {}
         self._client = None
         self._experiment_id = None
         self._parent_run_id = None
@@ -178,6 +193,7 @@ class MLflowTracking(keras_tuner.Tuner):
             return run_id
         tags = {
             "pepita.role": "search",
+            **self.run_tags,
             "pepita.search_id": self.search_id,
             "pepita.tuner": type(self).__name__,
             "pepita.project_dir": os.path.abspath(self.project_dir),
@@ -256,10 +272,11 @@ class MLflowTracking(keras_tuner.Tuner):
             run_id = tracking.create_run(
                 client,
                 self.experiment_id,
-                f"trial_{trial.trial_id}",
+                f"{self.project_name}/trial_{trial.trial_id}",
                 parent_run_id=self.parent_run_id,
                 tags={
                     "pepita.role": "trial",
+                    **self.run_tags,
                     "pepita.search_id": self.search_id,
                     "pepita.trial_id": trial.trial_id,
                     "pepita.attempts": 1,
@@ -275,11 +292,22 @@ class MLflowTracking(keras_tuner.Tuner):
         values = dict(trial.hyperparameters.values)
         tracking.log_params(client, run_id, values)
 
+    def on_epoch_begin(self, trial, model, epoch, logs=None):
+        super().on_epoch_begin(trial, model, epoch, logs=logs)
+        rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+        self._epoch_started[trial.trial_id] = (time.perf_counter(), rate)
+
     def on_epoch_end(self, trial, model, epoch, logs=None):
         super().on_epoch_end(trial, model, epoch, logs=logs)
         run_id = self._trial_runs.get(trial.trial_id)
         if run_id is not None:
-            tracking.log_metrics(self.mlflow_client, run_id, logs or {}, step=epoch)
+            metrics = {tracking.split_metric_name(k, "val"): v for k, v in (logs or {}).items()}
+            started = self._epoch_started.pop(trial.trial_id, None)
+            if started is not None:
+                metrics["epoch_time_s"] = time.perf_counter() - started[0]
+                metrics["learning_rate"] = started[1]
+            # Step = epoch number (1 … N), as in the reproductions' runs.
+            tracking.log_metrics(self.mlflow_client, run_id, metrics, step=epoch + 1)
 
     def run_trial(self, trial, *args, **kwargs):
         results = super().run_trial(trial, *args, **kwargs)
@@ -344,7 +372,37 @@ class MLflowTracking(keras_tuner.Tuner):
         if best.score is not None:
             metrics["best_objective"] = best.score
         tracking.log_metrics(client, parent, metrics)
+        if best_run is not None and not _is_distributed():
+            self._log_best_model(best_run)
         return best
+
+    def _log_best_model(self, run_id):
+        """Logs the best trial's trained model on its run, once."""
+        client = self.mlflow_client
+        if tracking.tag_is_true(client.get_run(run_id).data.tags.get("pepita.model_logged")):
+            return
+        try:
+            model = self.get_best_models(1)[0]
+        except Exception as error:  # e.g. its checkpoint was deleted
+            tracking.set_tags(client, run_id, {"pepita.model_error": repr(error)[:500]})
+            return
+        tracking.log_keras_model(client, run_id, model)
+        tracking.set_tags(client, run_id, {"pepita.model_logged": True})
+
+
+def _hypermodel_tags(hypermodel):
+    """`pepita.rule` / `pepita.architecture` of a `RuleHyperModel` (else none)."""
+    from pepita_keras import experiment as experiment_lib
+
+    tags = {}
+    rule = getattr(hypermodel, "rule_class", None)
+    if rule is not None:
+        # The rule names of the reproduction configs (`bp`, `pepita`, …).
+        names = {cls: name for name, cls in experiment_lib.RULES.items()}
+        tags["pepita.rule"] = names.get(rule.__name__, rule.__name__.lower())
+    if getattr(hypermodel, "architecture", None):
+        tags["pepita.architecture"] = hypermodel.architecture
+    return tags
 
 
 def _seed_oracle(oracle, seed):
@@ -392,6 +450,7 @@ def build_tuner(
     tracking_uri=None,
     search_id=None,
     search_params=None,
+    tags=None,
     **kwargs,
 ):
     """Makes a keras-tuner tuner, recorded in MLflow unless `track=False`.
@@ -412,7 +471,7 @@ def build_tuner(
             (`overwrite=False`).
         overwrite: start from scratch, deleting the saved state.
         track: record in MLflow (`MLflowTracking`).
-        experiment, tracking_uri, search_id, search_params: see
+        experiment, tracking_uri, search_id, search_params, tags: see
             `MLflowTracking`.
         **kwargs: passed to the keras-tuner class (e.g. `factor`,
             `hyperparameters`, `tune_new_entries`, `executions_per_trial`,
@@ -453,6 +512,7 @@ def build_tuner(
             search_id=search_id,
             search_params=search_params,
             oracle_seed=seed,
+            tags=tags,
         )
     else:
         cls = TUNERS[kind]
