@@ -2,6 +2,11 @@
 
 TensorFlow is configured here, before any test imports it: two logical CPU
 devices (for the MirroredStrategy tests) and quiet logs.
+
+Tests marked `slow` (multi-epoch trainings, fresh processes) are opt-in:
+they run with `--run-slow`, and always under `CI=true`. Tests marked
+`real_data` need real MNIST (`PEPITA_DATA_DIR`); under `CI=true` its absence
+is an error, not a skip.
 """
 
 import os
@@ -38,7 +43,30 @@ def mnist_dir():
     return None
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--run-slow",
+        action="store_true",
+        default=False,
+        help="also run the tests marked slow (always run under CI=true)",
+    )
+
+
 def pytest_collection_modifyitems(config, items):
+    _skip_slow_unless_asked(config, items)
+    _skip_real_data_without_mnist(items)
+
+
+def _skip_slow_unless_asked(config, items):
+    if config.getoption("--run-slow") or os.environ.get("CI") == "true":
+        return
+    skip = pytest.mark.skip(reason="slow: run with --run-slow (CI=true runs it)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+def _skip_real_data_without_mnist(items):
     """Skip real-data tests without data; under CI=true they must not skip."""
     if mnist_dir() is not None:
         return
@@ -71,6 +99,16 @@ def mirrored_strategy():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def float64():
+    """Runs Keras in float64, so that tolerances are not limited by float32 rounding."""
+    import keras
+
+    keras.config.set_floatx("float64")
+    yield
+    keras.config.set_floatx("float32")
 
 
 @pytest.fixture(autouse=True)

@@ -504,88 +504,14 @@ def test_backprop_fit_equals_plain_keras_fit(dtype_policy):
 
 
 # ----------------------------------------------------------------------------
-# Feedback matrices: shapes, init, seeding, config, saving.
+# Feedback matrices: shapes, alignment pairs.
 # ----------------------------------------------------------------------------
-def test_feedback_shapes_and_he_uniform_limits():
-    network = pepita_keras.models.paper_fc((28, 28, 1), 10, hidden_units=(256, 128), seed=0)
-    fa = pepita_keras.FeedbackAlignment(network, feedback_scale=0.5, seed=0)
-    assert [tuple(m.shape) for m in fa.feedback_matrices] == [(256, 128), (128, 10)]
-    dfa = pepita_keras.DirectFeedbackAlignment(network, seed=0)
-    assert [tuple(m.shape) for m in dfa.feedback_matrices] == [(10, 256), (10, 128)]
-    for matrix, fan_in in zip(fa.feedback_matrices, (256, 128)):
-        limit = 0.5 * math.sqrt(6.0 / fan_in)
-        values = np.abs(np.asarray(matrix))
-        assert values.max() <= limit and values.max() > 0.95 * limit
-    for matrix, size in zip(dfa.feedback_matrices, (256, 128)):
-        limit = math.sqrt(6.0 / size)
-        values = np.abs(np.asarray(matrix))
-        assert values.max() <= limit and values.max() > 0.95 * limit
-    for model in (fa, dfa):
-        assert not any(m.trainable for m in model.feedback_matrices)
-        assert len(model.trainable_variables) == 3  # kernels only, no bias
-
-
 def test_conv_direct_feedback_covers_the_feature_map():
     network = conv_net(use_bias=True, two_conv=True)
     dfa = pepita_keras.DirectFeedbackAlignment(network, seed=0)
     assert [tuple(m.shape) for m in dfa.feedback_matrices] == [(3, 5 * 5 * 3), (3, 4 * 4 * 2)]
     fa = pepita_keras.FeedbackAlignment(network, seed=0)
     assert [tuple(m.shape) for m in fa.feedback_matrices] == [(2, 2, 3, 2), (8, 3)]
-
-
-@pytest.mark.parametrize("rule", FEEDBACK_RULES)
-def test_feedback_is_seeded(rule):
-    network = fc_net(use_bias=False)
-    first, second = RULES[rule](network, seed=4), RULES[rule](network, seed=4)
-    other = RULES[rule](network, seed=5)
-    for a, b, c in zip(first.feedback_matrices, second.feedback_matrices, other.feedback_matrices):
-        np.testing.assert_array_equal(a, b)
-        assert not np.allclose(a, c)
-
-
-@pytest.mark.parametrize("rule", FEEDBACK_RULES)
-def test_get_config_round_trips_every_argument(rule):
-    model = RULES[rule](fc_net(), feedback_scale=0.25, seed=7, name="my_rule")
-    config = model.get_config()
-    restored = RULES[rule].from_config(config)
-    assert (restored.feedback_scale, restored.seed, restored.name) == (0.25, 7, "my_rule")
-    assert restored.get_config()["feedback_scale"] == 0.25
-    assert type(restored) is RULES[rule]
-
-
-def test_backprop_config_round_trip():
-    model = pepita_keras.Backprop(fc_net(), seed=7, name="bp")
-    restored = pepita_keras.Backprop.from_config(model.get_config())
-    assert (restored.seed, restored.name) == (7, "bp")
-
-
-@pytest.mark.parametrize(
-    "rule, net",
-    [("bp", "fc_dropout"), ("fa", "fc_dropout"), ("dfa", "fc_dropout"), ("drtp", "fc_dropout"),
-     ("fa", "conv2_nobias"), ("dfa", "conv")],
-)
-def test_save_load_round_trip(rule, net, tmp_path):
-    network = NETS[net]()
-    model = RULES[rule](network, seed=2)
-    feedback = randomize_feedback(model, seed=9) if rule != "bp" else []
-    x, labels, _ = batch_for(network, size=8)
-    if rule == "fa" and net == "fc_dropout":  # trained: weights, optimizer state moved
-        model.compile(
-            optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
-            metrics=["accuracy"],
-            run_eagerly=True,  # one step: tracing would dominate the test
-        )
-        model.fit(x, labels, batch_size=8, epochs=1, verbose=0)
-    path = tmp_path / f"{rule}.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    assert type(loaded) is RULES[rule]
-    for expected, matrix in zip(feedback, getattr(loaded, "feedback_matrices", [])):
-        np.testing.assert_array_equal(matrix, expected.astype("float32"))
-    assert len(getattr(loaded, "feedback_matrices", [])) == len(feedback)
-    np.testing.assert_allclose(loaded(x), model(x), rtol=1e-6)
-    # The restored rule keeps learning with the same updates.
-    assert_updates_close(loaded.compute_updates(x, labels), model.compute_updates(x, labels))
 
 
 def test_alignment_pairs_compare_feedback_with_the_forward_path():
@@ -605,29 +531,3 @@ def test_alignment_pairs_compare_feedback_with_the_forward_path():
     assert pepita_keras.Backprop(network).feedback_alignment_pairs() == []
     # Through pooling the forward map is not a matrix: no pair.
     assert pepita_keras.DRTP(conv_net()).feedback_alignment_pairs() == []
-
-
-# ----------------------------------------------------------------------------
-# Errors.
-# ----------------------------------------------------------------------------
-@pytest.mark.parametrize("rule", FEEDBACK_RULES)
-def test_unsupported_hidden_activation_is_named(rule):
-    with pytest.raises(ValueError, match="'elu'"):
-        RULES[rule](fc_net(activations=("relu", "elu")))
-
-
-@pytest.mark.parametrize(
-    "rule, output",
-    [("fa", "sigmoid"), ("fa", "tanh"), ("dfa", "tanh"), ("drtp", "tanh"), ("drtp", "linear")],
-)
-def test_output_without_cross_entropy_error_is_rejected(rule, output):
-    # FA takes only a softmax; DFA and DRTP a softmax or a sigmoid (BCE).
-    network = keras.Sequential([keras.Input((6,)), _dense(5, "relu", True, 0), _dense(3, output, True, 1)])
-    with pytest.raises(ValueError, match=f"'{output}'"):
-        RULES[rule](network)
-
-
-@pytest.mark.parametrize("scale", [0, -1.0, float("nan"), float("inf"), "big", True, None])
-def test_feedback_scale_must_be_positive(scale):
-    with pytest.raises(ValueError, match="feedback_scale"):
-        pepita_keras.FeedbackAlignment(fc_net(), feedback_scale=scale)

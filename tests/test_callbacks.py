@@ -6,23 +6,8 @@ import pytest
 
 import pepita_keras
 from pepita_keras.callbacks import AlignmentDiagnostics
+from tests.harness import mlp
 from tests.reference import pepita_numpy as ref
-
-
-def _mlp(sizes, seed=0):
-    layers = [keras.Input((sizes[0],))]
-    for index, units in enumerate(sizes[1:]):
-        last = index == len(sizes) - 2
-        layers.append(
-            keras.layers.Dense(
-                units,
-                activation="softmax" if last else "relu",
-                use_bias=False,
-                kernel_initializer=keras.initializers.HeUniform(seed + index),
-                name=f"dense_{index}",
-            )
-        )
-    return keras.Sequential(layers)
 
 
 def _kernels(model):
@@ -31,7 +16,7 @@ def _kernels(model):
 
 @pytest.mark.parametrize("rule", [pepita_keras.PEPITA, pepita_keras.MEMPEPITA])
 def test_angle_of_f_against_the_forward_product(rule, rng):
-    model = rule(_mlp([12, 9, 7, 4]), seed=0)
+    model = rule(mlp([12, 9, 7, 4]), seed=0)
     w1, w2, w3 = _kernels(model)
     product = w1 @ w2 @ w3  # (12, 4), F's shape
     diagnostics = AlignmentDiagnostics()
@@ -50,7 +35,7 @@ def test_angle_of_f_against_the_forward_product(rule, rng):
 
 
 def test_history_gets_angles_and_update_norms_per_epoch(rng):
-    model = pepita_keras.PEPITA(_mlp([12, 9, 4]), seed=1)
+    model = pepita_keras.PEPITA(mlp([12, 9, 4]), seed=1)
     model.compile(optimizer=keras.optimizers.SGD(0.0))  # weights stay put
     x = rng.uniform(0, 1, size=(32, 12)).astype("float32")
     y = rng.integers(0, 4, size=32)
@@ -90,10 +75,7 @@ def test_conv_pepita_logs_update_norms_only(rng):
 
 
 def test_feedback_alignment_with_b_equal_w_is_aligned():
-    rule = pepita_keras.FeedbackAlignment
-    if not hasattr(rule, "feedback_alignment_pairs"):
-        pytest.skip("FeedbackAlignment does not expose alignment pairs yet")
-    model = rule(_mlp([12, 9, 7, 4]), seed=0)
+    model = pepita_keras.FeedbackAlignment(mlp([12, 9, 7, 4]), seed=0)
     for matrix, block in zip(model.feedback_matrices, model.blocks[1:]):
         matrix.assign(block.layer.kernel)
     angles = AlignmentDiagnostics().measure(model)
@@ -102,10 +84,7 @@ def test_feedback_alignment_with_b_equal_w_is_aligned():
 
 
 def test_direct_feedback_alignment_against_the_transposed_product():
-    rule = pepita_keras.DirectFeedbackAlignment
-    if not hasattr(rule, "feedback_alignment_pairs"):
-        pytest.skip("DirectFeedbackAlignment does not expose alignment pairs yet")
-    model = rule(_mlp([12, 9, 7, 4]), seed=0)
+    model = pepita_keras.DirectFeedbackAlignment(mlp([12, 9, 7, 4]), seed=0)
     _, w2, w3 = _kernels(model)
     # D_1 = −(W2 W3)ᵀ (180°), D_2 = W3ᵀ (0°).
     model.feedback_matrices[0].assign((-(w2 @ w3).T).astype("float32"))

@@ -5,44 +5,16 @@ NumPy statement of the rule) or from the official update formula, never from
 what pepita_keras returns.
 """
 
-import os
-
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import pepita_keras
+from tests.harness import mlp
 from tests.reference import pepita_numpy as ref
 
 RTOL = 1e-5
-
-
-@pytest.fixture
-def float64():
-    """Runs Keras in float64 so rtol 1e-5 is not limited by float32 rounding."""
-    keras.config.set_floatx("float64")
-    yield
-    keras.config.set_floatx("float32")
-
-
-def _mlp(sizes, use_bias, dropout=0.0, seed=0):
-    """Input sizes[0] → ReLU hidden layers → softmax, He-uniform weights."""
-    layers = [keras.Input((sizes[0],))]
-    for index, units in enumerate(sizes[1:]):
-        last = index == len(sizes) - 2
-        layers.append(
-            keras.layers.Dense(
-                units,
-                activation="softmax" if last else "relu",
-                use_bias=use_bias,
-                kernel_initializer=keras.initializers.HeUniform(seed + index),
-                bias_initializer=keras.initializers.RandomUniform(-0.1, 0.1, seed),
-            )
-        )
-        if not last and dropout:
-            layers.append(keras.layers.Dropout(dropout))
-    return keras.Sequential(layers)
 
 
 def _kernels_and_biases(network, use_bias):
@@ -61,7 +33,7 @@ def _batch(rng, batch, features, classes):
 @pytest.mark.parametrize("use_bias", [False, True])
 @pytest.mark.parametrize("last_layer_error", ["modulated", "clean"])
 def test_mlp_updates_match_numpy_reference(float64, rng, use_bias, last_layer_error):
-    network = _mlp([12, 9, 7, 4], use_bias)
+    network = mlp([12, 9, 7, 4], use_bias)
     model = pepita_keras.PEPITA(
         network, feedback_scale=0.5, last_layer_error=last_layer_error, seed=3
     )
@@ -106,7 +78,7 @@ def test_conv_updates_match_numpy_reference(float64, rng, last_layer_error):
 
 
 def test_integer_and_one_hot_labels_give_the_same_updates(rng):
-    model = pepita_keras.PEPITA(_mlp([6, 5, 3], True), seed=0)
+    model = pepita_keras.PEPITA(mlp([6, 5, 3], True), seed=0)
     x, y, onehot = _batch(rng, 8, (6,), 3)
     for a, b, c in zip(
         model.compute_updates(x, y),
@@ -117,21 +89,8 @@ def test_integer_and_one_hot_labels_give_the_same_updates(rng):
         np.testing.assert_array_equal(a.numpy(), c.numpy())
 
 
-def test_feedback_matrix_init_follows_paper(rng):
-    d, classes, scale = 784, 10, 0.05
-    model = pepita_keras.PEPITA(pepita_keras.models.paper_fc(seed=0), seed=0)
-    feedback = model.feedback_matrix.numpy()
-    assert feedback.shape == (d, classes)
-    assert not model.feedback_matrix.trainable
-    limit = scale * np.sqrt(6 / d)
-    assert np.abs(feedback).max() <= limit
-    # U(-a, a) has std a / sqrt(3).
-    np.testing.assert_allclose(feedback.std(), limit / np.sqrt(3), rtol=0.02)
-    assert all(v is not model.feedback_matrix for v in model.trainable_variables)
-
-
 def test_dropout_mask_is_shared_by_both_passes_and_enters_updates(float64, rng):
-    network = _mlp([10, 8, 3], use_bias=False, dropout=0.5)
+    network = mlp([10, 8, 3], use_bias=False, dropout=0.5)
     model = pepita_keras.PEPITA(network, feedback_scale=0.5, seed=4)
     x, y, onehot = _batch(rng, 6, (10,), 3)
     updates = model.compute_updates(x, y, training=True)
@@ -174,7 +133,7 @@ def test_dropout_masks_object_reuses_mask_across_passes():
 
 def test_fit_with_sgd_momentum_equals_official_update(rng):
     """Official loop: v ← 0.9 v + η ΔW/B, w ← w + v, with ΔW = −B·G."""
-    network = _mlp([12, 9, 4], use_bias=False)
+    network = mlp([12, 9, 4], use_bias=False)
     model = pepita_keras.PEPITA(network, seed=5)
     lr, momentum = 0.1, 0.9
     model.compile(optimizer=keras.optimizers.SGD(lr, momentum=momentum))
@@ -222,7 +181,7 @@ def test_two_replicas_equal_one_replica_on_the_same_global_batch(rng, mirrored_s
 
     def trained(strategy):
         with strategy.scope():
-            model = pepita_keras.PEPITA(_mlp([12, 9, 4], True), seed=1)
+            model = pepita_keras.PEPITA(mlp([12, 9, 4], True), seed=1)
             model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
         data = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
         model.fit(data, epochs=2, verbose=0)
@@ -239,7 +198,7 @@ def test_mirrored_strategy_with_a_batch_smaller_than_replicas_stays_finite(
 ):
     x, y, _ = _batch(rng, 5, (12,), 4)  # last global batch has 1 example
     with mirrored_strategy.scope():
-        model = pepita_keras.PEPITA(_mlp([12, 9, 4], False, dropout=0.2), seed=1)
+        model = pepita_keras.PEPITA(mlp([12, 9, 4], False, dropout=0.2), seed=1)
         model.compile(optimizer=keras.optimizers.SGD(0.1))
     model.fit(x, y, batch_size=4, epochs=1, verbose=0)
     assert all(np.isfinite(v.numpy()).all() for v in model.trainable_variables)
@@ -251,7 +210,7 @@ def test_mixed_precision_updates_are_not_unscaled(rng):
     for policy in ("float32", "mixed_float16"):
         keras.config.set_dtype_policy(policy)
         try:
-            model = pepita_keras.PEPITA(_mlp([12, 9, 4], False), seed=1)
+            model = pepita_keras.PEPITA(mlp([12, 9, 4], False), seed=1)
             model.compile(optimizer=keras.optimizers.SGD(0.1))
             before = [v.numpy().copy() for v in model.trainable_variables]
             model.fit(x, y, batch_size=16, epochs=1, verbose=0)
@@ -268,32 +227,8 @@ def test_mixed_precision_updates_are_not_unscaled(rng):
         assert np.abs(mixed).max() > 0.5 * np.abs(full).max()
 
 
-def test_keras_round_trip_preserves_f_predictions_and_resumed_training(rng, tmp_path):
-    network = pepita_keras.models.paper_fc((6, 6, 1), 4, hidden_units=(16,), seed=2)
-    model = pepita_keras.PEPITA(network, feedback_scale=0.1, seed=9)
-    model.compile(
-        optimizer=keras.optimizers.SGD(0.05, momentum=0.9), metrics=["accuracy"]
-    )
-    x, y, _ = _batch(rng, 40, (6, 6, 1), 4)
-    model.fit(x[:20], y[:20], batch_size=10, shuffle=False, verbose=0)
-    path = os.fspath(tmp_path / "pepita.keras")
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    assert isinstance(loaded, pepita_keras.PEPITA)
-    assert loaded.feedback_scale == 0.1 and loaded.last_layer_error == "modulated"
-    np.testing.assert_array_equal(
-        loaded.feedback_matrix.numpy(), model.feedback_matrix.numpy()
-    )
-    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
-    # Dropout seeds and momentum are saved too: both continue identically.
-    model.fit(x[20:], y[20:], batch_size=10, shuffle=False, verbose=0)
-    loaded.fit(x[20:], y[20:], batch_size=10, shuffle=False, verbose=0)
-    for a, b in zip(model.trainable_variables, loaded.trainable_variables):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
-
-
 def test_fit_reports_loss_and_compiled_metrics(rng):
-    model = pepita_keras.PEPITA(_mlp([12, 9, 4], False), seed=0)
+    model = pepita_keras.PEPITA(mlp([12, 9, 4], False), seed=0)
     model.compile(optimizer=keras.optimizers.SGD(0.0), metrics=["accuracy"])
     x, y, onehot = _batch(rng, 32, (12,), 4)
     logs = model.fit(x, y, batch_size=32, verbose=0).history
@@ -308,7 +243,7 @@ def test_fit_reports_loss_and_compiled_metrics(rng):
 
 
 def test_learning_rate_schedule_and_callbacks_work(rng):
-    model = pepita_keras.PEPITA(_mlp([12, 9, 4], False), seed=0)
+    model = pepita_keras.PEPITA(mlp([12, 9, 4], False), seed=0)
     # lr is 0.1 at iteration 0 and 0 afterwards: only step 1 moves weights.
     schedule = keras.optimizers.schedules.PiecewiseConstantDecay([0], [0.1, 0.0])
     model.compile(optimizer=keras.optimizers.SGD(schedule))
@@ -343,6 +278,6 @@ def test_xla_step_matches_default_step(rng):
 def test_default_jit_compile_is_off_on_a_cpu_only_machine():
     if tf.config.list_physical_devices("GPU"):
         pytest.skip("GPU present: Keras's 'auto' may pick XLA there")
-    model = pepita_keras.PEPITA(_mlp([4, 3, 2], False))
+    model = pepita_keras.PEPITA(mlp([4, 3, 2], False))
     model.compile(optimizer="sgd")
     assert model.jit_compile is False

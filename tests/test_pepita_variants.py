@@ -5,39 +5,15 @@ NumPy statements of each variant), from exact identities (sign −1 ≡ F
 negated) and from closed forms (mirroring, decoupled weight decay).
 """
 
-import os
-
 import keras
 import numpy as np
 import pytest
 
 import pepita_keras
+from tests.harness import mlp
 from tests.reference import pepita_variants_numpy as ref
 
 RTOL = 1e-5
-
-
-@pytest.fixture
-def float64():
-    keras.config.set_floatx("float64")
-    yield
-    keras.config.set_floatx("float32")
-
-
-def _mlp(sizes, use_bias=False, seed=0, activation="relu"):
-    layers = [keras.Input((sizes[0],))]
-    for index, units in enumerate(sizes[1:]):
-        last = index == len(sizes) - 2
-        layers.append(
-            keras.layers.Dense(
-                units,
-                activation="softmax" if last else activation,
-                use_bias=use_bias,
-                kernel_initializer=keras.initializers.HeUniform(seed + index),
-                bias_initializer=keras.initializers.RandomUniform(-0.1, 0.1, seed),
-            )
-        )
-    return keras.Sequential(layers)
 
 
 def _weights(model):
@@ -62,7 +38,7 @@ def test_variant_updates_match_numpy_reference(
 ):
     use_bias = normalize  # cover biases without doubling the grid
     model = pepita_keras.PEPITA(
-        _mlp([10, 8, 6, 3], use_bias),
+        mlp([10, 8, 6, 3], use_bias),
         feedback_scale=2.0,
         last_layer_error=last_layer_error,
         modulation_sign=sign,
@@ -89,7 +65,7 @@ def test_hebbian_form_differs_from_difference_form(float64, rng):
     x, y, _ = _batch(rng, 8, 10, 3)
     results = [
         pepita_keras.PEPITA(
-            _mlp([10, 8, 3]), feedback_scale=2.0, update_form=form, seed=1
+            mlp([10, 8, 3]), feedback_scale=2.0, update_form=form, seed=1
         ).compute_updates(x, y)[0].numpy()
         for form in ("difference", "hebbian")
     ]
@@ -98,15 +74,15 @@ def test_hebbian_form_differs_from_difference_form(float64, rng):
 
 def test_negative_modulation_sign_equals_negated_feedback(rng):
     x, y, _ = _batch(rng, 8, 10, 3)
-    minus = pepita_keras.PEPITA(_mlp([10, 8, 3]), modulation_sign=-1, seed=2)
-    plus = pepita_keras.PEPITA(_mlp([10, 8, 3]), seed=2)
+    minus = pepita_keras.PEPITA(mlp([10, 8, 3]), modulation_sign=-1, seed=2)
+    plus = pepita_keras.PEPITA(mlp([10, 8, 3]), seed=2)
     plus.feedback_matrix.assign(-minus.feedback_matrix.numpy())
     for a, b in zip(minus.compute_updates(x, y), plus.compute_updates(x, y)):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 def test_normalized_predictions_divide_by_the_whole_batch_norm(float64, rng):
-    model = pepita_keras.PEPITA(_mlp([10, 8, 3]), normalize_activations=True, seed=0)
+    model = pepita_keras.PEPITA(mlp([10, 8, 3]), normalize_activations=True, seed=0)
     x, _, _ = _batch(rng, 16, 10, 3)
     kernels, _ = _weights(model)
     _, outputs = ref.forward(x, kernels, normalize=True)
@@ -124,7 +100,7 @@ def test_time_local_step_equals_two_halves_applied_by_hand(
 ):
     lr = 0.5
     model = pepita_keras.PEPITA(
-        _mlp([10, 8, 6, 3]),
+        mlp([10, 8, 6, 3]),
         feedback_scale=2.0,
         update_form="hebbian",
         time_local=True,
@@ -161,8 +137,8 @@ def test_time_local_step_equals_two_halves_applied_by_hand(
 def test_time_local_compute_updates_is_the_sum_of_both_halves(rng):
     x, y, _ = _batch(rng, 8, 10, 3)
     kwargs = dict(feedback_scale=2.0, update_form="hebbian", last_layer_error="clean", seed=3)
-    local = pepita_keras.PEPITA(_mlp([10, 8, 3]), time_local=True, **kwargs)
-    at_once = pepita_keras.PEPITA(_mlp([10, 8, 3]), **kwargs)
+    local = pepita_keras.PEPITA(mlp([10, 8, 3]), time_local=True, **kwargs)
+    at_once = pepita_keras.PEPITA(mlp([10, 8, 3]), **kwargs)
     for a, b in zip(local.compute_updates(x, y), at_once.compute_updates(x, y)):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
@@ -181,7 +157,7 @@ def test_normalization_under_mixed_precision_does_not_overflow(rng):
 
 def test_weight_decay_through_the_optimizer(rng):
     lr, decay = 0.1, 0.01
-    model = pepita_keras.PEPITA(_mlp([10, 8, 3]), seed=4)
+    model = pepita_keras.PEPITA(mlp([10, 8, 3]), seed=4)
     model.compile(optimizer=keras.optimizers.SGD(lr, weight_decay=decay))
     x, y, onehot = _batch(rng, 8, 10, 3)
     kernels, _ = _weights(model)
@@ -198,7 +174,7 @@ def test_weight_decay_through_the_optimizer(rng):
 def test_mirroring_step_matches_closed_form_and_keeps_initial_std(float64, rng, sign):
     settings = {"learning_rate": 0.5, "noise_std": 0.3, "batch_size": 32}
     model = pepita_keras.PEPITA(
-        _mlp([10, 8, 3]), modulation_sign=sign, feedback_mirroring=settings, seed=5
+        mlp([10, 8, 3]), modulation_sign=sign, feedback_mirroring=settings, seed=5
     )
     initial = model.feedback_matrix.numpy().copy()
     noise = rng.normal(0, 0.3, size=(32, 10))
@@ -215,7 +191,7 @@ def test_mirroring_turns_feedback_towards_anti_alignment(rng):
     """Linear hidden layer, softmax output: E[ξᵀ r]/N ≈ σ² W1 W2 J, J ∝ P = I − 11ᵀ/C
     (softmax Jacobian at small logits), so F (+Fe convention) → −W1 W2 P."""
     model = pepita_keras.PEPITA(
-        _mlp([20, 16, 4], activation="linear"),
+        mlp([20, 16, 4], activation="linear"),
         feedback_mirroring={"learning_rate": 1.0, "noise_std": 0.3, "batch_size": 1024},
         seed=6,
     )
@@ -231,7 +207,7 @@ def test_mirroring_turns_feedback_towards_anti_alignment(rng):
 
 def test_mirroring_schedule_and_std_during_fit(rng):
     model = pepita_keras.PEPITA(
-        _mlp([10, 8, 3]), feedback_mirroring={"period": 3}, seed=7
+        mlp([10, 8, 3]), feedback_mirroring={"period": 3}, seed=7
     )
     model.compile(optimizer=keras.optimizers.SGD(0.1))
     initial = model.feedback_matrix.numpy().copy()
@@ -257,54 +233,7 @@ def test_mirroring_schedule_and_std_during_fit(rng):
 )
 def test_invalid_variant_arguments_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        pepita_keras.PEPITA(_mlp([4, 3, 2]), **kwargs)
-
-
-VARIANT = dict(
-    last_layer_error="clean",
-    modulation_sign=-1,
-    normalize_activations=True,
-    update_form="hebbian",
-    time_local=True,
-    feedback_mirroring={"learning_rate": 0.2, "noise_std": 0.1, "batch_size": 16, "period": 2},
-)
-
-
-def test_variant_flags_round_trip_through_config():
-    model = pepita_keras.PEPITA(_mlp([6, 5, 3]), seed=0, **VARIANT)
-    clone = pepita_keras.PEPITA.from_config(model.get_config())
-    for name, value in VARIANT.items():
-        got = getattr(clone, name)
-        got = got.get_config() if name == "feedback_mirroring" else got
-        assert got == value, name
-    default = pepita_keras.PEPITA.from_config(pepita_keras.PEPITA(_mlp([6, 5, 3])).get_config())
-    assert default.feedback_mirroring is None and default.update_form == "difference"
-
-
-def test_variant_model_save_load_continues_identically(rng, tmp_path):
-    model = pepita_keras.PEPITA(_mlp([6, 5, 3], use_bias=True), seed=0, **VARIANT)
-    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
-    x, y, _ = _batch(rng, 32, 6, 3)
-    x = x.astype("float32")
-    model.fit(x[:16], y[:16], batch_size=8, shuffle=False, verbose=0)
-    path = os.fspath(tmp_path / "variant.keras")
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    assert isinstance(loaded, pepita_keras.PEPITA) and loaded.time_local
-    np.testing.assert_array_equal(
-        loaded.feedback_matrix.numpy(), model.feedback_matrix.numpy()
-    )
-    np.testing.assert_array_equal(
-        loaded.mirroring.target_std.numpy(), model.mirroring.target_std.numpy()
-    )
-    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
-    model.fit(x[16:], y[16:], batch_size=8, shuffle=False, verbose=0)
-    loaded.fit(x[16:], y[16:], batch_size=8, shuffle=False, verbose=0)
-    np.testing.assert_array_equal(
-        loaded.feedback_matrix.numpy(), model.feedback_matrix.numpy()
-    )
-    for a, b in zip(model.trainable_variables, loaded.trainable_variables):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        pepita_keras.PEPITA(mlp([4, 3, 2]), **kwargs)
 
 
 def test_mirrored_strategy_matches_one_device_with_mirroring_and_time_local(
@@ -323,7 +252,7 @@ def test_mirrored_strategy_matches_one_device_with_mirroring_and_time_local(
     ):
         with strategy.scope():
             model = pepita_keras.PEPITA(
-                _mlp([10, 8, 3]), seed=1, feedback_mirroring={"period": 2},
+                mlp([10, 8, 3]), seed=1, feedback_mirroring={"period": 2},
                 update_form="hebbian", time_local=True,
             )
             model.compile(optimizer=keras.optimizers.SGD(0.1))

@@ -6,15 +6,7 @@ import numpy as np
 import pytest
 
 import pepita_keras
-
-RULES = {
-    "pepita": pepita_keras.PEPITA,
-    "mempepita": pepita_keras.MEMPEPITA,
-    "bp": pepita_keras.Backprop,
-    "fa": pepita_keras.FeedbackAlignment,
-    "dfa": pepita_keras.DirectFeedbackAlignment,
-    "drtp": pepita_keras.DRTP,
-}
+from tests.harness import RULES
 
 
 def _data(n=64, features=12, classes=4, seed=0):
