@@ -139,10 +139,12 @@ def upgrade_run(uri, run_id, _parents=None):
     new_tags = {}
     if "pepita.kind" in tags and tracking.ROLE_TAG not in tags:
         new_tags[tracking.ROLE_TAG] = tags["pepita.kind"]
-    source = params if "rule" in params else (parent.data.params if parent else {})
+    # A trial's params are its hyperparameters: the setting is the search's.
+    inherited = parent.data.params if parent else {}
     for key in ("rule", "dataset", "architecture"):
-        if f"pepita.{key}" not in tags and key in source:
-            new_tags[f"pepita.{key}"] = source[key]
+        value = params.get(key, inherited.get(key))
+        if f"pepita.{key}" not in tags and value is not None:
+            new_tags[f"pepita.{key}"] = value
     for key in _BOOLEAN_TAGS:
         if key in tags and tags[key] in ("0", "1", "True", "False", "TRUE", "FALSE"):
             new_tags[key] = tracking.tag_is_true(tags[key])

@@ -124,3 +124,21 @@ def _fresh_dtype_policy():
     global_state.set_global_attribute("dtype_policy", None)
     yield
     global_state.set_global_attribute("dtype_policy", None)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _mlflow_store_in_a_temporary_folder(tmp_path_factory):
+    """Tests never write MLflow runs into the working tree (./mlflow.db, ./mlruns).
+
+    Without MLFLOW_TRACKING_URI, MLflow uses ./mlflow.db (or ./mlruns if that
+    folder holds data) in the working directory; tests that need their own
+    store still set it themselves. Subprocesses inherit the variable.
+    """
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    folder = tmp_path_factory.mktemp("mlflow_default")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder / 'mlflow.db'}"
+    yield
+    if previous is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = previous

@@ -1,0 +1,355 @@
+"""What a researcher sees in MLflow: artifacts that travel with the repo, names,
+tags, datasets, models, per-epoch steps, parent summaries, and the migration
+of stores written by older versions.
+
+Expectations come from what the user looks at — `MlflowClient` listings and
+downloads from another copy of the repository, run names, tags, metric steps,
+the files' SHA-256 computed here with hashlib — never from the runner's own
+return values.
+"""
+
+import hashlib
+import io
+import json
+import os
+import pathlib
+import shutil
+
+import numpy as np
+import pytest
+
+from pepita_keras import experiment, lineage, migrate, reproduce, results, tracking
+
+SEED_ARTIFACTS = {"learning_curves.png", "history.json", "alignment.json", "environment.json"}
+COMMITTED = pathlib.PurePosixPath(tracking.COMMITTED_STORE)
+
+
+@pytest.fixture
+def in_folder():
+    """Runs a block in another working directory, restoring it afterwards."""
+    previous = os.getcwd()
+
+    def enter(folder):
+        os.chdir(folder)
+
+    yield enter
+    os.chdir(previous)
+
+
+def _clone_store(root):
+    (root / COMMITTED.parent).mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{root / COMMITTED}"
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory):
+    """A 2-seed synthetic run into a committed-store layout, started from another folder."""
+    root = tmp_path_factory.mktemp("clone")
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    uri = _clone_store(root)
+    config = experiment.load_config("fc_mnist_pepita").smoke_version().replace(epochs=2)
+    previous = os.getcwd()
+    os.chdir(elsewhere)
+    try:
+        parent, seeds = reproduce.reproduce(config, seeds=[0, 1], synthetic=True,
+                                            run_root=elsewhere / "runs", tracking_uri=uri,
+                                            verbose=0)
+    finally:
+        os.chdir(previous)
+    return {"root": root, "elsewhere": elsewhere, "uri": uri, "parent": parent,
+            "seeds": seeds, "config": config}
+
+
+def _runs(client, experiment_name=reproduce.DEFAULT_EXPERIMENT):
+    found = client.get_experiment_by_name(experiment_name)
+    return client.search_runs([found.experiment_id], max_results=1000)
+
+
+def _steps(client, run_id, key):
+    return [m.step for m in sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)]
+
+
+def _values(client, run_id, key):
+    return [m.value for m in sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)]
+
+
+# ---------------------------------------------------------------------------
+# The committed store is self-contained.
+# ---------------------------------------------------------------------------
+def test_committed_store_artifacts_open_from_a_copy_of_the_repo(clone, tmp_path, in_folder):
+    import mlflow
+
+    # Nothing was written where the process happened to run.
+    assert sorted(p.name for p in clone["elsewhere"].iterdir()) == ["runs"]
+    copy = tmp_path / "another_clone"
+    shutil.copytree(clone["root"], copy)
+    moved = clone["root"].with_name(clone["root"].name + "-away")
+    clone["root"].rename(moved)  # the original location is gone
+    try:
+        in_folder(copy)
+        # What the README tells the user to run, from the copy's root.
+        client = mlflow.MlflowClient("sqlite:///reproductions/results/tracking.db")
+        found = client.get_experiment_by_name(reproduce.DEFAULT_EXPERIMENT)
+        assert found.artifact_location == "reproductions/results/artifacts/pepita-reproductions"
+        seeds = [r for r in _runs(client) if r.data.tags["pepita.role"] == "seed"]
+        assert len(seeds) == 2
+        for run in seeds:
+            listed = {a.path for a in client.list_artifacts(run.info.run_id)}
+            assert listed == SEED_ARTIFACTS
+            path = client.download_artifacts(run.info.run_id, "history.json", str(tmp_path))
+            history = json.loads(pathlib.Path(path).read_text())
+            assert history["test_accuracy"] == _values(client, run.info.run_id, "test_accuracy")
+        (parent,) = [r for r in _runs(client) if r.data.tags["pepita.role"] == "cell"]
+        assert [a.path for a in client.list_artifacts(parent.info.run_id)] == ["cell_curves.png"]
+    finally:
+        moved.rename(clone["root"])
+
+
+def test_seed_runs_names_tags_steps_datasets_and_model(clone, in_folder, monkeypatch):
+    import mlflow.keras
+
+    # As a user would load a model: from the repository root, store configured.
+    in_folder(clone["root"])
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", clone["uri"])
+
+    client = tracking.client(clone["uri"])
+    config = clone["config"]
+    seeds = {r.data.tags["pepita.seed"]: r for r in _runs(client)
+             if r.data.tags.get("pepita.role") == "seed"}
+    for seed, result in zip(("0", "1"), clone["seeds"]):
+        run = seeds[seed]
+        assert run.info.run_name == f"{config.run_name}/seed{seed}"
+        tags = run.data.tags
+        assert (tags["pepita.rule"], tags["pepita.dataset"], tags["pepita.architecture"]) == (
+            "pepita", "mnist", "fc")
+        assert tags["pepita.synthetic"] == "true" and "pepita.kind" not in tags
+        for key in ("test_accuracy", "train_loss", "learning_rate", "epoch_time_s",
+                    "load_avg_1min"):
+            assert _steps(client, run.info.run_id, key) == [1, 2], key
+        assert _values(client, run.info.run_id, "learning_rate") == pytest.approx([0.1, 0.1])
+        # A synthetic run says so in its datasets, not "mnist".
+        datasets = {d.dataset.name: d for d in run.inputs.dataset_inputs}
+        assert sorted(datasets) == ["mnist-synthetic-test", "mnist-synthetic-train"]
+        assert {d.dataset.source_type for d in datasets.values()} == {"code"}
+        contexts = {d.tags[0].value for d in datasets.values()}
+        assert contexts == {"train", "test"}
+        # The final model is an MLflow model that loads and predicts like the trained one.
+        (model,) = client.search_logged_models(
+            [run.info.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'")
+        x = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
+        loaded = mlflow.keras.load_model(f"models:/{model.model_id}")
+        np.testing.assert_allclose(loaded.predict(x, verbose=0),
+                                   result.model.predict(x, verbose=0), rtol=1e-5)
+
+
+def test_parent_has_per_epoch_mean_std_and_its_summary_once(clone, in_folder):
+    client = tracking.client(clone["uri"])
+    parent = clone["parent"]
+    seeds = [r for r in _runs(client) if r.data.tags.get("pepita.role") == "seed"]
+    per_seed = np.array([_values(client, r.info.run_id, "test_accuracy") for r in seeds])
+    assert _steps(client, parent, "test_accuracy_mean") == [1, 2]
+    np.testing.assert_allclose(_values(client, parent, "test_accuracy_mean"),
+                               per_seed.mean(axis=0))
+    np.testing.assert_allclose(_values(client, parent, "test_accuracy_std"),
+                               per_seed.std(axis=0, ddof=1))
+    finals = [r.data.metrics["final_test_accuracy"] for r in seeds]
+    # Rerunning the finished command logs nothing new.
+    in_folder(clone["elsewhere"])
+    reproduce.reproduce(clone["config"], seeds=[0, 1], synthetic=True,
+                        run_root=clone["elsewhere"] / "runs", tracking_uri=clone["uri"],
+                        verbose=0)
+    history = client.get_metric_history(parent, "final_test_accuracy_mean")
+    assert [m.value for m in history] == pytest.approx([np.mean(finals)])  # once, a fraction
+    assert len(client.get_metric_history(parent, "n_seeds")) == 1
+
+
+def test_a_run_on_real_files_records_their_sha256(tmp_path, mlflow_template_uri, in_folder):
+    from test_reproductions import write_fake_datasets
+
+    data = write_fake_datasets(tmp_path / "data", cifar=False)
+    config = experiment.load_config("fc_mnist_bp").smoke_version()
+    in_folder(tmp_path)
+    reproduce.reproduce(config, seeds=[0], data_dir=data, verify=False,
+                        run_root=tmp_path / "runs", tracking_uri=mlflow_template_uri, verbose=0)
+    client = tracking.client(mlflow_template_uri)
+    (run,) = [r for r in _runs(client) if r.data.tags.get("pepita.role") == "seed"]
+    inputs = {d.dataset.name: d.dataset for d in run.inputs.dataset_inputs}
+    assert sorted(inputs) == ["mnist-test", "mnist-train"]
+    assert json.loads(inputs["mnist-train"].source) == {"uri": str(data / "mnist")}
+    path = client.download_artifacts(run.info.run_id, "environment.json", str(tmp_path))
+    recorded = json.loads(pathlib.Path(path).read_text())["data"]
+    for split, stem in (("train", "train"), ("test", "t10k")):
+        expected = {f"{stem}-{kind}": hashlib.sha256(
+            (data / "mnist" / f"{stem}-{kind}").read_bytes()).hexdigest()
+            for kind in ("images-idx3-ubyte", "labels-idx1-ubyte")}
+        assert recorded[split]["sha256"] == expected
+        assert recorded[split]["digest"] == inputs[f"mnist-{split}"].digest
+    # Other file contents → another digest; the same files → the same digest.
+    arrays = ((np.zeros((3, 28, 28, 1)), np.zeros(3)), (np.zeros((2, 28, 28, 1)), np.zeros(2)))
+    before = [i.dataset.digest for i in lineage.dataset_inputs(config, arrays, data)]
+    again = [i.dataset.digest for i in lineage.dataset_inputs(config, arrays, data)]
+    labels = data / "mnist" / "t10k-labels-idx1-ubyte"
+    labels.write_bytes(labels.read_bytes()[:-1] + b"\x01")
+    after = [i.dataset.digest for i in lineage.dataset_inputs(config, arrays, data)]
+    assert again == before and after[0] == before[0] and after[1] != before[1]
+
+
+@pytest.fixture
+def mlflow_template_uri(tmp_path, monkeypatch):
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
+
+
+# ---------------------------------------------------------------------------
+# Migrating a store written before these changes.
+# ---------------------------------------------------------------------------
+def _old_store(root, old_artifacts):
+    """Runs as the previous version wrote them (schema 1), via MlflowClient."""
+    import mlflow
+    from mlflow.entities import Metric, Param, RunTag
+
+    uri = _clone_store(root)
+    client = mlflow.MlflowClient(uri)
+    eid = client.create_experiment(reproduce.DEFAULT_EXPERIMENT,
+                                   artifact_location=str(old_artifacts))
+    # The full config as params, as the runner logs it.
+    config = experiment.load_config("fc_mnist_pepita").replace(epochs=3)
+    params = [Param(k, tracking.param_value(v)) for k, v in config.flatten().items()]
+    parent = client.create_run(eid, run_name="fc_mnist_pepita", tags={
+        "pepita.kind": "cell", "pepita.cell": "fc_mnist_pepita", "pepita.smoke": "0"})
+    for start in range(0, len(params), 100):
+        client.log_batch(parent.info.run_id, params=params[start:start + 100])
+    curves = {0: [0.90, 0.95, 0.97], 1: [0.91, 0.96, 0.98]}
+    for seed, curve in curves.items():
+        run = client.create_run(eid, run_name=f"seed{seed}", tags={
+            "pepita.kind": "seed", "pepita.cell": "fc_mnist_pepita", "pepita.seed": str(seed),
+            "pepita.smoke": "0", "pepita.complete": "True", "hardware": "some CPU",
+            "git.commit": "abc", "git.dirty": "1", "mlflow.parentRunId": parent.info.run_id})
+        client.log_batch(run.info.run_id, params=[Param("seed", str(seed)),
+                                                  Param("rule", "pepita")], metrics=[
+            Metric(key, value, 1000 + step, step)
+            for step, accuracy in enumerate(curve)
+            for key, value in (("test_accuracy", accuracy), ("train_accuracy", accuracy + 0.01),
+                               ("train_loss", 1 - accuracy), ("alignment_angle_F", 90 + step))
+        ] + [Metric("final_test_accuracy", curve[-1], 2000, 3)])
+        client.set_terminated(run.info.run_id)
+    # The old parent summary: percent, logged again by a second call.
+    for timestamp in (3000, 4000):
+        client.log_batch(parent.info.run_id, metrics=[
+            Metric("test_accuracy_mean", 97.5, timestamp, 0),
+            Metric("n_seeds", 2, timestamp, 0)])
+    client.set_terminated(parent.info.run_id)
+    return uri, curves, parent.info.run_id
+
+
+def test_migrate_store_upgrades_old_runs_once(tmp_path, in_folder):
+    root = tmp_path / "repo"
+    uri, curves, parent_id = _old_store(root, tmp_path / "old_artifacts")
+    in_folder(tmp_path)  # not the repository root
+    report = migrate.migrate_store(uri)
+    assert report["experiments_moved"] >= 1 and report["runs_upgraded"] == 3
+    client = tracking.client(uri)
+    found = client.get_experiment_by_name(reproduce.DEFAULT_EXPERIMENT)
+    assert found.artifact_location == "reproductions/results/artifacts/pepita-reproductions"
+
+    def snapshot():
+        runs = {r.info.run_name: r for r in _runs(client)}
+        return runs, {name: {key: len(client.get_metric_history(r.info.run_id, key))
+                             for key in r.data.metrics} for name, r in runs.items()}
+
+    runs, lengths = snapshot()
+    assert sorted(runs) == ["fc_mnist_pepita", "fc_mnist_pepita/seed0", "fc_mnist_pepita/seed1"]
+    for seed, curve in curves.items():
+        run = runs[f"fc_mnist_pepita/seed{seed}"]
+        tags = run.data.tags
+        assert tags["pepita.role"] == "seed" and "pepita.kind" not in tags
+        assert (tags["pepita.rule"], tags["pepita.dataset"], tags["pepita.architecture"]) == (
+            "pepita", "mnist", "fc")
+        assert (tags["pepita.smoke"], tags["pepita.complete"], tags["git.dirty"]) == (
+            "false", "true", "true")
+        assert _steps(client, run.info.run_id, "test_accuracy") == [1, 2, 3]
+        assert _values(client, run.info.run_id, "test_accuracy") == pytest.approx(curve)
+        assert _steps(client, run.info.run_id, "final_test_accuracy") == [3]
+        assert {a.path for a in tracking.list_artifacts(client, run.info.run_id)} == SEED_ARTIFACTS
+        path = tracking.download_artifact(client, run.info.run_id, "history.json", tmp_path)
+        history = json.loads(pathlib.Path(path).read_text())
+        assert history["test_accuracy"] == pytest.approx(curve)
+        path = tracking.download_artifact(client, run.info.run_id, "environment.json", tmp_path)
+        environment = json.loads(pathlib.Path(path).read_text())
+        assert environment["environment"]["hardware"] == "some CPU"
+        assert "migrate-store" in environment["rebuilt_by"]
+    parent = runs["fc_mnist_pepita"]
+    assert parent.data.tags["pepita.role"] == "cell"
+    finals = [curve[-1] for curve in curves.values()]
+    assert _values(client, parent_id, "final_test_accuracy_mean") == pytest.approx(
+        [np.mean(finals)])  # a fraction, once
+    assert "test_accuracy_mean" in parent.data.metrics
+    assert _steps(client, parent_id, "test_accuracy_mean") == [1, 2, 3]
+    assert _values(client, parent_id, "test_accuracy_mean") == pytest.approx(
+        np.mean(list(curves.values()), axis=0))
+    assert _values(client, parent_id, "n_seeds") == [2]
+    assert max(_values(client, parent_id, "test_accuracy_mean")) <= 1  # no percent left
+    assert "cell_curves.png" in {a.path for a in tracking.list_artifacts(client, parent_id)}
+    # The files are inside the repository, at the relative location.
+    assert (root / "reproductions/results/artifacts/pepita-reproductions").is_dir()
+    assert not (tmp_path / "reproductions").exists()
+
+    # The table reads the migrated store as before (percent).
+    config = experiment.load_config("fc_mnist_pepita").replace(epochs=3)
+    cell = results.collect(client, configs={"fc_mnist_pepita": config})["fc_mnist_pepita"]
+    assert cell.finals == pytest.approx({0: 97.0, 1: 98.0})
+
+    # Idempotent: a second migration changes nothing.
+    again = migrate.migrate_store(uri)
+    assert set(again.values()) == {0}
+    assert snapshot()[1] == lengths
+
+
+# ---------------------------------------------------------------------------
+# CLI progress and plots.
+# ---------------------------------------------------------------------------
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_line_within_an_epoch():
+    terminal = _Terminal()
+    printer = reproduce.EpochPrinter("[cell seed 0]", epochs=3, steps=100, stream=terminal)
+    printer.on_epoch_begin(1)
+    printer.last -= 1  # as if half a second had passed
+    printer.on_train_batch_end(49, {"loss": 0.5, "accuracy": 0.8})
+    printer.on_epoch_end(1, {"loss": 0.4, "accuracy": 0.9, "val_accuracy": 0.91})
+    text = terminal.getvalue()
+    live, final = text.split("\r")[1], text.split("\r")[2]
+    assert "epoch 2/3" in live and "50/100 batches" in live and "ETA" in live
+    assert "loss 0.5000" in live
+    assert final.rstrip().endswith("test_accuracy 0.9100")
+
+    log = io.StringIO()  # a file: whole lines, every file_interval seconds
+    printer = reproduce.EpochPrinter("[cell seed 0]", 3, 100, stream=log, file_interval=0)
+    printer.on_epoch_begin(0)
+    printer.on_train_batch_end(9, {"loss": 0.5})
+    assert "\r" not in log.getvalue() and "10/100 batches" in log.getvalue()
+
+
+def test_accuracy_axis_follows_the_data():
+    # A 1-epoch run at 7.8%: the axis shows 7.8%, not the paper's 90–100% window.
+    low, high = tracking.accuracy_limits([7.8], paper=(98.01, 0.09))
+    assert low < 7.8 < high < 30
+    # A run near the paper shows the paper's band too.
+    low, high = tracking.accuracy_limits([96.0, 97.9], paper=(98.01, 0.09))
+    assert low < 96.0 and high > 98.1
+
+
+def test_one_epoch_plot_has_a_visible_point(tmp_path):
+    path = tracking.plot_learning_curves(
+        {"seed 0": {"train_accuracy": [0.1], "test_accuracy": [0.078]}},
+        tmp_path / "curve.png", paper=(98.01, 0.09))
+    from matplotlib.image import imread
+
+    image = imread(path)
+    # Markers: some pixels of the default colour C0 (#1f77b4) are drawn.
+    blue = np.all(np.abs(image[..., :3] - np.array([0x1F, 0x77, 0xB4]) / 255) < 0.05, axis=-1)
+    assert blue.sum() > 20
