@@ -63,7 +63,7 @@ BLOCK_TENSORFLOW = textwrap.dedent(
 
 CHILD = textwrap.dedent(
     """
-    import json, pathlib, sys
+    import json, os, pathlib, sys
     import numpy as np
 
     try:
@@ -155,10 +155,10 @@ CHILD = textwrap.dedent(
         "--tracking-uri", uri, "--run-root", str(out / "runs"), "--verbose", "0"])
     # `pepita tune` has no --no-verify; the files written here are not genuine MNIST.
     datasets._KNOWN_SHA256["mnist"] = {}
+    assert os.environ["MLFLOW_TRACKING_URI"] == uri  # the store tune logs to
     report["tune_rc"] = cli.main([
         "tune", "pepita_fc_mnist", "--smoke", "--data-dir", str(data_dir),
-        "--directory", str(out / "tuning"), "--experiment", "tf-free-tuning",
-        "--tracking-uri", uri])
+        "--directory", str(out / "tuning"), "--experiment", "tf-free-tuning"])
 
     report["tensorflow_modules"] = sorted(m for m in sys.modules if m.startswith("tensorflow"))
     np.savez(out / "arrays.npz", **arrays)
@@ -197,7 +197,7 @@ def tf_free(tmp_path_factory):
     # No KERAS_BACKEND: without TensorFlow, `import pepita_keras` must pick JAX.
     env.pop("KERAS_BACKEND", None)
     env.pop("PEPITA_DATA_DIR", None)
-    env.pop("MLFLOW_TRACKING_URI", None)
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{out / 'mlflow.db'}"
     result = subprocess.run(
         [sys.executable, "-c", BLOCK_TENSORFLOW, str(script), str(root / "data"), str(out)],
         env=env, cwd=root, capture_output=True, text=True, timeout=1200)
