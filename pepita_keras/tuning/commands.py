@@ -276,8 +276,9 @@ def _tune_command(args):
         experiment=args.experiment,
         train_examples=args.train_examples,
         val_examples=args.val_examples,
-        synthetic=args.synthetic,
-        tracking_uri=args.tracking_uri,
+        # getattr: callers that build the namespace themselves may predate these options.
+        synthetic=getattr(args, "synthetic", False),
+        tracking_uri=getattr(args, "tracking_uri", None),
     )
     from pepita_keras.tuning import tuners
 
@@ -460,7 +461,7 @@ def write_report(output=DEFAULT_REPORT, experiment=None, include_smoke=False, to
 
 def _report_command(args):
     text = write_report(args.output, args.experiment, args.include_smoke, args.top,
-                        args.tracking_uri)
+                        getattr(args, "tracking_uri", None))
     sys.stdout.write(text)
     if args.output != "-":
         print(f"\nwritten to {args.output}")
