@@ -720,8 +720,10 @@ def parse_seeds(text):
     return seeds
 
 
-def configure(config, smoke=False, epochs=None, train_examples=None, test_examples=None):
-    """Applies the CLI options to a loaded config."""
+def configure(config, smoke=False, epochs=None, train_examples=None, test_examples=None,
+              overrides=()):
+    """Applies the CLI options to a loaded config (`overrides`: `--set key=value`)."""
+    config = config.with_overrides(overrides)
     if smoke:
         config = config.smoke_version()
     changes = {}
@@ -737,7 +739,7 @@ def configure(config, smoke=False, epochs=None, train_examples=None, test_exampl
 def _reproduce_command(args):
     config = configure(
         experiment_lib.load_config(args.config), args.smoke, args.epochs,
-        args.train_examples, args.test_examples,
+        args.train_examples, args.test_examples, args.overrides,
     )
     parent, results = reproduce(
         config, parse_seeds(args.seeds), data_dir=args.data_dir, run_root=args.run_root,
@@ -795,6 +797,11 @@ def add_subparser(subparsers):
                         help="keep only the first N training examples")
     parser.add_argument("--test-examples", type=int, default=None,
                         help="keep only the first N test examples")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="override any config field, e.g. --set learning_rate=0.05 "
+                             "--set rule_kwargs.feedback_scale=0.1 (repeatable; the run is "
+                             "then recorded as <cell>-custom-<digest>)")
     parser.add_argument("--synthetic", action="store_true",
                         help="random learnable data shaped like the dataset (no files needed)")
     parser.add_argument("--no-verify", action="store_true", help="skip dataset checksums")

@@ -561,3 +561,19 @@ def test_set_overrides_any_config_field_and_refuses_unknown_keys():
         config.with_overrides(["learning_rate"])
     with pytest.raises(ValueError, match="epochs=0"):  # the config's own validation
         config.with_overrides(["epochs=0"])
+
+
+def test_cli_set_runs_a_custom_version_of_a_cell(tmp_path, mlflow_uri):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO),
+               MLFLOW_TRACKING_URI=mlflow_uri)
+    process = _cli(["fc_mnist_bp", "--smoke", "--synthetic", "--set", "learning_rate=0.05",
+                    "--set", "hidden_units=(16,)", "--run-root", str(tmp_path)], env)
+    output = process.communicate(timeout=300)[0]
+    assert process.returncode == 0, output
+    _, runs = _runs(mlflow_uri)
+    (seed,) = [r for r in runs if r.data.tags.get("pepita.seed") == "0"]
+    assert seed.data.params["learning_rate"] == "0.05"
+    assert seed.data.params["hidden_units"] == "[16]"
+    bad = _cli(["fc_mnist_bp", "--smoke", "--synthetic", "--set", "lr=0.05"], env)
+    output = bad.communicate(timeout=300)[0]
+    assert bad.returncode == 2 and "Unknown config key 'lr'" in output, output
