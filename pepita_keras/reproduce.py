@@ -674,6 +674,8 @@ def reproduce(config, seeds=(0,), data_dir=None, run_root=DEFAULT_RUN_ROOT,
     parent, results = reproduce(config, seeds=[0, 1], data_dir="/data")
     ```
     """
+    if system_metrics:
+        tracking.check_system_metrics()  # before any run is created
     uri = tracking.tracking_uri(tracking_uri)
     client = tracking.client(uri)
     experiment_id = tracking.experiment_id(client, experiment)

@@ -530,6 +530,18 @@ def _model_requirements():
     return requirements
 
 
+def check_system_metrics():
+    """ValueError unless MLflow's system metrics can be sampled (psutil installed).
+
+    Without psutil MLflow only logs a warning and records nothing.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("psutil") is None:
+        raise ValueError("--system-metrics needs psutil, which MLflow's system metrics "
+                         "monitor samples with: pip install psutil")
+
+
 class SystemMetrics:
     """MLflow's system metrics (CPU, memory, disk, network, GPU) for one run.
 
@@ -548,6 +560,7 @@ class SystemMetrics:
     def __init__(self, mlflow_client, run_id, enabled=True, sampling_interval=10):
         self.monitor = None
         if enabled:
+            check_system_metrics()
             from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
             self.monitor = SystemMetricsMonitor(

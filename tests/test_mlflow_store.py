@@ -9,11 +9,13 @@ return values.
 """
 
 import hashlib
+import importlib.util
 import io
 import json
 import os
 import pathlib
 import shutil
+import time
 
 import numpy as np
 import pytest
@@ -353,3 +355,21 @@ def test_one_epoch_plot_has_a_visible_point(tmp_path):
     # Markers: some pixels of the default colour C0 (#1f77b4) are drawn.
     blue = np.all(np.abs(image[..., :3] - np.array([0x1F, 0x77, 0xB4]) / 255) < 0.05, axis=-1)
     assert blue.sum() > 20
+
+
+def test_system_metrics_option(tmp_path, monkeypatch):
+    from pepita_keras import cli
+
+    args = cli.build_parser().parse_args(["reproduce", "fc_mnist_bp", "--system-metrics"])
+    assert args.system_metrics
+    client = tracking.client(f"sqlite:///{tmp_path / 'store.db'}")
+    run = tracking.create_run(client, tracking.experiment_id(client, "system"), "run")
+    if importlib.util.find_spec("psutil") is None:
+        # Without psutil MLflow would silently record nothing: say what is missing.
+        with pytest.raises(ValueError, match="pip install psutil"):
+            tracking.SystemMetrics(client, run)
+        return
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "1")
+    with tracking.SystemMetrics(client, run, sampling_interval=1):
+        time.sleep(4)
+    assert any(key.startswith("system/cpu") for key in client.get_run(run).data.metrics)
