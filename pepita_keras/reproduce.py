@@ -421,6 +421,8 @@ def _run_seed_locked(config, seed, data, client, experiment_id, parent_run_id, f
         run_id = state["run_id"]
         tracking.reopen_run(client, run_id)
         _upgrade_if_old(client, run_id)
+        if inputs and not client.get_run(run_id).inputs.dataset_inputs:
+            lineage.log_dataset_inputs(client, run_id, inputs)  # started before inputs existed
         resumed_from = state["epoch"]
         if state.get("checkpoint"):
             checkpoints.restore_checkpoint(model, folder / state["checkpoint"])

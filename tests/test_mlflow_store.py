@@ -373,3 +373,40 @@ def test_system_metrics_option(tmp_path, monkeypatch):
     with tracking.SystemMetrics(client, run, sampling_interval=1):
         time.sleep(4)
     assert any(key.startswith("system/cpu") for key in client.get_run(run).data.metrics)
+
+
+def test_resuming_a_run_recorded_with_0_based_steps_upgrades_it(tmp_path, monkeypatch,
+                                                                 mlflow_template_uri):
+    from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric
+
+    config = experiment.load_config("fc_mnist_bp").smoke_version().replace(epochs=2)
+    original = tracking.MLflowMetricsCallback.on_epoch_end
+
+    def stop_after_first_epoch(self, epoch, logs=None):
+        original(self, epoch, logs)
+        raise KeyboardInterrupt  # as Ctrl-C after epoch 1 was checkpointed and logged
+
+    monkeypatch.setattr(tracking.MLflowMetricsCallback, "on_epoch_end", stop_after_first_epoch)
+    run = dict(seeds=[0], synthetic=True, run_root=tmp_path / "runs", verbose=0)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce.reproduce(config, **run)
+    monkeypatch.setattr(tracking.MLflowMetricsCallback, "on_epoch_end", original)
+    # Make the interrupted run look like the previous version wrote it.
+    client = tracking.client(mlflow_template_uri)
+    (seed,) = [r for r in _runs(client) if r.data.tags.get("pepita.role") == "seed"]
+    run_id = seed.info.run_id
+    with tracking._sql_store(mlflow_template_uri).ManagedSessionMaker() as session:
+        for model in (SqlMetric, SqlLatestMetric):
+            session.query(model).filter(model.run_uuid == run_id).update(
+                {model.step: model.step - 1}, synchronize_session=False)
+    client.delete_tag(run_id, tracking.SCHEMA_TAG)
+    client.update_run(run_id, name="seed0")
+    assert _steps(client, run_id, "test_accuracy") == [0]
+
+    reproduce.reproduce(config, **run)
+    upgraded = client.get_run(run_id)
+    assert upgraded.info.status == "FINISHED"
+    assert upgraded.info.run_name == f"{config.run_name}/seed0"
+    assert _steps(client, run_id, "test_accuracy") == [1, 2]  # each epoch once, 1-based
+    assert sorted(d.dataset.name for d in upgraded.inputs.dataset_inputs) == [
+        "mnist-synthetic-test", "mnist-synthetic-train"]
