@@ -39,7 +39,8 @@ Example:
 client = tracking.client()
 experiment_id = tracking.experiment_id(client, "pepita-reproductions")
 parent = tracking.create_run(client, experiment_id, "fc_mnist_pepita")
-child = tracking.create_run(client, experiment_id, "seed0", parent_run_id=parent)
+child = tracking.create_run(client, experiment_id, "fc_mnist_pepita/seed0",
+                            parent_run_id=parent)
 tracking.log_params(client, child, {"lr": 0.1})
 model.fit(..., callbacks=[tracking.MLflowMetricsCallback(client, child)])
 tracking.finish_run(client, child)
