@@ -1,7 +1,8 @@
 """pepita_keras: PEPITA and its rule family as Keras 3 models.
 
-Public names: `PEPITA` (and the other rules as they land), `models`,
-`datasets`.
+Public names: the rules (`PEPITA`, `MEMPEPITA`, `Backprop`, `FeedbackAlignment`,
+`DirectFeedbackAlignment`, `DRTP`), their base `LearningRuleModel`, and the
+`models`, `datasets` and `callbacks` modules.
 """
 
 import importlib.util
@@ -23,7 +24,7 @@ os.environ.setdefault(
 )
 
 from pepita_keras import callbacks, datasets, models  # noqa: E402
-from pepita_keras.core import LocalLearningModel  # noqa: E402
+from pepita_keras.core import LearningRuleModel  # noqa: E402
 from pepita_keras.rules.pepita import PEPITA  # noqa: E402
 from pepita_keras.rules.mempepita import MEMPEPITA  # noqa: E402
 from pepita_keras.rules.backprop import Backprop  # noqa: E402
@@ -38,7 +39,7 @@ __all__ = [
     "DirectFeedbackAlignment",
     "DRTP",
     "FeedbackAlignment",
-    "LocalLearningModel",
+    "LearningRuleModel",
     "MEMPEPITA",
     "PEPITA",
     "callbacks",

@@ -6,8 +6,7 @@ Subcommands live in feature modules. Each such module exposes
 `argparse.Namespace` and returning an exit code) via `set_defaults`.
 Adding a feature to the CLI is one line in `SUBCOMMAND_MODULES`.
 
-Modules are imported lazily, and only when they exist, so the CLI keeps
-working while features land and `pepita --help` stays fast.
+Modules are imported when the parser is built.
 
 User errors. A mistake in what the user typed or pointed at (an unknown
 config, a malformed `--seeds`, missing data, a bad tuning config) ends the
@@ -53,8 +52,6 @@ def build_parser(modules=SUBCOMMAND_MODULES):
 
     Args:
         modules: dotted module names whose `add_subparser` is called.
-            A module that is not installed (yet) is skipped; any other
-            import error is raised, so broken features are not hidden.
 
     Returns:
         An `argparse.ArgumentParser`.
@@ -65,13 +62,7 @@ def build_parser(modules=SUBCOMMAND_MODULES):
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in modules:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as error:
-            if error.name != name:  # the module exists but a dependency is missing
-                raise
-            continue
-        module.add_subparser(subparsers)
+        importlib.import_module(name).add_subparser(subparsers)
     return parser
 
 

@@ -518,8 +518,3 @@ class LearningRuleModel(keras.Model):
         config["network"] = keras.saving.deserialize_keras_object(config["network"])
         return cls(**config)
 
-
-# The base's name before it covered Backprop too; kept until
-# pepita_keras/__init__.py, pepita_keras/tuning/hypermodel.py,
-# pepita_keras/jax_step.py and tests/test_tuning.py use `LearningRuleModel`.
-LocalLearningModel = LearningRuleModel

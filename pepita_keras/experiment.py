@@ -30,14 +30,13 @@ import ast
 import dataclasses
 import functools
 import hashlib
-import importlib
 import importlib.util
 import json
 import math
 import os
 import pathlib
 
-# Rule short names → exported class names (issue 3 fixes the exported names).
+# Rule short names → the classes `pepita_keras` exports.
 RULES = {
     "bp": "Backprop",
     "fa": "FeedbackAlignment",
@@ -606,22 +605,26 @@ def config_docstring(name_or_path):
 # Building models.
 # ---------------------------------------------------------------------------
 def rule_class(rule):
-    """The rule class for a short name, imported lazily from `pepita_keras`.
+    """The rule class for a short name (`"fa"`), a class name (`"PEPITA"`) or a class.
+
+    Args:
+        rule: a key of `RULES` (any case), a value of `RULES`, or a rule class.
+
+    Returns:
+        The rule class exported by `pepita_keras`.
 
     Raises:
-        ValueError: if the rule is unknown or not available in this install.
+        ValueError: if no such rule exists.
     """
-    if rule not in RULES:
-        raise ValueError(f"rule must be one of {sorted(RULES)}. Received: rule={rule!r}.")
+    if isinstance(rule, type):
+        return rule
     import pepita_keras
 
-    cls = getattr(pepita_keras, RULES[rule], None)
-    if cls is None:
-        raise ValueError(
-            f"Rule {rule!r} needs pepita_keras.{RULES[rule]}, which this "
-            "version of pepita_keras does not provide."
-        )
-    return cls
+    name = RULES.get(str(rule).lower(), rule)
+    if name not in RULES.values():
+        choices = sorted(RULES) + sorted(RULES.values())
+        raise ValueError(f"rule must be one of {choices}. Received: rule={rule!r}.")
+    return getattr(pepita_keras, name)
 
 
 def learning_rate_schedule(config, steps_per_epoch):
@@ -706,12 +709,3 @@ def steps_per_epoch(num_examples, batch_size):
     """Batches per epoch with the last partial batch kept."""
     return max(1, math.ceil(num_examples / batch_size))
 
-
-def import_optional(name):
-    """Imports a module if it exists, else returns None."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as error:
-        if error.name != name:
-            raise
-        return None

@@ -2,7 +2,7 @@
 
 Keras's JAX trainer jits `train_step(state, data) -> (logs, state)`, where
 `state` holds the values of the model's trainable, non-trainable, optimizer
-and metric variables. `LocalLearningModel`'s step is written statefully
+and metric variables. `LearningRuleModel`'s step is written statefully
 (`optimizer.apply`, `metric.update_state`, the dropout seed counter's
 `assign_add`), exactly as Keras's own optimizers and metrics are. Running it
 inside a `keras.StatelessScope` that maps every variable to its value in
@@ -36,7 +36,7 @@ def train_step(model, state, data):
     """`(logs, new_state)` of `model`'s stateful train step at `state`.
 
     Args:
-        model: a `LocalLearningModel`.
+        model: a `LearningRuleModel`.
         state: `(trainable, non_trainable, optimizer, metrics)` variable
             values, in the order of the model's variable lists.
         data: the batch.

@@ -111,7 +111,7 @@ def test_space_overrides_narrow_extend_and_remove():
     assert defaults.space["batch_size"].default == 50
     with pytest.raises(ValueError, match="Unknown hyperparameter 'widht'"):
         tuning.RuleHyperModel("PEPITA", space={"widht": 3})
-    with pytest.raises(ValueError, match="Unknown rule 'PEPTIA'"):
+    with pytest.raises(ValueError, match="rule must be one of .*'PEPITA'.*Received: rule='PEPTIA'"):
         tuning.RuleHyperModel("PEPTIA")
     # Reproduction short names resolve to the exported classes.
     assert tuning.RuleHyperModel("bp").rule_class is pepita_keras.Backprop
@@ -149,8 +149,8 @@ def _exported_rules():
     return sorted(
         name for name in dir(pepita_keras)
         if inspect.isclass(getattr(pepita_keras, name))
-        and issubclass(getattr(pepita_keras, name), pepita_keras.LocalLearningModel)
-        and name != "LocalLearningModel"
+        and issubclass(getattr(pepita_keras, name), pepita_keras.LearningRuleModel)
+        and name != "LearningRuleModel"
     )
 
 

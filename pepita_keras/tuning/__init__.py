@@ -31,7 +31,6 @@ from pepita_keras.tuning.commands import add_subparser  # noqa: F401 (CLI hook)
 _LAZY = {
     "RuleHyperModel": "hypermodel",
     "default_search_space": "hypermodel",
-    "resolve_rule": "hypermodel",
     "VARIANT_FLAGS": "hypermodel",
     "MLflowTracking": "tuners",
     "RandomSearch": "tuners",

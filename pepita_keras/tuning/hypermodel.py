@@ -61,7 +61,9 @@ import keras_tuner
 import numpy as np
 from keras_tuner.engine import hyperparameters as hp_types
 
-ARCHITECTURES = ("fc", "conv")
+from pepita_keras import experiment
+from pepita_keras.experiment import ARCHITECTURES
+
 
 # Which part of the experiment each built-in name controls.
 OPTIMIZER_NAMES = ("learning_rate", "momentum")
@@ -71,7 +73,7 @@ NETWORK_NAMES = {
     "conv": ("filters",),
 }
 
-# PEPITA variant flags (issue 3), searched when the rule's constructor has an
+# PEPITA variant flags, searched when the rule's constructor has an
 # argument of that name: name -> (values, parent condition or None). Boolean
 # flags become `hp.Boolean`; `time_local` only exists for the Hebbian form.
 VARIANT_FLAGS = {
@@ -132,44 +134,6 @@ def default_search_space(rule_class=None, architecture="fc"):
     return space
 
 
-def resolve_rule(rule):
-    """A rule class from a class or a name (`"PEPITA"`, `"pepita"`, `"fa"`).
-
-    Rules are looked up lazily on the `pepita_keras` package, so rules added
-    after this module was written are found too.
-
-    Raises:
-        ValueError: if no such rule exists.
-    """
-    import pepita_keras
-
-    if inspect.isclass(rule):
-        return rule
-    if not isinstance(rule, str):
-        raise ValueError(
-            f"rule must be a rule class or its name; received {rule!r}."
-        )
-    names = {rule}
-    try:  # short names of the reproduction configs ("bp", "fa", ...)
-        from pepita_keras import experiment
-
-        names.add(experiment.RULES.get(rule.lower(), rule))
-    except ImportError:
-        pass
-    for name in names:
-        cls = getattr(pepita_keras, name, None)
-        if inspect.isclass(cls) and issubclass(cls, keras.Model):
-            return cls
-    available = sorted(
-        name
-        for name in dir(pepita_keras)
-        if inspect.isclass(getattr(pepita_keras, name))
-        and issubclass(getattr(pepita_keras, name), pepita_keras.LocalLearningModel)
-        and name != "LocalLearningModel"
-    )
-    raise ValueError(f"Unknown rule {rule!r}. Available rules: {available}.")
-
-
 class RuleHyperModel(keras_tuner.HyperModel):
     """Builds and trains any rule of the package from hyperparameters.
 
@@ -223,7 +187,7 @@ class RuleHyperModel(keras_tuner.HyperModel):
     ):
         super().__init__(name=name, tunable=tunable)
         _check_architecture(architecture)
-        self.rule_class = resolve_rule(rule)
+        self.rule_class = experiment.rule_class(rule)
         self.input_shape = tuple(input_shape)
         self.num_classes = int(num_classes)
         self.architecture = architecture
@@ -355,7 +319,7 @@ class RuleHyperModel(keras_tuner.HyperModel):
             hp: a `keras_tuner.HyperParameters`.
 
         Returns:
-            A compiled rule model (a `LocalLearningModel`).
+            A compiled rule model (a `LearningRuleModel`).
         """
         from pepita_keras import models
 
@@ -522,5 +486,4 @@ __all__ = [
     "VARIANT_FLAGS",
     "default_search_space",
     "describe",
-    "resolve_rule",
 ]
