@@ -2,28 +2,9 @@
 
 Command: pepita reproduce conv_cifar10_pepita --seeds 0,1,2 --data-dir /path/to/data
 Smoke:   pepita reproduce conv_cifar10_pepita --smoke --synthetic
-Runtime: 29-37 s/epoch incl. test evaluation (conv_mnist_pepita, 2-core CPU shared with other jobs, load 6-8)
-→ about 1 h per seed.
-Settings: the paper's (as for every cell of its Table 1): lr 0.01 (the paper gives no conv
-learning rate: PEPITA's FC one, 0.1 MNIST / 0.01 CIFAR), batch 50, SGD momentum 0.9, 100 epochs,
-lr ×0.1 at epochs 60 and 90, He-uniform init, no biases, no dropout.
-Not used: the official conv script's own defaults (GiorgiaD/PEPITA main_pytorch.py, model
-Net1conv1fcXL, its README's MNIST command --eta 0.01 --batch_size 50 --eta_decay): lr 0.01,
-×0.1 at epochs 10, 30, 60 (forced on, --decay_scheme 1) and PyTorch's default init
-U(±1/√fan_in) (its --w_init is parsed but never applied). With the official updates they
-reached 97.45% on MNIST at epoch 42 (seed 0, lr already 1e-4 since epoch 30; recorded as
-a run with other settings), short of the paper's 98.29, while the paper's schedule with
-the conv layer frozen reached 98.31 (earlier session).
-F scale 0.05, and the script's PEPITA updates:
-- conv_update="official": the conv kernel gets ΔW = mean over the batch and the 784 output
-  positions of (h − h_mod) ⊗ (modulated input window), applied as w += η ΔW / B; as the update
-  the optimizer subtracts, −1/(B·P) times the package's local conv rule: the opposite sign and
-  1/39,200 of its size at B = 50, so the conv layer stays near its initialisation;
-- last_layer_error="clean": the dense layer learns from the clean error with the pooled
-  modulated activations as input (ΔW = −eᵀ pool(h_mod)).
-Evidence (MNIST, an earlier session): the same net with its conv layer frozen and PEPITA on the
-dense layer reached 98.31% (paper 98.29); the local conv rule diverged at lr 0.1. The package's
-local rule is the row conv_cifar10_pepita_local.
+Runtime: not measured on CIFAR here (no CIFAR copy); MNIST conv ran 29-44 s/epoch on a shared 2-core CPU.
+Settings: as conv_mnist_pepita (where the settings, the official conv script's differences and the evidence are
+written out) with lr 0.01 (PEPITA's CIFAR lr) (the official conv update here is −1/(B·P) = −1/39,200 of the local rule, P = 784).
 """
 
 from pepita_keras.experiment import paper_cell
