@@ -6,16 +6,9 @@ Runtime: 29-37 s/epoch incl. test evaluation (conv_mnist_pepita, 2-core CPU shar
 → about 1 h per seed.
 The official code has no FA for the conv net (main_pytorch.py lists FA in its --learn_type help
 but trains only BP and PEPITA).
-Settings: the paper's (as for every cell of its Table 1): lr 0.1 (the paper gives no conv
-learning rate: PEPITA's FC one, 0.1 MNIST / 0.01 CIFAR), batch 50, SGD momentum 0.9, 100 epochs,
-lr ×0.1 at epochs 60 and 90, He-uniform init, no biases, no dropout.
-Not used: the official conv script's own defaults (GiorgiaD/PEPITA main_pytorch.py, model
-Net1conv1fcXL, its README's MNIST command --eta 0.01 --batch_size 50 --eta_decay): lr 0.01,
-×0.1 at epochs 10, 30, 60 (forced on, --decay_scheme 1) and PyTorch's default init
-U(±1/√fan_in) (its --w_init is parsed but never applied). With the official updates they
-reached 97.45% on MNIST at epoch 42 (seed 0, lr already 1e-4 since epoch 30; recorded as
-a run with other settings), short of the paper's 98.29, while the paper's schedule with
-the conv layer frozen reached 98.31 (earlier session).
+Settings: the paper's, as conv_mnist_pepita (lr 0.1, batch 50, SGD momentum 0.9, 100 epochs, ×0.1 at
+epochs 60 and 90, He-uniform, no biases, no dropout; the official conv script's own defaults and
+what they gave are written out there).
 """
 
 from pepita_keras.experiment import paper_cell
