@@ -83,7 +83,10 @@ def test_variant_updates_equal_pepita(rng, variant):
     _assert_same(mem.compute_updates(x, y), pepita.compute_updates(x, y))
 
 
-def test_dropout_masks_are_shared_by_all_three_passes(rng):
+def test_dropout_masks_are_shared_by_all_three_passes(rng, float64):
+    # float64: the 1/(1 − 0.5) mask scaling doubles the float32 rounding gap
+    # between PEPITA's first-layer shortcut and MEMPEPITA's x_mod W (2.9e-7
+    # measured, over _assert_same's 2e-7), which is not what this test is about.
     pepita, mem = _pair(lambda: _fc(dropout=0.5), feedback_scale=1.0)
     x, y = _data(rng)
     expected = pepita.compute_updates(x, y, training=True)
