@@ -72,15 +72,19 @@ def conv2d_kernel_correlation(layer, inputs, delta):
     Returns:
         A tensor with the layer's kernel shape.
     """
-    return tf.compat.v1.nn.conv2d_backprop_filter(
+    # As the dilated kernel with zeros between its taps (see
+    # conv2d_input_correlation): correlate at dilation 1, keep every rate-th tap.
+    kh, kw, channels_in, channels_out = layer.kernel.shape
+    rate_h, rate_w = layer.dilation_rate
+    spread = tf.compat.v1.nn.conv2d_backprop_filter(
         inputs,
-        filter_sizes=tf.shape(layer.kernel),
+        filter_sizes=[(kh - 1) * rate_h + 1, (kw - 1) * rate_w + 1, channels_in, channels_out],
         out_backprop=delta,
         strides=[1, *layer.strides, 1],
         padding=layer.padding.upper(),
         data_format="NHWC",
-        dilations=[1, *layer.dilation_rate, 1],
     )
+    return spread[::rate_h, ::rate_w]
 
 
 def check_finite(x, message):
@@ -116,15 +120,29 @@ def conv2d_input_correlation(layer, kernel, layer_input, delta):
     Returns:
         A tensor shaped like `layer_input`.
     """
+    # Some CPU builds of TensorFlow (e.g. without oneDNN on AMD) refuse
+    # dilation > 1 in Conv2DBackpropInput; a dilated kernel is the same
+    # convolution as the kernel with zeros between its taps, dilation 1.
     return tf.compat.v1.nn.conv2d_backprop_input(
         tf.shape(layer_input),
-        filter=kernel,
+        filter=_dilated_kernel(kernel, layer.dilation_rate),
         out_backprop=delta,
         strides=[1, *layer.strides, 1],
         padding=layer.padding.upper(),
         data_format="NHWC",
-        dilations=[1, *layer.dilation_rate, 1],
     )
+
+
+def _dilated_kernel(kernel, dilation_rate):
+    """`kernel` (kh, kw, in, out) with `rate − 1` zeros between taps along each axis."""
+    rate_h, rate_w = dilation_rate
+    if (rate_h, rate_w) == (1, 1):
+        return kernel
+    kh, kw, channels_in, channels_out = kernel.shape
+    spread = tf.reshape(kernel, [kh, 1, kw, 1, channels_in, channels_out])
+    spread = tf.pad(spread, [[0, 0], [0, rate_h - 1], [0, 0], [0, rate_w - 1], [0, 0], [0, 0]])
+    spread = tf.reshape(spread, [kh * rate_h, kw * rate_w, channels_in, channels_out])
+    return spread[: (kh - 1) * rate_h + 1, : (kw - 1) * rate_w + 1]
 
 
 def local_vjp(layer, inputs, cotangent):
