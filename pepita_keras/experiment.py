@@ -116,6 +116,14 @@ OPEN_SETTINGS = (
 DESCRIPTIVE_FIELDS = ("name", "notes", "paper", "paper_source", "is_smoke")
 
 
+def training_settings(flat):
+    """The entries of a flattened config (`ExperimentConfig.flatten()`) that change training."""
+    return {
+        key: value for key, value in flat.items()
+        if key not in DESCRIPTIVE_FIELDS and not key.startswith("smoke.")
+    }
+
+
 @dataclasses.dataclass(frozen=True)
 class SmokeSettings:
     """How a config shrinks for smoke tests.
@@ -305,10 +313,7 @@ class ExperimentConfig:
 
     def training_settings(self):
         """The flattened settings that change what is trained (no names or notes)."""
-        return {
-            key: value for key, value in self.flatten().items()
-            if key not in DESCRIPTIVE_FIELDS and not key.startswith("smoke.")
-        }
+        return training_settings(self.flatten())
 
     def settings_digest(self):
         """8 hex digits identifying `training_settings()`."""

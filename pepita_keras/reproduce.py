@@ -110,10 +110,7 @@ def _recorded_settings(state):
     if "settings" in state:
         return state["settings"]
     # Written before `settings` existed: a JSON fingerprint of config.flatten().
-    return {
-        key: value for key, value in json.loads(state["config"]).items()
-        if key not in experiment_lib.DESCRIPTIVE_FIELDS and not key.startswith("smoke.")
-    }
+    return experiment_lib.training_settings(json.loads(state["config"]))
 
 
 def _check_same_config(state, config, where):
