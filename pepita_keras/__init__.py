@@ -3,10 +3,28 @@
 Public names: the rules (`PEPITA`, `MEMPEPITA`, `Backprop`, `FeedbackAlignment`,
 `DirectFeedbackAlignment`, `DRTP`), their base `LearningRuleModel`, and the
 `models`, `datasets` and `callbacks` modules.
+
+They load, with Keras and its backend, on first use (`from pepita_keras
+import PEPITA`, `pepita_keras.models`), so that the `pepita` command and
+`import pepita_keras` start without TensorFlow. Loading any of them imports
+every rule, which registers the rule classes with Keras, as
+`keras.saving.load_model` needs for a saved rule model. If Keras is already
+imported, `import pepita_keras` loads them at once, so
+
+```python
+import keras
+import pepita_keras
+
+model = keras.saving.load_model("pepita_mnist.keras")
+```
+
+works; `pepita_keras.saving.load_model` works in any order.
 """
 
+import importlib
 import importlib.util
 import os
+import sys
 
 
 def _installed(module):
@@ -23,27 +41,44 @@ os.environ.setdefault(
     "jax" if not _installed("tensorflow") and _installed("jax") else "tensorflow",
 )
 
-from pepita_keras import callbacks, datasets, models  # noqa: E402
-from pepita_keras.core import LearningRuleModel  # noqa: E402
-from pepita_keras.rules.pepita import PEPITA  # noqa: E402
-from pepita_keras.rules.mempepita import MEMPEPITA  # noqa: E402
-from pepita_keras.rules.backprop import Backprop  # noqa: E402
-from pepita_keras.rules.dfa import DirectFeedbackAlignment  # noqa: E402
-from pepita_keras.rules.drtp import DRTP  # noqa: E402
-from pepita_keras.rules.feedback_alignment import FeedbackAlignment  # noqa: E402
-
 __version__ = "0.1.0"
 
-__all__ = [
-    "Backprop",
-    "DirectFeedbackAlignment",
-    "DRTP",
-    "FeedbackAlignment",
-    "LearningRuleModel",
-    "MEMPEPITA",
-    "PEPITA",
-    "callbacks",
-    "datasets",
-    "models",
-    "__version__",
-]
+# Public name → the module defining it (a module name alone: the module itself).
+_PUBLIC = {
+    "LearningRuleModel": "pepita_keras.core",
+    "PEPITA": "pepita_keras.rules.pepita",
+    "MEMPEPITA": "pepita_keras.rules.mempepita",
+    "Backprop": "pepita_keras.rules.backprop",
+    "DirectFeedbackAlignment": "pepita_keras.rules.dfa",
+    "DRTP": "pepita_keras.rules.drtp",
+    "FeedbackAlignment": "pepita_keras.rules.feedback_alignment",
+    "callbacks": None,
+    "datasets": None,
+    "models": None,
+}
+
+__all__ = sorted(_PUBLIC, key=str.lower) + ["__version__"]
+
+
+def _load():
+    importlib.import_module("pepita_keras.rules")  # every rule, registered with Keras
+    for name in ("callbacks", "datasets", "models"):
+        importlib.import_module(f"pepita_keras.{name}")
+
+
+def __getattr__(name):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'pepita_keras' has no attribute {name!r}")
+    _load()
+    module = importlib.import_module(_PUBLIC[name] or f"pepita_keras.{name}")
+    value = module if _PUBLIC[name] is None else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_PUBLIC))
+
+
+if "keras" in sys.modules:
+    _load()

@@ -1,4 +1,4 @@
-"""Keras callbacks for the learning rules: alignment diagnostics.
+"""Keras callbacks for the learning rules: alignment diagnostics, epoch progress.
 
 `AlignmentDiagnostics` adds, at the end of every epoch, to the epoch's `logs`
 (so `History`, `keras.callbacks.CSVLogger`, TensorBoard and MLflow's Keras
@@ -26,12 +26,20 @@ convolutional network, where no single matrix maps the input to the output)
 get update norms only. Pairs come from: `PEPITA`/`MEMPEPITA` (`F` vs
 `W_1⋯W_L`), `FeedbackAlignment` (`B_l` vs `W_l`), `DirectFeedbackAlignment`
 and `DRTP` (`D_l` vs `(W_{l+1}⋯W_L)^T` on dense chains).
+
+`EpochPrinter` prints one line per epoch (time and metrics, Keras's `val_*`
+named `test_*`) and a live progress line within a long epoch; `pepita
+reproduce` uses it.
 """
+
+import sys
+import time
 
 import keras
 import numpy as np
 from keras import ops
 
+from pepita_keras import tracking
 from pepita_keras.feedback import angle_degrees
 
 
@@ -116,3 +124,68 @@ class AlignmentDiagnostics(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs.update(self.measure())
+
+
+class EpochPrinter(keras.callbacks.Callback):
+    """One line per epoch with its time and metrics, and a live line within it.
+
+    On a terminal the current epoch's progress (batches done, elapsed time,
+    estimated time left, running loss and accuracy) is redrawn in place about
+    twice a second; into a file or pipe a progress line is written every
+    `file_interval` seconds instead, so a log shows a long epoch is alive
+    without filling up with redraws.
+
+    Args:
+        prefix: text before each line (cell and seed).
+        epochs: total epochs of the run.
+        steps: batches per epoch.
+        stream: output (default `sys.stdout`).
+        file_interval: seconds between progress lines when not on a terminal.
+    """
+
+    def __init__(self, prefix, epochs, steps=None, stream=None, file_interval=60.0):
+        super().__init__()
+        self.prefix, self.epochs, self.steps = prefix, epochs, steps
+        self.stream = stream or sys.stdout
+        self.file_interval = file_interval
+        isatty = getattr(self.stream, "isatty", None)
+        self.live = bool(isatty and isatty())
+        self._width = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = self.last = time.perf_counter()
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        if now - self.last < (0.5 if self.live else self.file_interval):
+            return
+        self.last = now
+        elapsed = now - self.started
+        done = batch + 1
+        parts = [f"{done}/{self.steps or '?'} batches", f"{elapsed:.0f}s"]
+        if self.steps:
+            parts.append(f"ETA {elapsed / done * (self.steps - done):.0f}s")
+        for key in ("loss", "accuracy"):
+            if logs and key in logs:
+                parts.append(f"{key} {float(logs[key]):.4f}")
+        line = f"{self.prefix} epoch {self.epoch + 1}/{self.epochs} - " + " - ".join(parts)
+        if self.live:
+            self.stream.write("\r" + line.ljust(self._width))
+            self._width = len(line)
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        parts = [f"{time.perf_counter() - self.started:.1f}s"]
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            if key in logs:
+                name = tracking.test_metric_name(key)
+                parts.append(f"{name} {float(logs[key]):.4f}")
+        line = f"{self.prefix} epoch {epoch + 1}/{self.epochs} - " + " - ".join(parts)
+        if self.live and self._width:
+            line = "\r" + line.ljust(self._width)
+            self._width = 0
+        print(line, file=self.stream, flush=True)

@@ -1,5 +1,8 @@
 """Kill-safe run state: per-epoch checkpoints, atomic JSON, and run locks.
 
+`EpochCheckpoint` is the Keras callback that, after every epoch, records the
+logs, stops a diverging run and writes the checkpoint and `state.json`.
+
 A reproduction seed's folder holds `state.json` (the commit point: last
 completed epoch, history, MLflow run id) and one `checkpoint-eNNNN.npz`
 (every model and optimizer variable). Files are written to a temporary name
@@ -29,7 +32,12 @@ import socket
 import sys
 import time
 
+import keras
 import numpy as np
+
+# A seed folder: the commit point, and the lock of the process training it.
+STATE_FILE = "state.json"
+LOCK_FILE = ".lock"
 
 
 def json_safe(value):
@@ -154,3 +162,57 @@ class RunLock:
         self._file.close()
         self._file = None
         return False
+
+
+def _non_finite_logs(logs):
+    return sorted(key for key, value in logs.items() if not math.isfinite(float(value)))
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """After each epoch: record the logs, stop on divergence, checkpoint, write state.
+
+    A run diverges at the first epoch whose logged loss or metrics, or any
+    model or optimizer variable, are not finite: training stops there, the
+    epoch is recorded (non-finite values as null) with `state["diverged"]`
+    naming the epoch and what went non-finite, and no checkpoint of the
+    broken weights is written.
+
+    Args:
+        folder: the seed's run directory.
+        state: the dict saved as `state.json` (updated in place).
+    """
+
+    def __init__(self, folder, state):
+        super().__init__()
+        self.folder = folder
+        self.state = state
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+        # The rate this epoch's steps use (a schedule reads optimizer.iterations).
+        self.learning_rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self.started
+        # Added in place, so the MLflow callback after this one logs them too.
+        logs["epoch_time_s"] = seconds
+        logs["learning_rate"] = self.learning_rate
+        # The machine's load beside the wall time: a shared box trains slower.
+        logs["load_avg_1min"] = os.getloadavg()[0]
+        for key, value in logs.items():
+            self.state["history"].setdefault(key, []).append(float(value))
+        self.state["epoch"] = epoch + 1
+        self.state["wall_time_s"] += seconds
+        arrays = variable_arrays(self.model)
+        broken = _non_finite_logs(logs) + non_finite_variables(arrays)[:3]
+        old = self.state.get("checkpoint")
+        if broken:
+            self.state["diverged"] = {"epoch": epoch + 1, "non_finite": broken}
+            self.model.stop_training = True
+        else:
+            self.state["checkpoint"] = save_checkpoint(
+                arrays, self.folder, epoch + 1)
+        # state.json is the commit point: it names the checkpoint just written.
+        write_json(self.folder / STATE_FILE, self.state)
+        if old and old != self.state["checkpoint"]:
+            (self.folder / old).unlink(missing_ok=True)

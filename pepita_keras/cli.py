@@ -1,12 +1,19 @@
-"""The `pepita` command line.
+"""The `pepita` command line: every subcommand's arguments and what it prints.
 
-Subcommands live in feature modules. Each such module exposes
-`add_subparser(subparsers)`, which registers its subcommand(s) on an
-`argparse` sub-parser action and sets `func` (a callable taking the parsed
-`argparse.Namespace` and returning an exit code) via `set_defaults`.
-Adding a feature to the CLI is one line in `SUBCOMMAND_MODULES`.
+```
+pepita list
+pepita reproduce fc_mnist_pepita --seeds 0,1 --data-dir /data
+pepita results
+pepita migrate-store --tracking-uri sqlite:///reproductions/results/tracking.db
+pepita tune pepita_fc_mnist --max-trials 10
+pepita tune-report
+```
 
-Modules are imported when the parser is built.
+All argument parsing lives here; the work is done by the library modules
+(`reproduce`, `results`, `migrate`, `tuning.commands`), which know nothing
+of `argparse`. A command imports the module it runs when it runs, so
+`pepita --help` (and a typo in a command line) answers at once, without
+loading TensorFlow, Keras or MLflow.
 
 User errors. A mistake in what the user typed or pointed at (an unknown
 config, a malformed `--seeds`, missing data, a bad tuning config) ends the
@@ -19,53 +26,350 @@ and those messages name the problem and the fix. Anything else keeps its
 traceback, because it is a bug or an environment problem to investigate: a
 TypeError, a ValueError that Python, TensorFlow, Keras or MLflow raised
 (e.g. `int("x")` inside package code), or an error from a user's own config
-file. The feature modules need no special exception type this way.
-`PEPITA_TRACEBACK=1` shows the traceback of user errors too.
-
-Example:
-
-```
-pepita list
-pepita reproduce fc_mnist_pepita --seeds 0,1 --data-dir /data
-pepita results
-```
+file. `PEPITA_TRACEBACK=1` shows the traceback of user errors too.
 """
 
 import argparse
-import importlib
 import linecache
 import os
 import pathlib
 import sys
 
-# Feature modules that register subcommands, in help order. Each must define
-# `add_subparser(subparsers)`.
-SUBCOMMAND_MODULES = (
-    "pepita_keras.reproduce",  # reproduce, list
-    "pepita_keras.results",  # results
-    "pepita_keras.tuning",  # tune, tune-report
-)
+STORE_HELP = "MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)"
 
 
-def build_parser(modules=SUBCOMMAND_MODULES):
-    """Builds the `pepita` argument parser.
+# ---------------------------------------------------------------------------
+# Argument values.
+# ---------------------------------------------------------------------------
+def parse_seeds(text):
+    """`"0,1,2"` or `"0-4"` → list of ints.
+
+    Raises:
+        ValueError: if `text` is malformed, repeats a seed or has a negative one.
+    """
+    seeds = []
+    try:
+        for part in str(text).split(","):
+            part = part.strip()
+            if "-" in part[1:]:
+                low, high = part.split("-", 1)
+                seeds.extend(range(int(low), int(high) + 1))
+            elif part:
+                seeds.append(int(part))
+    except ValueError:
+        raise ValueError(f"--seeds must look like '0,1,2' or '0-4'; received {text!r}.")
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ValueError(f"--seeds must list distinct non-negative integers; received {text!r}.")
+    return seeds
+
+
+def positive_int(text):
+    """argparse `type` for counts: a positive integer."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer; received {text!r}")
+    return value
+
+
+def _given(**options):
+    # Options left unset on the command line keep the library's defaults.
+    return {name: value for name, value in options.items() if value is not None}
+
+
+def configure(config, smoke=False, epochs=None, train_examples=None, test_examples=None,
+              overrides=()):
+    """Applies the `pepita reproduce` options to a loaded config.
 
     Args:
-        modules: dotted module names whose `add_subparser` is called.
+        config: an `ExperimentConfig`.
+        smoke: use its smoke settings (`--smoke`).
+        epochs, train_examples, test_examples: `--epochs`,
+            `--train-examples`, `--test-examples` (None: unchanged).
+        overrides: `--set key=value` strings.
 
     Returns:
-        An `argparse.ArgumentParser`.
+        The changed `ExperimentConfig`.
+    """
+    config = config.with_overrides(overrides)
+    if smoke:
+        config = config.smoke_version()
+    changes = _given(epochs=epochs, train_examples=train_examples, test_examples=test_examples)
+    return config.replace(**changes) if changes else config
+
+
+# ---------------------------------------------------------------------------
+# Commands: each runs the library and prints its outcome.
+# ---------------------------------------------------------------------------
+def list_command(args):
+    """`pepita list`: every reproduction config with its paper number and settings."""
+    from pepita_keras import experiment
+
+    configs = experiment.list_configs()
+    if not configs:
+        print("No configs found in: " + ", ".join(map(str, experiment.config_dirs())))
+        return 1
+    width = max(len(name) for name in configs)
+    for name in configs:
+        config = experiment.load_config(configs[name])
+        paper = f"{config.paper[0]:.2f} ± {config.paper[1]:.2f}" if config.paper else "—"
+        print(f"{name:<{width}}  {config.label:<28} paper {paper:<14} "
+              f"{config.epochs} epochs, lr {config.learning_rate}, batch {config.batch_size}")
+    return 0
+
+
+def reproduce_command(args):
+    """`pepita reproduce`: trains (or resumes) one cell and prints each seed's outcome."""
+    from pepita_keras import experiment, reproduce, tracking
+
+    config = configure(experiment.load_config(args.config), args.smoke, args.epochs,
+                       args.train_examples, args.test_examples, args.overrides)
+    parent, results = reproduce.reproduce(
+        config, parse_seeds(args.seeds), data_dir=args.data_dir,
+        tracking_uri=args.tracking_uri, synthetic=args.synthetic, verify=not args.no_verify,
+        verbose=args.verbose, system_metrics=args.system_metrics,
+        **_given(run_root=args.run_root, experiment=args.experiment),
+    )
+    print(f"{config.run_name}: MLflow parent run {parent} in "
+          f"{tracking.tracking_uri(args.tracking_uri)}")
+    for result in results:
+        if result.diverged_epoch:
+            outcome = f"DIVERGED at epoch {result.diverged_epoch} (not counted)"
+        else:
+            outcome = f"final test accuracy {100 * result.final_test_accuracy:.2f}%"
+        print(f"  seed {result.seed}: {outcome} ({result.wall_time_s:.0f} s, "
+              f"run {result.run_id})")
+    if not config.matches_shipped():
+        print(f"  (settings differ from the shipped {config.name!r} config: "
+              f"recorded as {config.run_name!r}, not counted for the paper cell)")
+    if all(result.diverged_epoch for result in results):
+        print("No seed completed.", file=sys.stderr)
+        return 1
+    return 0
+
+
+def results_command(args):
+    """`pepita results`: regenerates the results table from the MLflow store."""
+    from pepita_keras import results, tracking
+
+    uri = tracking.tracking_uri(args.tracking_uri)
+    cells = results.collect(tracking.client(uri), args.experiment,
+                            include_smoke=args.include_smoke)
+    try:
+        # The table names the store as the user gave it, not this machine's path.
+        shown = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or uri
+        readme = results.write_results(cells, tracking_uri=shown, plots=not args.no_plots,
+                                       force=args.force, **_given(output=args.output))
+    except results.ShrinkingResultsError as error:
+        print(f"pepita results: error: {error}", file=sys.stderr)
+        return 1
+    done = sum(1 for cell in cells.values() if cell.n)
+    partial = sum(1 for cell in cells.values() if cell.partial and not cell.n)
+    print(f"Wrote {readme} and {readme.parent / 'results.csv'}: {done} cells with completed "
+          f"seeds, {partial} partial, {len(cells) - done - partial} not run.")
+    return 0
+
+
+def migrate_command(args):
+    """`pepita migrate-store`: upgrades a store written by an older version."""
+    from pepita_keras import migrate, tracking
+
+    uri = tracking.tracking_uri(args.tracking_uri)
+    report = migrate.migrate_store(uri, data_dir=args.data_dir,
+                                   rebuild_artifacts=not args.no_artifacts, stream=sys.stdout)
+    print(f"Migrated {uri}: " + ", ".join(f"{k.replace('_', ' ')} {v}"
+                                          for k, v in report.items()))
+    if tracking.store_root(uri) is not None:
+        print(f"Browse it from {tracking.store_root(uri)}: "
+              "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow ui --workers 1 "
+              f"--host 127.0.0.1 --backend-store-uri sqlite:///{tracking.COMMITTED_STORE}")
+    return 0
+
+
+def tune_command(args):
+    """`pepita tune`: runs (or resumes) a search and prints its best trials."""
+    from pepita_keras.tuning import commands, tuners
+
+    tuner, config, wall = commands.run_search(
+        args.config, tuner=args.tuner, max_trials=args.max_trials, epochs=args.epochs,
+        smoke=args.smoke, project_name=args.project_name, overwrite=args.overwrite,
+        data_dir=args.data_dir, seed=args.seed, experiment=args.experiment,
+        train_examples=args.train_examples, val_examples=args.val_examples,
+        synthetic=args.synthetic, tracking_uri=args.tracking_uri,
+        **_given(directory=args.directory),
+    )
+    if tuners.is_distributed() and not tuners.is_chief():
+        print(f"worker {os.environ.get('KERASTUNER_TUNER_ID')} done in {wall:.0f} s")
+        return 0
+    # Failed trials have no score; only scored ones are listed.
+    best = [t for t in tuners.trial_summary(tuner, 3) if t["score"] is not None]
+    print(f"\nSearch {config.name!r}: {len(tuner.oracle.trials)} trials, {wall:.0f} s "
+          f"in this process. Best {config.objective}:")
+    if not best:
+        print(f"pepita tune: no trial of {config.name!r} completed with a score; "
+              "see the trial errors above.", file=sys.stderr)
+        return 1
+    for trial in best:
+        print(f"  trial {trial['trial_id']}: {trial['score']:.4f}  {trial['hyperparameters']}"
+              f"  (run {tuner.trial_run_id(trial['trial_id'])})")
+    print(f"MLflow: {tuner.tracking_uri}, experiment {tuner.experiment!r}, search run "
+          f"{tuner.parent_run_id} ({len(tuner.oracle.trials)} trial runs nested under it)")
+    return 0
+
+
+def tune_report_command(args):
+    """`pepita tune-report`: prints (and writes) the best trials of every search."""
+    from pepita_keras.tuning import commands
+
+    output = commands.DEFAULT_REPORT if args.output is None else args.output
+    sys.stdout.write(commands.write_report(output, args.experiment, args.include_smoke,
+                                           args.top, args.tracking_uri))
+    if output != "-":
+        print(f"\nwritten to {output}")
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# The parser.
+# ---------------------------------------------------------------------------
+def _add_list_and_reproduce(subparsers):
+    subparsers.add_parser("list", help="list the reproduction configs").set_defaults(
+        func=list_command)
+
+    parser = subparsers.add_parser(
+        "reproduce", help="run (or resume) one paper cell, tracked in MLflow",
+        description="Train one config for each seed; one MLflow parent run per cell, "
+                    "one nested run per seed. Rerun the same command to resume.",
+    )
+    parser.add_argument("config", help="config name (see `pepita list`) or path to a .py file")
+    parser.add_argument("--seeds", default="0", help="comma list or range, e.g. 0,1,2 or 0-4")
+    parser.add_argument("--data-dir", default=None,
+                        help="dataset folder (default: $PEPITA_DATA_DIR, then TFDS)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny subset and 1 epoch (the config's smoke settings)")
+    parser.add_argument("--epochs", type=positive_int, default=None, help="override the epochs")
+    parser.add_argument("--train-examples", type=positive_int, default=None,
+                        help="keep only the first N training examples")
+    parser.add_argument("--test-examples", type=positive_int, default=None,
+                        help="keep only the first N test examples")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="override any config field, e.g. --set learning_rate=0.05 "
+                             "--set rule_kwargs.feedback_scale=0.1 (repeatable; the run is "
+                             "then recorded as <cell>-custom-<digest>)")
+    parser.add_argument("--synthetic", action="store_true",
+                        help="random learnable data shaped like the dataset (no files needed)")
+    parser.add_argument("--no-verify", action="store_true", help="skip dataset checksums")
+    parser.add_argument("--run-root", default=None,
+                        help="folder for checkpoints/state (default: ./runs)")
+    parser.add_argument("--tracking-uri", default=None, help=STORE_HELP)
+    parser.add_argument("--experiment", default=None,
+                        help="MLflow experiment name (default: pepita-reproductions)")
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2,
+                        help="0 silent, 1 Keras progress bar, 2 one line per epoch and a "
+                             "live progress line within it (default)")
+    parser.add_argument("--system-metrics", action="store_true",
+                        help="also record MLflow's system metrics (CPU, memory, GPU) per seed")
+    parser.set_defaults(func=reproduce_command)
+
+
+def _add_results_and_migrate(subparsers):
+    parser = subparsers.add_parser(
+        "results", help="build reproductions/results/README.md + results.csv from MLflow")
+    parser.add_argument("--output", default=None,
+                        help="output folder (default: reproductions/results)")
+    parser.add_argument("--tracking-uri", default=None, help=STORE_HELP)
+    parser.add_argument("--experiment", default=None,
+                        help="MLflow experiment (default: pepita-reproductions)")
+    parser.add_argument("--include-smoke", action="store_true", help="count smoke runs too")
+    parser.add_argument("--no-plots", action="store_true", help="skip the curve PNGs")
+    parser.add_argument("--force", action="store_true",
+                        help="replace the table even if the store has fewer completed seeds")
+    parser.set_defaults(func=results_command)
+
+    parser = subparsers.add_parser(
+        "migrate-store", help="upgrade an MLflow store written by an older pepita_keras",
+        description="Moves artifacts to a location relative to the repository (committed "
+                    "store), renames runs and tags to the current vocabulary, moves "
+                    "per-epoch metrics to steps 1..N, and rebuilds missing artifacts from "
+                    "the logged metrics. Safe to run again. Back the store up first.")
+    parser.add_argument("--tracking-uri", default=None, help=STORE_HELP)
+    parser.add_argument("--data-dir", default=None,
+                        help="dataset folder: real-data seed runs get their dataset inputs")
+    parser.add_argument("--no-artifacts", action="store_true",
+                        help="only move locations and upgrade runs; rebuild no artifacts")
+    parser.set_defaults(func=migrate_command)
+
+
+def _add_tuning(subparsers):
+    parser = subparsers.add_parser(
+        "tune", help="hyperparameter search (keras-tuner), every trial in MLflow",
+        description="Search hyperparameters of a rule with keras-tuner. CONFIG is a tuning "
+                    "config (reproductions/tuning/), a reproduction config name (`pepita "
+                    "list`) or a .py file. Rerun with the same --directory to resume.",
+    )
+    parser.add_argument("config", help="tuning or reproduction config name, or .py path")
+    parser.add_argument("--tuner", choices=("random", "hyperband", "bayesian"), default=None,
+                        help="search algorithm (default: the config's)")
+    parser.add_argument("--max-trials", type=positive_int, default=None,
+                        help="number of trials (Hyperband: a cap)")
+    parser.add_argument("--epochs", type=positive_int, default=None,
+                        help="epochs per trial (Hyperband: max_epochs)")
+    parser.add_argument("--train-examples", type=positive_int, default=None)
+    parser.add_argument("--val-examples", type=positive_int, default=None)
+    parser.add_argument("--seed", type=int, default=None, help="oracle and trial seed (0 ok)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny search (few examples, 1 epoch, 2 trials) for tests")
+    parser.add_argument("--directory", default=None,
+                        help="keras-tuner state folder (default: tuning)")
+    parser.add_argument("--project-name", default=None,
+                        help="keras-tuner project (default: the config name)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="discard a previous search of this project")
+    parser.add_argument("--data-dir", default=None, help="dataset folder (else $PEPITA_DATA_DIR)")
+    parser.add_argument("--synthetic", action="store_true",
+                        help="random learnable data shaped like the dataset (no files needed); "
+                             "recorded as such in the runs' datasets")
+    parser.add_argument("--tracking-uri", default=None, help=STORE_HELP)
+    parser.add_argument("--experiment", default=None,
+                        help="MLflow experiment (default: pepita-tuning)")
+    parser.set_defaults(func=tune_command)
+
+    parser = subparsers.add_parser(
+        "tune-report", help="table of the best configurations found by `pepita tune`",
+        description="Reads the tuning searches from MLflow, prints and writes a markdown report.",
+    )
+    parser.add_argument("--experiment", default=None,
+                        help="MLflow experiment (default: pepita-tuning)")
+    parser.add_argument("--output", default=None,
+                        help="markdown file written (default: reproductions/results/tuning.md); "
+                             "'-' for none")
+    parser.add_argument("--top", type=positive_int, default=5, help="trials listed per search")
+    parser.add_argument("--include-smoke", action="store_true", help="include --smoke searches")
+    parser.add_argument("--tracking-uri", default=None, help=STORE_HELP)
+    parser.set_defaults(func=tune_report_command)
+
+
+def build_parser():
+    """Builds the `pepita` argument parser (imports nothing beyond the standard library).
+
+    Returns:
+        An `argparse.ArgumentParser`; each subcommand sets `func`, the
+        function that runs it and returns the exit code.
     """
     parser = argparse.ArgumentParser(
         prog="pepita",
         description="PEPITA and its rule family: paper reproductions, tracking, tuning.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in modules:
-        importlib.import_module(name).add_subparser(subparsers)
+    _add_list_and_reproduce(subparsers)
+    _add_results_and_migrate(subparsers)
+    _add_tuning(subparsers)
     return parser
 
 
+# ---------------------------------------------------------------------------
+# Running a command.
+# ---------------------------------------------------------------------------
 # What a command may raise for bad user input (see the module docstring).
 USER_ERROR_TYPES = (ValueError, FileNotFoundError)
 _PACKAGE_DIR = pathlib.Path(__file__).resolve().parent

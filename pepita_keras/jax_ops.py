@@ -14,22 +14,7 @@ nothing here imports TensorFlow. Differences that follow from JAX itself:
   under `jit`, so the step already sees the whole batch (`(1, 0)`).
 """
 
-__all__ = [
-    "after",
-    "assert_labels_in_range",
-    "check_finite",
-    "conv2d_input_correlation",
-    "conv2d_kernel_correlation",
-    "dropout_mask",
-    "fold_seed",
-    "local_vjp",
-    "replica_info",
-    "run_if",
-    "stateless_normal",
-    "value_and_gradients",
-]
-
-import jax  # noqa: E402
+import jax
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from keras.src.backend.common.stateless_scope import (  # noqa: E402

@@ -47,7 +47,8 @@ import pathlib
 import shutil
 import tempfile
 
-from pepita_keras import tracking
+from pepita_keras import epoch_data, lineage, reproduce, tracking
+from pepita_keras import experiment as experiment_lib
 
 # Seed metrics logged once at the end (step = epochs), not per epoch.
 _FINAL_METRICS = ("final_test_accuracy", "final_train_accuracy", "wall_time_s",
@@ -206,8 +207,6 @@ def _rebuilt_environment(run):
 
 
 def _rebuild_seed_artifacts(client, run, config, data_inputs):
-    from pepita_keras import reproduce
-
     run_id = run.info.run_id
     present = _artifact_names(client, run_id)
     wanted = {"history.json", "learning_curves.png", "alignment.json", "environment.json"}
@@ -219,8 +218,6 @@ def _rebuild_seed_artifacts(client, run, config, data_inputs):
         seed = run.data.tags.get("pepita.seed")
         environment = _rebuilt_environment(run)
         if data_inputs:
-            from pepita_keras import lineage
-
             environment["data"] = lineage.describe(data_inputs)
         paper = config.paper if config is not None else None
         label = config.label if config is not None else run.data.tags.get("pepita.cell")
@@ -231,16 +228,12 @@ def _rebuild_seed_artifacts(client, run, config, data_inputs):
                     tracking.log_artifact(client, run_id, path)
                     logged += 1
     if data_inputs and not run.inputs.dataset_inputs:
-        from pepita_keras import lineage
-
         lineage.log_dataset_inputs(client, run_id, data_inputs)
     return logged
 
 
 def _config_for(run):
     """The shipped config of a cell run, with the run's epoch count (None if unknown)."""
-    from pepita_keras import experiment as experiment_lib
-
     try:
         config = experiment_lib.load_config(run.data.tags.get("pepita.cell", ""))
     except (ValueError, FileNotFoundError):
@@ -255,8 +248,6 @@ def _data_inputs(run, config, data_dir, cache):
         return None
     if tracking.tag_is_true(run.data.tags.get("pepita.smoke")):
         return None  # smoke runs may have been synthetic: unknown, so nothing is claimed
-    from pepita_keras import epoch_data, lineage
-
     params = run.data.params
     key = (config.dataset, params.get("num_train"), params.get("num_test"))
     if key not in cache:
@@ -285,8 +276,6 @@ def migrate_store(uri, artifact_location=None, data_dir=None, rebuild_artifacts=
         `{"experiments_moved", "runs_upgraded", "artifacts_logged",
         "files_copied", "parents_summarized"}` counts.
     """
-    from pepita_keras import reproduce
-
     def say(text):
         if stream is not None:
             print(text, file=stream, flush=True)
@@ -346,36 +335,3 @@ def migrate_store(uri, artifact_location=None, data_dir=None, rebuild_artifacts=
                 report["parents_summarized"] += 1
                 say(f"  {run.info.run_name}: per-epoch mean/std and cell_curves.png")
     return report
-
-
-def _migrate_command(args):
-    import sys
-
-    uri = tracking.tracking_uri(args.tracking_uri)
-    report = migrate_store(uri, data_dir=args.data_dir,
-                           rebuild_artifacts=not args.no_artifacts, stream=sys.stdout)
-    print(f"Migrated {uri}: " + ", ".join(f"{k.replace('_', ' ')} {v}"
-                                          for k, v in report.items()))
-    root = tracking.store_root(uri)
-    if root is not None:
-        print(f"Browse it from {root}: MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow ui "
-              f"--workers 1 --host 127.0.0.1 --backend-store-uri sqlite:///"
-              f"{tracking.COMMITTED_STORE}")
-    return 0
-
-
-def add_subparser(subparsers):
-    """Registers `migrate-store` on the `pepita` CLI."""
-    parser = subparsers.add_parser(
-        "migrate-store", help="upgrade an MLflow store written by an older pepita_keras",
-        description="Moves artifacts to a location relative to the repository (committed "
-                    "store), renames runs and tags to the current vocabulary, moves "
-                    "per-epoch metrics to steps 1..N, and rebuilds missing artifacts from "
-                    "the logged metrics. Safe to run again. Back the store up first.")
-    parser.add_argument("--tracking-uri", default=None,
-                        help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
-    parser.add_argument("--data-dir", default=None,
-                        help="dataset folder: real-data seed runs get their dataset inputs")
-    parser.add_argument("--no-artifacts", action="store_true",
-                        help="only move locations and upgrade runs; rebuild no artifacts")
-    parser.set_defaults(func=_migrate_command)

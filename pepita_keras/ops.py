@@ -8,23 +8,39 @@ the same names, signatures and maths; this module re-exports the set that
 matches `keras.backend.backend()`. Only the TensorFlow set imports
 TensorFlow, so `KERAS_BACKEND=jax` runs without it installed.
 
-Functions: `replica_info`, `fold_seed`, `dropout_mask`, `stateless_normal`,
-`conv2d_kernel_correlation`, `conv2d_input_correlation`, `local_vjp`,
-`value_and_gradients`, `check_finite`, `assert_labels_in_range`, `after`,
-`run_if`.
+The functions are listed once, in `OPERATIONS`; both backend modules define
+each of them (tests/test_ops.py checks it).
 """
+
+import importlib
 
 import keras
 
-BACKEND = keras.backend.backend()
+OPERATIONS = (
+    "after",
+    "assert_labels_in_range",
+    "check_finite",
+    "conv2d_input_correlation",
+    "conv2d_kernel_correlation",
+    "dropout_mask",
+    "fold_seed",
+    "local_vjp",
+    "replica_info",
+    "run_if",
+    "stateless_normal",
+    "value_and_gradients",
+)
+__all__ = list(OPERATIONS)
 
-if BACKEND == "jax":
-    from pepita_keras.jax_ops import *  # noqa: F401,F403
-elif BACKEND == "tensorflow":
-    from pepita_keras.tf_ops import *  # noqa: F401,F403
-else:
+BACKEND = keras.backend.backend()
+_MODULES = {"jax": "pepita_keras.jax_ops", "tensorflow": "pepita_keras.tf_ops"}
+
+if BACKEND not in _MODULES:
     raise ImportError(
         f"pepita_keras runs on the Keras backends 'tensorflow' and 'jax'; "
         f"KERAS_BACKEND is {BACKEND!r}. Set KERAS_BACKEND=tensorflow or jax "
         f"before importing keras."
     )
+
+_implementation = importlib.import_module(_MODULES[BACKEND])
+globals().update({name: getattr(_implementation, name) for name in OPERATIONS})

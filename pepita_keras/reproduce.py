@@ -49,32 +49,29 @@ What is recorded honestly:
 - a lock per cell and per seed in the run directory keeps two processes from
   training the same seed twice: the second says who holds it and waits.
 
-CLI: `pepita reproduce <config> [--seeds 0,1,2] [--data-dir DIR] [--smoke]
-[--epochs N] [--system-metrics]` and `pepita list`.
+The command line (`pepita reproduce <config> [--seeds 0,1,2] [--data-dir DIR]
+[--smoke] [--epochs N] [--set key=value] [--system-metrics]`) is
+`pepita_keras.cli`; `pepita_keras.checkpoints` holds the run folder's files
+and the per-epoch `EpochCheckpoint` callback.
 """
 
 import dataclasses
 import json
-import math
-import os
 import pathlib
-import sys
-import time
+import tempfile
 
 import keras
 import numpy as np
 
 from pepita_keras import callbacks as callbacks_lib
-from pepita_keras import checkpoints, epoch_data, lineage, tracking
+from pepita_keras import checkpoints, epoch_data, lineage, migrate, tracking
 from pepita_keras import experiment as experiment_lib
 
 DEFAULT_EXPERIMENT = "pepita-reproductions"
 DEFAULT_RUN_ROOT = "runs"
-STATE_FILE = "state.json"
 # Per-epoch metrics of a parent run: mean and std over its completed seeds.
 PARENT_CURVES = ("train_accuracy", "test_accuracy", "train_loss", "test_loss")
 PARENT_FILE = "parent.json"
-LOCK_FILE = ".lock"
 
 
 @dataclasses.dataclass
@@ -104,7 +101,7 @@ class SeedResult:
 
 
 # ---------------------------------------------------------------------------
-# Per-epoch callbacks.
+# Resuming: a run folder must belong to the same config and data.
 # ---------------------------------------------------------------------------
 def _recorded_settings(state):
     if "settings" in state:
@@ -126,125 +123,6 @@ def _check_same_config(state, config, where):
             "Rerun with the original options, pass another --run-root, or "
             "delete that directory to start over."
         )
-
-
-def _non_finite_logs(logs):
-    return sorted(key for key, value in logs.items() if not math.isfinite(float(value)))
-
-
-class EpochCheckpoint(keras.callbacks.Callback):
-    """After each epoch: record the logs, stop on divergence, checkpoint, write state.
-
-    A run diverges at the first epoch whose logged loss or metrics, or any
-    model or optimizer variable, are not finite: training stops there, the
-    epoch is recorded (non-finite values as null) with `state["diverged"]`
-    naming the epoch and what went non-finite, and no checkpoint of the
-    broken weights is written.
-
-    Args:
-        folder: the seed's run directory.
-        state: the dict saved as `state.json` (updated in place).
-    """
-
-    def __init__(self, folder, state):
-        super().__init__()
-        self.folder = folder
-        self.state = state
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.perf_counter()
-        # The rate this epoch's steps use (a schedule reads optimizer.iterations).
-        self.learning_rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-
-    def on_epoch_end(self, epoch, logs=None):
-        seconds = time.perf_counter() - self.started
-        # Added in place, so the MLflow callback after this one logs them too.
-        logs["epoch_time_s"] = seconds
-        logs["learning_rate"] = self.learning_rate
-        # The machine's load beside the wall time: a shared box trains slower.
-        logs["load_avg_1min"] = os.getloadavg()[0]
-        for key, value in logs.items():
-            self.state["history"].setdefault(key, []).append(float(value))
-        self.state["epoch"] = epoch + 1
-        self.state["wall_time_s"] += seconds
-        arrays = checkpoints.variable_arrays(self.model)
-        broken = _non_finite_logs(logs) + checkpoints.non_finite_variables(arrays)[:3]
-        old = self.state.get("checkpoint")
-        if broken:
-            self.state["diverged"] = {"epoch": epoch + 1, "non_finite": broken}
-            self.model.stop_training = True
-        else:
-            self.state["checkpoint"] = checkpoints.save_checkpoint(
-                arrays, self.folder, epoch + 1)
-        # state.json is the commit point: it names the checkpoint just written.
-        checkpoints.write_json(self.folder / STATE_FILE, self.state)
-        if old and old != self.state["checkpoint"]:
-            (self.folder / old).unlink(missing_ok=True)
-
-
-class EpochPrinter(keras.callbacks.Callback):
-    """One line per epoch with its time and metrics, and a live line within it.
-
-    On a terminal the current epoch's progress (batches done, elapsed time,
-    estimated time left, running loss and accuracy) is redrawn in place about
-    twice a second; into a file or pipe a progress line is written every
-    `file_interval` seconds instead, so a log shows a long epoch is alive
-    without filling up with redraws.
-
-    Args:
-        prefix: text before each line (cell and seed).
-        epochs: total epochs of the run.
-        steps: batches per epoch.
-        stream: output (default `sys.stdout`).
-        file_interval: seconds between progress lines when not on a terminal.
-    """
-
-    def __init__(self, prefix, epochs, steps=None, stream=None, file_interval=60.0):
-        super().__init__()
-        self.prefix, self.epochs, self.steps = prefix, epochs, steps
-        self.stream = stream or sys.stdout
-        self.file_interval = file_interval
-        isatty = getattr(self.stream, "isatty", None)
-        self.live = bool(isatty and isatty())
-        self._width = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.started = self.last = time.perf_counter()
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        now = time.perf_counter()
-        if now - self.last < (0.5 if self.live else self.file_interval):
-            return
-        self.last = now
-        elapsed = now - self.started
-        done = batch + 1
-        parts = [f"{done}/{self.steps or '?'} batches", f"{elapsed:.0f}s"]
-        if self.steps:
-            parts.append(f"ETA {elapsed / done * (self.steps - done):.0f}s")
-        for key in ("loss", "accuracy"):
-            if logs and key in logs:
-                parts.append(f"{key} {float(logs[key]):.4f}")
-        line = f"{self.prefix} epoch {self.epoch + 1}/{self.epochs} - " + " - ".join(parts)
-        if self.live:
-            self.stream.write("\r" + line.ljust(self._width))
-            self._width = len(line)
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        parts = [f"{time.perf_counter() - self.started:.1f}s"]
-        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
-            if key in logs:
-                name = tracking.test_metric_name(key)
-                parts.append(f"{name} {float(logs[key]):.4f}")
-        line = f"{self.prefix} epoch {epoch + 1}/{self.epochs} - " + " - ".join(parts)
-        if self.live and self._width:
-            line = "\r" + line.ljust(self._width)
-            self._width = 0
-        print(line, file=self.stream, flush=True)
 
 
 # ---------------------------------------------------------------------------
@@ -323,8 +201,6 @@ def _upgrade_if_old(client, run_id):
     """Brings a run written before `tracking.SCHEMA_VERSION` up to date before resuming it."""
     tags = client.get_run(run_id).data.tags
     if tracking.run_schema(tags) < tracking.SCHEMA_VERSION:
-        from pepita_keras import migrate
-
         migrate.upgrade_run(tracking.client_uri(client), run_id)
 
 
@@ -364,7 +240,7 @@ def run_seed(config, seed, data, client, experiment_id, parent_run_id, cell_dir,
     folder = cell_dir / f"seed{seed}"
     folder.mkdir(parents=True, exist_ok=True)
     prefix = f"[{config.run_name} seed {seed}]"
-    with checkpoints.RunLock(folder / LOCK_FILE, f"{config.run_name} seed {seed}"):
+    with checkpoints.RunLock(folder / checkpoints.LOCK_FILE, f"{config.run_name} seed {seed}"):
         return _run_seed_locked(config, seed, data, client, experiment_id, parent_run_id,
                                 folder, prefix, command, verbose, inputs, synthetic,
                                 system_metrics)
@@ -372,7 +248,7 @@ def run_seed(config, seed, data, client, experiment_id, parent_run_id, cell_dir,
 
 def _run_seed_locked(config, seed, data, client, experiment_id, parent_run_id, folder,
                      prefix, command, verbose, inputs, synthetic, system_metrics):
-    state = checkpoints.read_json(folder / STATE_FILE)
+    state = checkpoints.read_json(folder / checkpoints.STATE_FILE)
     if state is not None:
         _check_same_config(state, config, str(folder))
         _check_same_data(state, synthetic, str(folder))
@@ -412,7 +288,7 @@ def _run_seed_locked(config, seed, data, client, experiment_id, parent_run_id, f
         state = {"run_id": run_id, "epoch": 0, "history": {}, "wall_time_s": 0.0,
                  "checkpoint": None, "finished": False, "seed": seed,
                  "settings": config.training_settings(), "synthetic": bool(synthetic)}
-        checkpoints.write_json(folder / STATE_FILE, state)
+        checkpoints.write_json(folder / checkpoints.STATE_FILE, state)
         resumed_from = 0
     else:
         run_id = state["run_id"]
@@ -429,14 +305,14 @@ def _run_seed_locked(config, seed, data, client, experiment_id, parent_run_id, f
         print(f"{prefix} resuming after epoch {resumed_from}/{config.epochs}", flush=True)
     callbacks = [
         # Stops within an epoch at the first non-finite batch loss; the
-        # epoch-end check of EpochCheckpoint then records the divergence.
+        # epoch-end check of checkpoints.EpochCheckpoint then records the divergence.
         keras.callbacks.TerminateOnNaN(),
         callbacks_lib.AlignmentDiagnostics(probe=data.probe),
-        EpochCheckpoint(folder, state),
+        checkpoints.EpochCheckpoint(folder, state),
         tracking.MLflowMetricsCallback(client, run_id, rename=tracking.test_metric_name),
     ]
     if verbose == 2:
-        callbacks.append(EpochPrinter(prefix, config.epochs, data.steps_per_epoch))
+        callbacks.append(callbacks_lib.EpochPrinter(prefix, config.epochs, data.steps_per_epoch))
     try:
         with tracking.SystemMetrics(client, run_id, enabled=system_metrics):
             for epoch in range(state["epoch"], config.epochs):
@@ -479,7 +355,7 @@ def _record_divergence(config, seed, folder, state, client, run_id, prefix):
                                "history.json")
     tracking.finish_run(client, run_id, status="FAILED")
     state["finished"] = True
-    checkpoints.write_json(folder / STATE_FILE, state)
+    checkpoints.write_json(folder / checkpoints.STATE_FILE, state)
     print(f"{prefix} DIVERGED at epoch {diverged['epoch']}/{config.epochs} "
           f"(non-finite: {what}); recorded as FAILED, not counted in the results.",
           flush=True)
@@ -542,7 +418,7 @@ def _finalize_seed(config, seed, model, folder, state, client, run_id, inputs=()
     tracking.set_tags(client, run_id, {"pepita.complete": True})
     tracking.finish_run(client, run_id)
     state["finished"] = True
-    checkpoints.write_json(folder / STATE_FILE, state)
+    checkpoints.write_json(folder / checkpoints.STATE_FILE, state)
 
 
 def smoke_run(config, data_dir=None, synthetic=False, verify=True, seed=0):
@@ -617,8 +493,6 @@ def summarize_parent(client, parent_run_id, config, folder=None):
                 metrics[f"{name}_std"] = std
             tracking.log_metrics(client, parent_run_id, metrics, step=epoch)
     if curves:
-        import tempfile
-
         with tempfile.TemporaryDirectory() as scratch:
             path = tracking.plot_cell_curves(
                 {s: c["test_accuracy"] for s, c in curves.items()},
@@ -685,7 +559,7 @@ def reproduce(config, seeds=(0,), data_dir=None, run_root=DEFAULT_RUN_ROOT,
     data = epoch_data.EpochData(arrays, config.batch_size, config.eval_batch_size)
     inputs = lineage.dataset_inputs(config, arrays, data_dir, synthetic)
     # One parent run per cell, even when two processes start it at once.
-    with checkpoints.RunLock(cell_dir / LOCK_FILE, f"{config.run_name} (parent run)"):
+    with checkpoints.RunLock(cell_dir / checkpoints.LOCK_FILE, f"{config.run_name} (parent run)"):
         parent_run_id = _parent_run(client, experiment_id, config, cell_dir, uri, command,
                                     synthetic)
     results = []
@@ -698,125 +572,3 @@ def reproduce(config, seeds=(0,), data_dir=None, run_root=DEFAULT_RUN_ROOT,
         summarize_parent(client, parent_run_id, config)
         tracking.finish_run(client, parent_run_id)
     return parent_run_id, results
-
-
-# ---------------------------------------------------------------------------
-# CLI.
-# ---------------------------------------------------------------------------
-def parse_seeds(text):
-    """`"0,1,2"` or `"0-4"` → list of ints."""
-    seeds = []
-    try:
-        for part in str(text).split(","):
-            part = part.strip()
-            if "-" in part[1:]:
-                low, high = part.split("-", 1)
-                seeds.extend(range(int(low), int(high) + 1))
-            elif part:
-                seeds.append(int(part))
-    except ValueError:
-        raise ValueError(f"--seeds must look like '0,1,2' or '0-4'; received {text!r}.")
-    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
-        raise ValueError(f"--seeds must list distinct non-negative integers; received {text!r}.")
-    return seeds
-
-
-def configure(config, smoke=False, epochs=None, train_examples=None, test_examples=None,
-              overrides=()):
-    """Applies the CLI options to a loaded config (`overrides`: `--set key=value`)."""
-    config = config.with_overrides(overrides)
-    if smoke:
-        config = config.smoke_version()
-    changes = {}
-    if epochs is not None:
-        changes["epochs"] = epochs
-    if train_examples is not None:
-        changes["train_examples"] = train_examples
-    if test_examples is not None:
-        changes["test_examples"] = test_examples
-    return config.replace(**changes) if changes else config
-
-
-def _reproduce_command(args):
-    config = configure(
-        experiment_lib.load_config(args.config), args.smoke, args.epochs,
-        args.train_examples, args.test_examples, args.overrides,
-    )
-    parent, results = reproduce(
-        config, parse_seeds(args.seeds), data_dir=args.data_dir, run_root=args.run_root,
-        tracking_uri=args.tracking_uri, experiment=args.experiment,
-        synthetic=args.synthetic, verify=not args.no_verify, verbose=args.verbose,
-        system_metrics=args.system_metrics,
-    )
-    uri = tracking.tracking_uri(args.tracking_uri)
-    print(f"{config.run_name}: MLflow parent run {parent} in {uri}")
-    for result in results:
-        if result.diverged_epoch:
-            outcome = f"DIVERGED at epoch {result.diverged_epoch} (not counted)"
-        else:
-            outcome = f"final test accuracy {100 * result.final_test_accuracy:.2f}%"
-        print(f"  seed {result.seed}: {outcome} ({result.wall_time_s:.0f} s, "
-              f"run {result.run_id})")
-    if not config.matches_shipped():
-        print(f"  (settings differ from the shipped {config.name!r} config: "
-              f"recorded as {config.run_name!r}, not counted for the paper cell)")
-    if all(result.diverged_epoch for result in results):
-        print("No seed completed.", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _list_command(args):
-    configs = experiment_lib.list_configs()
-    if not configs:
-        print("No configs found in: " + ", ".join(map(str, experiment_lib.config_dirs())))
-        return 1
-    width = max(len(name) for name in configs)
-    for name in configs:
-        config = experiment_lib.load_config(configs[name])
-        paper = f"{config.paper[0]:.2f} ± {config.paper[1]:.2f}" if config.paper else "—"
-        print(f"{name:<{width}}  {config.label:<28} paper {paper:<14} "
-              f"{config.epochs} epochs, lr {config.learning_rate}, batch {config.batch_size}")
-    return 0
-
-
-def add_subparser(subparsers):
-    """Registers `reproduce` and `list` on the `pepita` CLI."""
-    parser = subparsers.add_parser(
-        "reproduce", help="run (or resume) one paper cell, tracked in MLflow",
-        description="Train one config for each seed; one MLflow parent run per cell, "
-                    "one nested run per seed. Rerun the same command to resume.",
-    )
-    parser.add_argument("config", help="config name (see `pepita list`) or path to a .py file")
-    parser.add_argument("--seeds", default="0", help="comma list or range, e.g. 0,1,2 or 0-4")
-    parser.add_argument("--data-dir", default=None,
-                        help="dataset folder (default: $PEPITA_DATA_DIR, then TFDS)")
-    parser.add_argument("--smoke", action="store_true",
-                        help="tiny subset and 1 epoch (the config's smoke settings)")
-    parser.add_argument("--epochs", type=int, default=None, help="override the epochs")
-    parser.add_argument("--train-examples", type=int, default=None,
-                        help="keep only the first N training examples")
-    parser.add_argument("--test-examples", type=int, default=None,
-                        help="keep only the first N test examples")
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE",
-                        help="override any config field, e.g. --set learning_rate=0.05 "
-                             "--set rule_kwargs.feedback_scale=0.1 (repeatable; the run is "
-                             "then recorded as <cell>-custom-<digest>)")
-    parser.add_argument("--synthetic", action="store_true",
-                        help="random learnable data shaped like the dataset (no files needed)")
-    parser.add_argument("--no-verify", action="store_true", help="skip dataset checksums")
-    parser.add_argument("--run-root", default=DEFAULT_RUN_ROOT,
-                        help="folder for checkpoints/state (default: ./runs)")
-    parser.add_argument("--tracking-uri", default=None,
-                        help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
-    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment name")
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2,
-                        help="0 silent, 1 Keras progress bar, 2 one line per epoch and a "
-                             "live progress line within it (default)")
-    parser.add_argument("--system-metrics", action="store_true",
-                        help="also record MLflow's system metrics (CPU, memory, GPU) per seed")
-    parser.set_defaults(func=_reproduce_command)
-
-    parser = subparsers.add_parser("list", help="list the reproduction configs")
-    parser.set_defaults(func=_list_command)

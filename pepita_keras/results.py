@@ -20,14 +20,12 @@ completed seeds (e.g. when pointed at an empty store) unless `force=True`.
 import csv
 import dataclasses
 import datetime
-import os
 import pathlib
-import sys
 
 import numpy as np
 
 from pepita_keras import experiment as experiment_lib
-from pepita_keras import tracking
+from pepita_keras import reproduce, tracking
 
 DEFAULT_OUTPUT = pathlib.Path("reproductions") / "results"
 NOT_RUN_CIFAR = "not run here (no dataset offline)"
@@ -151,8 +149,6 @@ def collect(client, experiment=None, configs=None, include_smoke=False):
     Returns:
         `{name: CellResult}` for every config (empty results when not run).
     """
-    from pepita_keras import reproduce
-
     experiment = experiment or reproduce.DEFAULT_EXPERIMENT
     if configs is None:
         configs = shipped_configs()
@@ -449,41 +445,3 @@ def _other_runs_section(results):
         lines.append(f"| `{run_name}` | `{name}` | {differs} | {finals or '—'} | "
                      f"{diverged or '—'} |")
     return lines + [""]
-
-
-def _results_command(args):
-    uri = tracking.tracking_uri(args.tracking_uri)
-    client = tracking.client(uri)
-    results = collect(client, args.experiment, include_smoke=args.include_smoke)
-    try:
-        # The table names the store as the user gave it, not this machine's path.
-        shown = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or uri
-        readme = write_results(results, args.output, tracking_uri=shown,
-                               plots=not args.no_plots, force=args.force)
-    except ShrinkingResultsError as error:
-        print(f"pepita results: error: {error}", file=sys.stderr)
-        return 1
-    done = sum(1 for cell in results.values() if cell.n)
-    partial = sum(1 for cell in results.values() if cell.partial and not cell.n)
-    print(f"Wrote {readme} and {readme.parent / 'results.csv'}: {done} cells with completed "
-          f"seeds, {partial} partial, {len(results) - done - partial} not run.")
-    return 0
-
-
-def add_subparser(subparsers):
-    """Registers `results` and `migrate-store` on the `pepita` CLI."""
-    from pepita_keras import migrate, reproduce
-
-    migrate.add_subparser(subparsers)
-
-    parser = subparsers.add_parser(
-        "results", help="build reproductions/results/README.md + results.csv from MLflow")
-    parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="output folder")
-    parser.add_argument("--tracking-uri", default=None,
-                        help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
-    parser.add_argument("--experiment", default=reproduce.DEFAULT_EXPERIMENT)
-    parser.add_argument("--include-smoke", action="store_true", help="count smoke runs too")
-    parser.add_argument("--no-plots", action="store_true", help="skip the curve PNGs")
-    parser.add_argument("--force", action="store_true",
-                        help="replace the table even if the store has fewer completed seeds")
-    parser.set_defaults(func=_results_command)

@@ -1,16 +1,15 @@
 """Loading `.keras` files of the rules with errors that say what is wrong.
 
-`keras.saving.load_model` works for every rule once `pepita_keras` is
-imported: importing the package registers the rule classes (`PEPITA`,
-`Backprop`, ...) with Keras. Two failures read badly there:
+`keras.saving.load_model` works for every rule once the rule classes
+(`PEPITA`, `Backprop`, ...) are registered with Keras, which happens when they
+are first imported (see `pepita_keras`). Two failures read badly there:
 
-- without `import pepita_keras`, Keras reports "Could not locate class
-  'PEPITA'";
+- before that, Keras reports "Could not locate class 'PEPITA'";
 - a truncated or otherwise corrupt `.keras` file (an interrupted save or
   copy) is reported as "File not found", because Keras only recognises a
   `.keras` path as a model when it is a readable zip archive.
 
-`load_model` here imports the package (so the classes are registered) and
+`load_model` here imports the rules (so the classes are registered) and
 tells a missing file from a corrupt one before handing over to Keras.
 
 Example:
@@ -28,7 +27,7 @@ import zlib
 
 import keras
 
-import pepita_keras  # noqa: F401  (registers the rule classes with Keras)
+import pepita_keras.rules  # noqa: F401  (registers the rule classes with Keras)
 
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):

@@ -5,21 +5,6 @@ the JAX path never imports TensorFlow. `pepita_keras.jax_ops` has the same
 names, signatures and maths.
 """
 
-__all__ = [
-    "after",
-    "assert_labels_in_range",
-    "check_finite",
-    "conv2d_input_correlation",
-    "conv2d_kernel_correlation",
-    "dropout_mask",
-    "fold_seed",
-    "local_vjp",
-    "replica_info",
-    "run_if",
-    "stateless_normal",
-    "value_and_gradients",
-]
-
 import tensorflow as tf  # noqa: E402
 
 

@@ -61,7 +61,9 @@ import threading
 import time
 
 import keras
+import numpy
 
+import pepita_keras
 from pepita_keras import checkpoints
 
 # MLflow's limits (mlflow.utils.validation): param values up to 6000 chars,
@@ -520,8 +522,6 @@ def _fluent_tracking_uri(uri):
 
 
 def _model_requirements():
-    import pepita_keras
-
     requirements = [f"keras=={keras.__version__}", f"pepita_keras=={pepita_keras.__version__}"]
     backend = keras.backend.backend()
     module = sys.modules.get("tensorflow" if backend == "tensorflow" else backend)
@@ -679,10 +679,6 @@ def environment_info():
         "platform", "cpu", "cpu_count", "devices", "hardware"}`; `hardware`
         is a one-line summary for results tables.
     """
-    import numpy
-
-    import pepita_keras
-
     try:
         import mlflow
 

@@ -11,6 +11,7 @@ is an error, not a skip.
 
 import os
 import pathlib
+import shutil
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -142,3 +143,23 @@ def _mlflow_store_in_a_temporary_folder(tmp_path_factory):
         os.environ.pop("MLFLOW_TRACKING_URI", None)
     else:
         os.environ["MLFLOW_TRACKING_URI"] = previous
+
+
+@pytest.fixture(scope="session")
+def mlflow_template(tmp_path_factory):
+    """An empty MLflow SQLite store; creating its schema takes seconds, copying it none."""
+    from pepita_keras import tracking
+
+    path = tmp_path_factory.mktemp("mlflow") / "template.db"
+    tracking.client(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def mlflow_uri(tmp_path, mlflow_template, monkeypatch):
+    """A fresh store per test, also for subprocesses (MLFLOW_TRACKING_URI)."""
+    shutil.copy(mlflow_template, tmp_path / "mlflow.db")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
+

@@ -37,6 +37,31 @@ def _assert_user_error(result, command, message):
     assert message in errors[0], result.stderr
 
 
+def test_help_and_usage_errors_load_no_tensorflow_keras_or_mlflow(tmp_path):
+    # `pepita --help` and a mistyped option must answer at once: the parser
+    # imports the standard library only.
+    script = textwrap.dedent("""
+        import sys
+        from pepita_keras import cli
+        for argv in (["--help"], ["reproduce", "--help"], ["tune", "x", "--epochs", "0"]):
+            try:
+                cli.main(argv)
+            except SystemExit as exit:
+                print("exit", exit.code)
+        print("loaded", sorted(m for m in ("tensorflow", "keras", "jax", "mlflow",
+                                            "keras_tuner") if m in sys.modules))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[-1] == "loaded []"
+    assert [line for line in lines if line.startswith("exit")] == ["exit 0", "exit 0", "exit 2"]
+    assert "must be a positive integer; received '0'" in result.stderr
+    for command in ("list", "reproduce", "results", "migrate-store", "tune", "tune-report"):
+        assert command in result.stdout
+
+
 def test_unknown_reproduction_config(tmp_path):
     result = _pepita(tmp_path, "reproduce", "no_such_config", "--synthetic")
     _assert_user_error(result, "reproduce", "Unknown config 'no_such_config'")
@@ -140,7 +165,7 @@ def test_traceback_on_request(monkeypatch):
     "error_fn, error_type",
     [
         # Python's own ValueError inside package code (int("x")): a bug.
-        (lambda: __import__("pepita_keras.tuning.commands", fromlist=["_"])._positive_int("x"),
+        (lambda: cli.positive_int("x"),
          ValueError),
         # Raised inside Keras, not by the package.
         (lambda: keras.layers.Dense(3, activation="no_such_activation"), ValueError),
@@ -169,6 +194,7 @@ def test_tune_summary_without_a_scored_trial_is_an_error_not_a_crash(monkeypatch
     ])
     args = argparse.Namespace(**{name: None for name in (
         "config", "tuner", "max_trials", "epochs", "smoke", "directory", "project_name",
-        "overwrite", "data_dir", "seed", "experiment", "train_examples", "val_examples")})
-    assert commands._tune_command(args) == 1
+        "overwrite", "data_dir", "seed", "experiment", "train_examples", "val_examples",
+        "synthetic", "tracking_uri")})
+    assert cli.tune_command(args) == 1
     assert "no trial of 'search' completed with a score" in capsys.readouterr().err

@@ -20,7 +20,7 @@ import time
 import numpy as np
 import pytest
 
-from pepita_keras import experiment, lineage, migrate, reproduce, results, tracking
+from pepita_keras import callbacks, experiment, lineage, migrate, reproduce, results, tracking
 
 SEED_ARTIFACTS = {"learning_curves.png", "history.json", "alignment.json", "environment.json"}
 COMMITTED = pathlib.PurePosixPath(tracking.COMMITTED_STORE)
@@ -318,7 +318,7 @@ class _Terminal(io.StringIO):
 
 def test_progress_line_within_an_epoch():
     terminal = _Terminal()
-    printer = reproduce.EpochPrinter("[cell seed 0]", epochs=3, steps=100, stream=terminal)
+    printer = callbacks.EpochPrinter("[cell seed 0]", epochs=3, steps=100, stream=terminal)
     printer.on_epoch_begin(1)
     printer.last -= 1  # as if half a second had passed
     printer.on_train_batch_end(49, {"loss": 0.5, "accuracy": 0.8})
@@ -330,7 +330,7 @@ def test_progress_line_within_an_epoch():
     assert final.rstrip().endswith("test_accuracy 0.9100")
 
     log = io.StringIO()  # a file: whole lines, every file_interval seconds
-    printer = reproduce.EpochPrinter("[cell seed 0]", 3, 100, stream=log, file_interval=0)
+    printer = callbacks.EpochPrinter("[cell seed 0]", 3, 100, stream=log, file_interval=0)
     printer.on_epoch_begin(0)
     printer.on_train_batch_end(9, {"loss": 0.5})
     assert "\r" not in log.getvalue() and "10/100 batches" in log.getvalue()

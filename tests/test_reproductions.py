@@ -23,7 +23,7 @@ import time
 import numpy as np
 import pytest
 
-from pepita_keras import epoch_data, experiment, reproduce, results, tracking
+from pepita_keras import cli, epoch_data, experiment, reproduce, results, tracking
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "reproductions" / "configs"
@@ -94,22 +94,6 @@ def write_fake_datasets(root, n_train=300, n_test=100, seed=0, cifar=True):
 @pytest.fixture(scope="module")
 def fake_data(tmp_path_factory):
     return write_fake_datasets(tmp_path_factory.mktemp("data"))
-
-
-@pytest.fixture(scope="module")
-def mlflow_template(tmp_path_factory):
-    """An empty MLflow SQLite store; creating its schema takes seconds, copying it none."""
-    path = tmp_path_factory.mktemp("mlflow") / "template.db"
-    tracking.client(f"sqlite:///{path}").search_experiments()
-    return path
-
-
-@pytest.fixture
-def mlflow_uri(tmp_path, mlflow_template, monkeypatch):
-    shutil.copy(mlflow_template, tmp_path / "mlflow.db")
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    return uri
 
 
 # ---------------------------------------------------------------------------
@@ -186,8 +170,8 @@ def test_config_validation_echoes_bad_values():
     with pytest.raises(ValueError, match="nope"):
         experiment.load_config("nope")
     with pytest.raises(ValueError, match="'1,1'"):
-        reproduce.parse_seeds("1,1")
-    assert reproduce.parse_seeds("0-2,5") == [0, 1, 2, 5]
+        cli.parse_seeds("1,1")
+    assert cli.parse_seeds("0-2,5") == [0, 1, 2, 5]
 
 
 def test_flatten_covers_every_field():
@@ -366,8 +350,6 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path, mlflow_template):
 # CLI wiring.
 # ---------------------------------------------------------------------------
 def test_cli_lists_configs_and_registers_subcommands(capsys):
-    from pepita_keras import cli
-
     assert cli.main(["list"]) == 0
     listed = capsys.readouterr().out
     for name in paper_table():
@@ -378,8 +360,6 @@ def test_cli_lists_configs_and_registers_subcommands(capsys):
 
 
 def test_cli_results_writes_table(tmp_path, mlflow_uri, capsys):
-    from pepita_keras import cli
-
     assert cli.main(["results", "--output", str(tmp_path), "--no-plots"]) == 0
     text = (tmp_path / "README.md").read_text()
     for name, (mean, std) in paper_table().items():
@@ -464,7 +444,7 @@ def test_diverged_seeds_stop_fail_and_are_never_averaged(tmp_path, fake_data, ml
 
 def test_only_runs_with_the_shipped_settings_count_for_a_cell(tmp_path, mlflow_uri):
     shipped = experiment.load_config("fc_mnist_bp")
-    changed = reproduce.configure(shipped, epochs=1, train_examples=300, test_examples=100)
+    changed = cli.configure(shipped, epochs=1, train_examples=300, test_examples=100)
     assert changed.run_name.startswith("fc_mnist_bp-custom-")
     reproduce.reproduce(changed, seeds=[0], synthetic=True, run_root=tmp_path, verbose=0)
     client = tracking.client(mlflow_uri)

@@ -50,6 +50,30 @@ def test_missing_file(tmp_path):
         load_model(tmp_path / "absent.keras")
 
 
+@pytest.mark.parametrize("imports, registered", [
+    ("import pepita_keras", False),  # the rules load on first use only
+    ("import pepita_keras; pepita_keras.PEPITA", True),
+    ("import keras, pepita_keras", True),  # Keras there already: the rules load at once
+    ("import pepita_keras.rules", True),
+])
+def test_which_imports_register_the_rules_for_keras_load_model(saved, imports, registered):
+    _, path = saved
+    script = textwrap.dedent(f"""
+        {imports}
+        import keras
+        try:
+            model = keras.saving.load_model({os.fspath(path)!r})
+            print(type(model).__name__)
+        except TypeError as error:
+            print("not registered:", error)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert result.returncode == 0, result.stderr
+    expected = "PEPITA" if registered else "not registered: Could not locate class 'PEPITA'"
+    assert result.stdout.strip().splitlines()[-1].startswith(expected), result.stdout
+
+
 def test_loads_in_a_fresh_process_without_importing_the_package_first(saved):
     # keras.saving.load_model alone cannot find the PEPITA class there.
     _, path = saved

@@ -10,7 +10,6 @@ import inspect
 import math
 import os
 import pathlib
-import shutil
 import signal
 import socket
 import subprocess
@@ -30,25 +29,6 @@ from pepita_keras.tuning import hypermodel as hm
 from pepita_keras.tuning import tuners
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def mlflow_template(tmp_path_factory):
-    """An empty MLflow SQLite store; creating its schema takes ~10 s, copying it none."""
-    from pepita_keras import tracking
-
-    path = tmp_path_factory.mktemp("mlflow") / "template.db"
-    tracking.client(f"sqlite:///{path}").search_experiments()
-    return path
-
-
-@pytest.fixture
-def mlflow_uri(tmp_path, mlflow_template, monkeypatch):
-    """A fresh store per test, also for subprocesses (MLFLOW_TRACKING_URI)."""
-    shutil.copy(mlflow_template, tmp_path / "mlflow.db")
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    return uri
 
 
 # ---------------------------------------------------------------------------

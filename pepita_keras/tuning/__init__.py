@@ -6,11 +6,10 @@
   `MLflowTracking`: tuners recording one MLflow parent run per search and one
   nested run per trial, resumable and distributable (`tuners.py`).
 - `TuningConfig`, `load_tuning_config`: what `pepita tune <config>` runs
-  (`configs.py`); `run_search`, `write_report`: the `pepita tune` and
-  `pepita tune-report` commands (`commands.py`).
+  (`configs.py`); `run_search`, `write_report`: what the `pepita tune` and
+  `pepita tune-report` commands run (`commands.py`).
 
-keras-tuner and MLflow are imported on first use of a name, so `pepita
---help` stays fast.
+keras-tuner and MLflow are imported on first use of a name.
 
 Example:
 
@@ -25,8 +24,6 @@ tuner.search(x, y, validation_data=(x_val, y_val), epochs=3)
 """
 
 import importlib
-
-from pepita_keras.tuning.commands import add_subparser  # noqa: F401 (CLI hook)
 
 _LAZY = {
     "RuleHyperModel": "hypermodel",
@@ -44,7 +41,7 @@ _LAZY = {
     "write_report": "commands",
 }
 
-__all__ = sorted(_LAZY) + ["add_subparser"]
+__all__ = sorted(_LAZY)
 
 
 def __getattr__(name):

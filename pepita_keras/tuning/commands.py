@@ -1,4 +1,4 @@
-"""`pepita tune` and `pepita tune-report`.
+"""What `pepita tune` and `pepita tune-report` run (their arguments: `pepita_keras.cli`).
 
 ```
 pepita tune pepita_fc_mnist --tuner random --max-trials 10 --directory tuning
@@ -14,84 +14,20 @@ starts over). With `KERASTUNER_TUNER_ID` / `KERASTUNER_ORACLE_IP` /
 of a distributed search (see README, "Tuning").
 """
 
-import argparse
 import datetime
 import os
 import pathlib
-import sys
 import time
+
+import keras_tuner
+import numpy as np
+
+from pepita_keras import datasets, epoch_data, lineage, tracking
+from pepita_keras.tuning import configs, tuners
+from pepita_keras.tuning.hypermodel import RuleHyperModel
 
 DEFAULT_DIRECTORY = "tuning"
 DEFAULT_REPORT = pathlib.Path("reproductions") / "results" / "tuning.md"
-
-
-def add_subparser(subparsers):
-    """Registers `tune` and `tune-report` on the `pepita` CLI."""
-    tune = subparsers.add_parser(
-        "tune",
-        help="hyperparameter search (keras-tuner), every trial in MLflow",
-        description=(
-            "Search hyperparameters of a rule with keras-tuner. CONFIG is a "
-            "tuning config (reproductions/tuning/), a reproduction config "
-            "name (`pepita list`) or a .py file. Rerun with the same "
-            "--directory to resume."
-        ),
-    )
-    tune.add_argument("config", help="tuning or reproduction config name, or .py path")
-    tune.add_argument(
-        "--tuner",
-        choices=("random", "hyperband", "bayesian"),
-        default=None,
-        help="search algorithm (default: the config's)",
-    )
-    tune.add_argument("--max-trials", type=_positive_int, default=None,
-                      help="number of trials (Hyperband: a cap)")
-    tune.add_argument("--epochs", type=_positive_int, default=None,
-                      help="epochs per trial (Hyperband: max_epochs)")
-    tune.add_argument("--train-examples", type=_positive_int, default=None)
-    tune.add_argument("--val-examples", type=_positive_int, default=None)
-    tune.add_argument("--seed", type=int, default=None, help="oracle and trial seed (0 ok)")
-    tune.add_argument("--smoke", action="store_true",
-                      help="tiny search (few examples, 1 epoch, 2 trials) for tests")
-    tune.add_argument("--directory", default=DEFAULT_DIRECTORY,
-                      help=f"keras-tuner state folder (default: {DEFAULT_DIRECTORY})")
-    tune.add_argument("--project-name", default=None,
-                      help="keras-tuner project (default: the config name)")
-    tune.add_argument("--overwrite", action="store_true",
-                      help="discard a previous search of this project")
-    tune.add_argument("--data-dir", default=None, help="dataset folder (else $PEPITA_DATA_DIR)")
-    tune.add_argument("--synthetic", action="store_true",
-                      help="random learnable data shaped like the dataset (no files needed); "
-                           "recorded as such in the runs' datasets")
-    tune.add_argument("--tracking-uri", default=None,
-                      help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
-    tune.add_argument("--experiment", default=None,
-                      help="MLflow experiment (default: pepita-tuning)")
-    tune.set_defaults(func=_tune_command)
-
-    report = subparsers.add_parser(
-        "tune-report",
-        help="table of the best configurations found by `pepita tune`",
-        description="Reads the tuning searches from MLflow, prints and writes a markdown report.",
-    )
-    report.add_argument("--experiment", default=None,
-                        help="MLflow experiment (default: pepita-tuning)")
-    report.add_argument("--output", default=str(DEFAULT_REPORT),
-                        help=f"markdown file written (default: {DEFAULT_REPORT}); '-' for none")
-    report.add_argument("--top", type=_positive_int, default=5,
-                        help="trials listed per search")
-    report.add_argument("--include-smoke", action="store_true",
-                        help="include --smoke searches")
-    report.add_argument("--tracking-uri", default=None,
-                        help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
-    report.set_defaults(func=_report_command)
-
-
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer; received {text!r}")
-    return value
 
 
 # ---------------------------------------------------------------------------
@@ -137,7 +73,6 @@ def run_search(
     Returns:
         `(tuner, config, wall_seconds)`.
     """
-    from pepita_keras.tuning import configs, hypermodel, tuners
 
     if not isinstance(config, configs.TuningConfig):
         config = configs.load_tuning_config(config)
@@ -153,7 +88,7 @@ def run_search(
     }
     config = config.replace(**{k: v for k, v in changes.items() if v is not None})
     base = config.experiment_config
-    model_builder = hypermodel.RuleHyperModel.from_experiment(
+    model_builder = RuleHyperModel.from_experiment(
         base, space=config.space, seed=config.seed
     )
     # Before any trial, state or MLflow run: an objective no trial logs
@@ -182,12 +117,11 @@ def run_search(
         **dict(config.tuner_kwargs),
     )
     start = time.monotonic()
-    if tuners._is_chief():
+    if tuners.is_chief():
         search.search(verbose=verbose)  # serves the oracle; needs no data
     else:
         (x, y), validation = _search_data(base, data_dir, config, synthetic)
-        if not tuners._is_distributed():
-            from pepita_keras import lineage
+        if not tuners.is_distributed():
 
             inputs = lineage.dataset_inputs(base, [(x, y), validation], data_dir, synthetic,
                                             splits=("train", "validation"))
@@ -210,9 +144,6 @@ def logged_metric_names(hypermodel):
     Returns:
         A sorted list: the evaluation metric names, then their `val_` forms.
     """
-    import keras_tuner
-    import numpy as np
-
     model = hypermodel.build(keras_tuner.HyperParameters())
     x = np.zeros((1,) + tuple(hypermodel.input_shape), "float32")
     logs = model.evaluate(x, np.zeros((1,), "int64"), verbose=0, return_dict=True)
@@ -243,7 +174,6 @@ def check_objective(objective, hypermodel, config_name="the config"):
 
 
 def _search_data(base, data_dir, config, synthetic=False):
-    from pepita_keras import datasets, epoch_data
 
     total = config.train_examples + config.val_examples
     if synthetic:
@@ -261,47 +191,6 @@ def _search_data(base, data_dir, config, synthetic=False):
     return train, validation
 
 
-def _tune_command(args):
-    tuner, config, wall = run_search(
-        args.config,
-        tuner=args.tuner,
-        max_trials=args.max_trials,
-        epochs=args.epochs,
-        smoke=args.smoke,
-        directory=args.directory,
-        project_name=args.project_name,
-        overwrite=args.overwrite,
-        data_dir=args.data_dir,
-        seed=args.seed,
-        experiment=args.experiment,
-        train_examples=args.train_examples,
-        val_examples=args.val_examples,
-        # getattr: callers that build the namespace themselves may predate these options.
-        synthetic=getattr(args, "synthetic", False),
-        tracking_uri=getattr(args, "tracking_uri", None),
-    )
-    from pepita_keras.tuning import tuners
-
-    if tuners._is_distributed() and not tuners._is_chief():
-        print(f"worker {os.environ.get('KERASTUNER_TUNER_ID')} done in {wall:.0f} s")
-        return 0
-    # Failed trials have no score; only scored ones are listed.
-    best = [t for t in tuners.trial_summary(tuner, 3) if t["score"] is not None]
-    print(f"\nSearch {config.name!r}: {len(tuner.oracle.trials)} trials, {wall:.0f} s "
-          f"in this process. Best {config.objective}:")
-    if not best:
-        print(f"pepita tune: no trial of {config.name!r} completed with a score; "
-              "see the trial errors above.", file=sys.stderr)
-        return 1
-    for trial in best:
-        run_id = tuner.trial_run_id(trial["trial_id"])
-        print(f"  trial {trial['trial_id']}: {trial['score']:.4f}  {trial['hyperparameters']}"
-              f"  (run {run_id})")
-    print(f"MLflow: {tuner.tracking_uri}, experiment {tuner.experiment!r}, search run "
-          f"{tuner.parent_run_id} ({len(tuner.oracle.trials)} trial runs nested under it)")
-    return 0
-
-
 # ---------------------------------------------------------------------------
 # pepita tune-report
 # ---------------------------------------------------------------------------
@@ -314,8 +203,6 @@ def collect_searches(experiment=None, include_smoke=False, top=5, tracking_uri=N
         first: `trial_id`, `objective`, `params`, `run_id`), `counts`
         (trials per status), `wall_s`, `command`.
     """
-    from pepita_keras import tracking
-    from pepita_keras.tuning import tuners
 
     client = tracking.client(tracking_uri)
     found = client.get_experiment_by_name(experiment or tuners.DEFAULT_EXPERIMENT)
@@ -457,12 +344,3 @@ def write_report(output=DEFAULT_REPORT, experiment=None, include_smoke=False, to
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     return text
-
-
-def _report_command(args):
-    text = write_report(args.output, args.experiment, args.include_smoke, args.top,
-                        getattr(args, "tracking_uri", None))
-    sys.stdout.write(text)
-    if args.output != "-":
-        print(f"\nwritten to {args.output}")
-    return 0

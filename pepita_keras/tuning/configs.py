@@ -3,13 +3,21 @@
 `<config>` is, in lookup order:
 
 1. a path to a Python file whose `get_config()` returns a `TuningConfig`
-   (or an `ExperimentConfig`);
-2. the name of a tuning config in `reproductions/tuning/` (same folders as
-   the reproduction configs: `$PEPITA_TUNING_DIR`, `./reproductions/tuning`,
-   the source checkout's);
+   (or an `ExperimentConfig`, searched with the default space around its
+   settings); a `.py` path that does not exist is an error, not a name;
+2. the name (file stem) of a tuning config found in `tuning_dirs()`:
+   `$PEPITA_TUNING_DIR` (if set), then the `tuning/` folder beside each
+   reproduction config folder — `$PEPITA_CONFIG_DIR/../tuning` (if that
+   variable is set), `./reproductions/tuning`, the source checkout's
+   `reproductions/tuning`. The first folder holding a name wins, and files
+   whose name starts with `_` are helpers, not configs;
 3. the name of a reproduction config (`pepita list`): its rule,
    architecture and dataset are searched with the default space around its
    settings.
+
+Files are found and run by the same functions as the reproduction configs
+(`experiment.config_dirs`, `experiment.list_config_files`,
+`experiment.load_python_config`).
 
 The search trains on the first `train_examples` images of the training split
 and validates on its last `val_examples` images: the test set is never used
@@ -17,9 +25,14 @@ to choose hyperparameters.
 """
 
 import dataclasses
-import importlib.util
-import os
 import pathlib
+
+from pepita_keras import experiment
+
+# The folder name under `reproductions/` and the variable naming a user's own
+# folder, searched first.
+TUNING_SUBFOLDER = "tuning"
+TUNING_ENV_VAR = "PEPITA_TUNING_DIR"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,8 +107,6 @@ class TuningConfig:
     @property
     def experiment_config(self):
         """The `ExperimentConfig` (loaded if `experiment` is a name)."""
-        from pepita_keras import experiment
-
         if isinstance(self.experiment, str):
             return experiment.load_config(self.experiment)
         return self.experiment
@@ -131,30 +142,17 @@ class TuningConfig:
 
 
 def tuning_dirs():
-    """Folders searched for tuning config files, in order."""
-    from pepita_keras import experiment
+    """Folders searched for tuning config files, in order (module docstring).
 
-    dirs = []
-    if os.environ.get("PEPITA_TUNING_DIR"):
-        dirs.append(pathlib.Path(os.environ["PEPITA_TUNING_DIR"]))
-    # Siblings of the reproduction config folders.
-    dirs.extend(folder.parent / "tuning" for folder in experiment.config_dirs())
-    unique = []
-    for folder in dirs:
-        if folder.resolve() not in [d.resolve() for d in unique]:
-            unique.append(folder)
-    return unique
+    Returns:
+        A list of `pathlib.Path`; they need not exist.
+    """
+    return experiment.config_dirs(TUNING_SUBFOLDER, TUNING_ENV_VAR)
 
 
 def list_tuning_configs():
-    """`{name: path}` of every tuning config file found."""
-    found = {}
-    for folder in tuning_dirs():
-        if folder.is_dir():
-            for path in sorted(folder.glob("*.py")):
-                if not path.stem.startswith("_"):
-                    found.setdefault(path.stem, path)
-    return found
+    """`{name: path}` of every tuning config file found in `tuning_dirs()`."""
+    return experiment.list_config_files(tuning_dirs())
 
 
 def load_tuning_config(name_or_path):
@@ -165,21 +163,22 @@ def load_tuning_config(name_or_path):
             config name.
 
     Returns:
-        A `TuningConfig`.
+        A `TuningConfig`; an `ExperimentConfig` (from a file or a
+        reproduction config name) becomes the default search around it,
+        named `<config name>-tune`.
 
     Raises:
-        ValueError: if nothing matches; the message lists what was searched.
+        ValueError: if a `.py` path does not exist, if nothing matches (the
+            message lists what was searched), or if the file's
+            `get_config()` is missing or returns neither a `TuningConfig`
+            nor an `ExperimentConfig`.
     """
-    from pepita_keras import experiment
-
     path = pathlib.Path(str(name_or_path))
-    if path.suffix == ".py":
-        if not path.exists():
-            raise ValueError(f"Tuning config file {str(path)!r} does not exist.")
-        return _from_file(path)
-    configs = list_tuning_configs()
-    if str(name_or_path) in configs:
-        return _from_file(configs[str(name_or_path)])
+    if path.suffix == ".py" and not path.exists():
+        raise ValueError(f"Tuning config file {str(path)!r} does not exist.")
+    found = experiment.find_config_file(name_or_path, tuning_dirs())
+    if found is not None:
+        return _from_file(found)
     try:
         base = experiment.load_config(name_or_path)
     except ValueError as error:
@@ -189,23 +188,18 @@ def load_tuning_config(name_or_path):
             f"tuning config in {searched}, and not a reproduction config "
             f"({error})"
         ) from None
-    return TuningConfig(name=f"{base.name}-tune", experiment=base)
+    return _default_search(base)
 
 
 def _from_file(path):
-    from pepita_keras import experiment
-
-    spec = importlib.util.spec_from_file_location(f"pepita_tuning_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    if not hasattr(module, "get_config"):
-        raise ValueError(f"Tuning config file {path} does not define get_config().")
-    config = module.get_config()
+    config = experiment.load_python_config(
+        path, (TuningConfig, experiment.ExperimentConfig), description="Tuning config"
+    )
     if isinstance(config, experiment.ExperimentConfig):
-        return TuningConfig(name=f"{config.name}-tune", experiment=config)
-    if not isinstance(config, TuningConfig):
-        raise ValueError(
-            f"get_config() in {path} must return a TuningConfig or an "
-            f"ExperimentConfig; received {type(config).__name__}."
-        )
+        return _default_search(config)
     return config
+
+
+def _default_search(config):
+    # A reproduction config alone is searched with the default space.
+    return TuningConfig(name=f"{config.name}-tune", experiment=config)

@@ -61,7 +61,7 @@ import keras_tuner
 import numpy as np
 from keras_tuner.engine import hyperparameters as hp_types
 
-from pepita_keras import experiment
+from pepita_keras import datasets, experiment, models
 from pepita_keras.experiment import ARCHITECTURES
 
 
@@ -321,8 +321,6 @@ class RuleHyperModel(keras_tuner.HyperModel):
         Returns:
             A compiled rule model (a `LearningRuleModel`).
         """
-        from pepita_keras import models
-
         # Registered here too, so keras-tuner sees names only `fit` reads.
         self._value(hp, "batch_size")
         if self.architecture == "fc":
@@ -373,8 +371,6 @@ class RuleHyperModel(keras_tuner.HyperModel):
         Returns:
             The `keras.callbacks.History`.
         """
-        from pepita_keras import datasets
-
         batch_size = int(self._value(hp, "batch_size", 64))
         if datasets.is_tf_dataset(x):  # TensorFlow backend only
             train = x.batch(batch_size).prefetch(2).with_options(

@@ -49,6 +49,7 @@ import keras
 import keras_tuner
 from keras_tuner.engine import trial as trial_module
 
+from pepita_keras import experiment as experiment_lib
 from pepita_keras import tracking
 
 TUNERS = {
@@ -63,12 +64,14 @@ PARENT_WAIT_S = 600
 _MAX_TAG_LENGTH = 5000
 
 
-def _is_distributed():
+def is_distributed():
+    """Whether keras-tuner runs distributed (`KERASTUNER_ORACLE_IP` is set)."""
     return "KERASTUNER_ORACLE_IP" in os.environ
 
 
-def _is_chief():
-    return _is_distributed() and "chief" in os.environ.get("KERASTUNER_TUNER_ID", "")
+def is_chief():
+    """Whether this process is the chief of a distributed search."""
+    return is_distributed() and "chief" in os.environ.get("KERASTUNER_TUNER_ID", "")
 
 
 def default_search_id(directory, project_name):
@@ -179,7 +182,7 @@ class MLflowTracking(keras_tuner.Tuner):
     def parent_run_id(self):
         """Id of this search's MLflow parent run (created or found)."""
         if self._parent_run_id is None:
-            if _is_distributed() and not _is_chief():
+            if is_distributed() and not is_chief():
                 self._parent_run_id = self._wait_for_parent()
             else:
                 self._parent_run_id = self._open_parent()
@@ -199,7 +202,7 @@ class MLflowTracking(keras_tuner.Tuner):
             "pepita.project_dir": os.path.abspath(self.project_dir),
             "pepita.objective": self.oracle.objective.name,
             "pepita.objective_direction": self.oracle.objective.direction,
-            "pepita.distributed": _is_distributed(),
+            "pepita.distributed": is_distributed(),
             **tracking.provenance_tags(tracking.command_line()),
         }
         run_id = tracking.create_run(
@@ -249,7 +252,7 @@ class MLflowTracking(keras_tuner.Tuner):
     # ------------------------------------------------------------------
     def search(self, *fit_args, **fit_kwargs):
         """`keras_tuner.Tuner.search`, recorded in MLflow (module docstring)."""
-        if _is_distributed() and not _is_chief():
+        if is_distributed() and not is_chief():
             return super().search(*fit_args, **fit_kwargs)
         parent = self.parent_run_id
         try:
@@ -372,7 +375,7 @@ class MLflowTracking(keras_tuner.Tuner):
         if best.score is not None:
             metrics["best_objective"] = best.score
         tracking.log_metrics(client, parent, metrics)
-        if best_run is not None and not _is_distributed():
+        if best_run is not None and not is_distributed():
             self._log_best_model(best_run)
         return best
 
@@ -392,8 +395,6 @@ class MLflowTracking(keras_tuner.Tuner):
 
 def _hypermodel_tags(hypermodel):
     """`pepita.rule` / `pepita.architecture` of a `RuleHyperModel` (else none)."""
-    from pepita_keras import experiment as experiment_lib
-
     tags = {}
     rule = getattr(hypermodel, "rule_class", None)
     if rule is not None:

@@ -2,8 +2,10 @@
 
 Command: pepita reproduce fc_mnist_drtp --seeds 0,1,2,3,4 --data-dir /path/to/data
 Smoke:   pepita reproduce fc_mnist_drtp --smoke --synthetic
-Runtime: 17–28 s/epoch measured on the shared 2-core CPU box (tanh recomputes the hidden
-pre-activation: one extra matmul per step) → ≈ 30–45 min per seed.
+Achieves: 95.17 test accuracy (seed 0; 100 epochs, real MNIST, 14 min at load 3.1; the command above,
+reproductions/results/README.md); paper 95.10 ± 0.10.
+Runtime: 6–11 s/epoch on the 2-core CPU box at load 2–4 (17–28 s/epoch when shared with other jobs)
+→ 14–45 min per seed.
 Settings (paper / official code): batch 64, SGD momentum 0.9, 100 epochs, lr ×0.1 at epochs 60 and 90;
 dropout 0.1 on the hidden layer (paper; the DRTP code drops each FC layer's input, default 0).
 DRTP as in its official code (github.com/ChFrenkel/DirectRandomTargetProjection, main.py argument
@@ -19,7 +21,7 @@ PyTorch's default init).
 Measured here (real MNIST, seed 0, full training set, test accuracy per epoch, TF CPU):
   3 epochs, constant lr:          92.26 / 93.21 / 92.97
   10 epochs, lr ×0.1 at 6 and 9:  92.26 93.21 92.97 94.13 94.20 94.16 | 94.75 94.66 94.89 | 94.78
-  (the paper's schedule keeps the lr for 60 epochs; the 100-epoch value is not measured here).
+  100 epochs, the paper's schedule (this config): 95.15 at epoch 52, 95.17 final (seed 0).
   Previous setting (ReLU, softmax, lr 0.01, feedback_scale 0.01): 90.84 after 98 epochs.
 """
 
