@@ -13,12 +13,12 @@ Usage (needs `pip install 'pepita_keras[jax]'`):
 """
 
 import argparse
-import multiprocessing
 import os
 import statistics
 import time
 
 import numpy as np
+from worker_process import WorkerProcess
 
 
 def _worker(connection, backend, x, y):
@@ -46,24 +46,6 @@ def _worker(connection, backend, x, y):
         connection.send((time.perf_counter() - start, history.history["accuracy"][-1]))
 
 
-class BackendProcess:
-    """A worker process training PEPITA under one Keras backend."""
-
-    def __init__(self, backend, x, y):
-        context = multiprocessing.get_context("spawn")
-        self.connection, child = context.Pipe()
-        self.process = context.Process(target=_worker, args=(child, backend, x, y))
-        self.process.start()
-
-    def epoch(self, batch, examples):
-        self.connection.send((batch, examples))
-        return self.connection.recv()
-
-    def close(self):
-        self.connection.send(None)
-        self.process.join()
-
-
 def main(argv=None):
     """Prints a markdown table; returns its rows."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -75,19 +57,19 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     x = rng.random((args.examples, 28, 28, 1), dtype=np.float32)
     y = rng.integers(0, 10, args.examples).astype("int32")
-    workers = {name: BackendProcess(name, x, y) for name in ("tensorflow", "jax")}
+    workers = {name: WorkerProcess(_worker, name, x, y) for name in ("tensorflow", "jax")}
     print(f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print("| batch | backend | samples/s | vs TensorFlow |")
     print("|---|---|---|---|")
     rows = []
     for batch in args.batches:
         for worker in workers.values():  # compile
-            worker.epoch(batch, 4 * batch)
+            worker.request(batch, 4 * batch)
         times = {name: [] for name in workers}
         names = list(workers)
         for r in range(args.repeats):
             for name in names[r % 2:] + names[: r % 2]:
-                times[name].append(workers[name].epoch(batch, args.examples)[0])
+                times[name].append(workers[name].request(batch, args.examples)[0])
         samples = (args.examples // batch) * batch
         rates = {name: samples / statistics.median(t) for name, t in times.items()}
         for name in names:

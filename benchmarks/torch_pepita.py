@@ -33,6 +33,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from worker_process import WorkerProcess  # noqa: E402
 
 
 class TorchPEPITA:
@@ -128,26 +129,6 @@ def _torch_worker(connection, threads, x, y):
         connection.send(time.perf_counter() - start)
 
 
-class TorchProcess:
-    """Handle on `_torch_worker`: `seconds(batch, examples)` for one epoch."""
-
-    def __init__(self, threads, x, y):
-        import multiprocessing
-
-        context = multiprocessing.get_context("spawn")
-        self.connection, child = context.Pipe()
-        self.process = context.Process(target=_torch_worker, args=(child, threads, x, y))
-        self.process.start()
-
-    def seconds(self, batch, examples):
-        self.connection.send((batch, examples))
-        return self.connection.recv()
-
-    def close(self):
-        self.connection.send(None)
-        self.process.join()
-
-
 def keras_model(steps_per_execution):
     import keras
 
@@ -178,7 +159,7 @@ def main(argv=None):
     from pepita_keras import datasets
 
     x, y, x_test, y_test = load_data(args.data, args.examples)
-    worker = TorchProcess(args.threads, x, y)
+    worker = WorkerProcess(_torch_worker, args.threads, x, y)
     print(f"torch {torch.__version__} ({args.threads} threads, own process), "
           f"TensorFlow {tf.__version__}, data={args.data}, {len(x)} examples/epoch, "
           f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
@@ -192,7 +173,7 @@ def main(argv=None):
             variants[f"pepita_keras fit, steps_per_execution={spe}"] = keras_model(spe)
         for name, model in variants.items():  # warm-up: trace, allocate
             if model is None:
-                worker.seconds(batch, 4 * batch)
+                worker.request(batch, 4 * batch)
             else:
                 model.fit(pipeline.take(4), epochs=1, verbose=0)
         times = {name: [] for name in variants}
@@ -200,7 +181,7 @@ def main(argv=None):
         for r in range(args.repeats):
             for name in names[r % len(names):] + names[: r % len(names)]:
                 if variants[name] is None:
-                    times[name].append(worker.seconds(batch, len(x)))
+                    times[name].append(worker.request(batch, len(x)))
                     continue
                 start = time.perf_counter()
                 variants[name].fit(pipeline, epochs=1, verbose=0)

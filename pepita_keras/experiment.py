@@ -36,6 +36,8 @@ import math
 import os
 import pathlib
 
+import pepita_keras
+
 # Rule short names → the classes `pepita_keras` exports.
 RULES = {
     "bp": "Backprop",
@@ -734,8 +736,6 @@ def rule_class(rule):
     """
     if isinstance(rule, type):
         return rule
-    import pepita_keras
-
     name = RULES.get(str(rule).lower(), rule)
     if name not in RULES.values():
         choices = sorted(RULES) + sorted(RULES.values())
@@ -771,6 +771,8 @@ def learning_rate_schedule(config, steps_per_epoch):
 
 def build_network(config, seed=None):
     """The paper's FC or conv network for `config`."""
+    # Imported here: configs are read (`pepita list`, the results table)
+    # without loading Keras and its backend.
     from pepita_keras import models
 
     if config.architecture == "fc":
