@@ -37,17 +37,19 @@ def _assert_user_error(result, command, message):
     assert message in errors[0], result.stderr
 
 
-def test_help_and_usage_errors_load_no_tensorflow_keras_or_mlflow(tmp_path):
-    # `pepita --help` and a mistyped option must answer at once: the parser
-    # imports the standard library only.
+def test_help_usage_errors_and_list_load_no_tensorflow_keras_or_mlflow(tmp_path):
+    # `pepita --help`, a mistyped option and `pepita list` answer at once: the
+    # parser imports the standard library only, and configs load without Keras.
     script = textwrap.dedent("""
         import sys
         from pepita_keras import cli
-        for argv in (["--help"], ["reproduce", "--help"], ["tune", "x", "--epochs", "0"]):
+        for argv in (["--help"], ["reproduce", "--help"], ["tune", "x", "--epochs", "0"],
+                     ["list"]):
             try:
-                cli.main(argv)
+                code = cli.main(argv)
             except SystemExit as exit:
-                print("exit", exit.code)
+                code = exit.code
+            print("exit", code)
         print("loaded", sorted(m for m in ("tensorflow", "keras", "jax", "mlflow",
                                             "keras_tuner") if m in sys.modules))
     """)
@@ -56,7 +58,9 @@ def test_help_and_usage_errors_load_no_tensorflow_keras_or_mlflow(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[-1] == "loaded []"
-    assert [line for line in lines if line.startswith("exit")] == ["exit 0", "exit 0", "exit 2"]
+    assert [line for line in lines if line.startswith("exit")] == ["exit 0", "exit 0", "exit 2",
+                                                                   "exit 0"]
+    assert any(line.startswith("fc_mnist_drtp ") for line in lines)
     assert "must be a positive integer; received '0'" in result.stderr
     for command in ("list", "reproduce", "results", "migrate-store", "tune", "tune-report"):
         assert command in result.stdout
