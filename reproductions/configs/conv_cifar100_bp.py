@@ -14,4 +14,6 @@ def get_config():
     return paper_cell(
         "bp", "conv", "cifar100",
         learning_rate=0.01,
+        batch_size=50,
+        dropout=0.0,
     )

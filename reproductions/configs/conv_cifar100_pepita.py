@@ -14,6 +14,8 @@ def get_config():
     return paper_cell(
         "pepita", "conv", "cifar100",
         learning_rate=0.01,
+        batch_size=50,
+        dropout=0.0,
         rule_kwargs=(
             ("feedback_scale", 0.05),
             ("last_layer_error", "clean"),

@@ -16,6 +16,8 @@ def get_config():
     return paper_cell(
         "drtp", "conv", "cifar10",
         learning_rate=0.001,  # the DRTP code's step at eta = 0.01: eta / C
+        batch_size=50,
+        dropout=0.0,
         rule_kwargs=(("feedback_scale", 500.0),),  # B · C
         hidden_activation="tanh",
         output_activation="sigmoid",

@@ -16,6 +16,8 @@ def get_config():
     return paper_cell(
         "drtp", "conv", "mnist",
         learning_rate=0.01,  # the DRTP code's step at eta = 0.1: eta / C
+        batch_size=50,
+        dropout=0.0,
         rule_kwargs=(("feedback_scale", 500.0),),  # B · C
         hidden_activation="tanh",
         output_activation="sigmoid",

@@ -18,4 +18,6 @@ def get_config():
     return paper_cell(
         "fa", "conv", "mnist",
         learning_rate=0.1,
+        batch_size=50,
+        dropout=0.0,
     )

@@ -35,6 +35,8 @@ def get_config():
     return paper_cell(
         "pepita", "conv", "mnist",
         learning_rate=0.1,
+        batch_size=50,
+        dropout=0.0,
         rule_kwargs=(
             ("feedback_scale", 0.05),
             ("last_layer_error", "clean"),

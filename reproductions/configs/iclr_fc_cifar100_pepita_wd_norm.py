@@ -12,4 +12,4 @@ from pepita_keras.experiment import iclr_variant
 
 
 def get_config():
-    return iclr_variant("cifar100", "wd_norm")
+    return iclr_variant("cifar100", "wd_norm", learning_rate=0.01, weight_decay=1e-4)

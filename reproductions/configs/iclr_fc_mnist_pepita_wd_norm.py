@@ -12,4 +12,4 @@ from pepita_keras.experiment import iclr_variant
 
 
 def get_config():
-    return iclr_variant("mnist", "wd_norm")
+    return iclr_variant("mnist", "wd_norm", weight_decay=1e-4)

@@ -45,7 +45,7 @@ from pepita_keras.tuning.configs import TuningConfig
 def get_config():
     return TuningConfig(
         name="pepita_conv_mnist_local",
-        experiment=paper_cell("pepita", "conv", "mnist"),
+        experiment=paper_cell("pepita", "conv", "mnist", batch_size=50, dropout=0.0),
         space={
             "learning_rate": [0.1, 0.03, 0.01, 0.003],
             "last_layer_error": ["modulated", "clean"],
