@@ -20,7 +20,7 @@ Example:
 with checkpoints.RunLock(folder / ".lock", "fc_mnist_pepita seed 0"):
     state = checkpoints.read_json(folder / "state.json")
     ...
-    name = checkpoints.save_checkpoint(model, folder, epoch)
+    name = checkpoints.save_checkpoint(checkpoints.variable_arrays(model), folder, epoch)
 ```
 """
 

@@ -119,6 +119,8 @@ def test_config_loads_with_documented_command_and_paper_settings(name):
     doc = ast.get_docstring(ast.parse((CONFIG_DIR / f"{name}.py").read_text()))
     assert f"Command: pepita reproduce {name} " in doc
     assert "Runtime:" in doc
+    if config.paper:  # the title quotes the paper's number as PAPER_RESULTS holds it
+        assert f"(paper: {config.paper[0]:.2f} ± {config.paper[1]:.2f})" in doc.splitlines()[0]
     assert (config.epochs, config.momentum, config.lr_decay_factor) == (100, 0.9, 0.1)
     conv = config.architecture == "conv"
     # The paper's schedule and init for every cell: ×0.1 at 60 and 90, He-uniform.
