@@ -30,6 +30,9 @@ from pepita_keras import reproduce, tracking
 DEFAULT_OUTPUT = pathlib.Path("reproductions") / "results"
 NOT_RUN_CIFAR = "not run here (no dataset offline)"
 NOT_RUN = "not run here"
+# A cell reproduces when its mean lies within max(2 paper σ, 0.25 points) of the paper's.
+TOLERANCE_SIGMAS = 2.0
+TOLERANCE_POINTS = 0.25
 
 
 @dataclasses.dataclass
@@ -85,6 +88,21 @@ class CellResult:
         if self.mean is None or not self.config.paper or not self.config.paper[1]:
             return None
         return (self.mean - self.config.paper[0]) / self.config.paper[1]
+
+    @property
+    def tolerance(self):
+        """max(2 paper σ, 0.25 points), or None without a paper number."""
+        if not self.config.paper:
+            return None
+        return max(TOLERANCE_SIGMAS * self.config.paper[1], TOLERANCE_POINTS)
+
+    @property
+    def matches_paper(self):
+        """Whether the mean lies within `tolerance` of the paper; None if not comparable."""
+        if self.mean is None or self.tolerance is None:
+            return None
+        # Rounded as shown (2 decimals), so the table and the verdict agree.
+        return round(abs(self.mean - self.config.paper[0]), 2) <= round(self.tolerance, 2)
 
 
 @dataclasses.dataclass
@@ -227,6 +245,10 @@ def _status(cell):
     parts = []
     if cell.n:
         parts.append("complete" if not cell.partial else "complete + partial seeds")
+        if cell.matches_paper is not None:
+            gap = cell.mean - cell.config.paper[0]
+            parts.append("matches the paper" if cell.matches_paper else
+                         f"off by {gap:+.2f} (tolerance ±{cell.tolerance:.2f}; see Runs)")
     elif cell.partial:
         parts.append("partial")
     if cell.diverged:
@@ -272,19 +294,36 @@ def table_rows(results):
             "commit": " ".join(sorted(cell.commits)),
             "hardware": " | ".join(sorted(cell.hardware)),
             "notes": config.notes,
+            "gap": config_field(name, "Gap") if cell.matches_paper is False else "",
         })
     return rows
 
 
 def config_command(name):
     """The `Command:` line of a config's docstring (or a default command)."""
+    return config_field(name, "Command") or f"pepita reproduce {name}"
+
+
+def config_field(name, key):
+    """The `<key>:` entry of a config's docstring, continuation lines joined; "" if absent.
+
+    An entry runs until a blank line or the next line that starts with a
+    capitalised `Word:` (e.g. `Gap:` up to `Runtime:`).
+    """
     try:
-        for line in experiment_lib.config_docstring(name).splitlines():
-            if line.startswith("Command:"):
-                return line.split(":", 1)[1].strip()
+        lines = experiment_lib.config_docstring(name).splitlines()
     except ValueError:
-        pass
-    return f"pepita reproduce {name}"
+        return ""
+    found = []
+    for line in lines:
+        if found:
+            head = line.split(":", 1)[0]
+            if not line.strip() or (":" in line and head[:1].isupper() and " " not in head):
+                break
+            found.append(line.strip())
+        elif line.startswith(f"{key}:"):
+            found.append(line.split(":", 1)[1].strip())
+    return " ".join(found)
 
 
 def _duration(seconds):
@@ -361,7 +400,10 @@ def write_results(results, output=DEFAULT_OUTPUT, tracking_uri="", plots=True, f
         "Δ = (ours − paper) / paper std. Wall time = training time per seed (sum of epoch "
         "times, incl. the per-epoch test evaluation) on the hardware listed under Runs, "
         "with the machine's mean 1-minute load average during the run where it was "
-        "recorded: a load above the core count means other jobs shared the machine.",
+        "recorded: a load above the core count means other jobs shared the machine. "
+        f"A cell matches the paper when its mean lies within max({TOLERANCE_SIGMAS:g} paper σ, "
+        f"{TOLERANCE_POINTS:g} points) of the paper's; where it does not, its section under "
+        "Runs says why.",
         "",
         "| Cell | Rule | Net | Dataset | Ours | n | Paper | Δ (paper σ) | "
         "Wall time / seed | Status |",
@@ -408,6 +450,15 @@ def write_results(results, output=DEFAULT_OUTPUT, tracking_uri="", plots=True, f
                 lines.append(f"  - seed {seed}: {value:.2f}")
             if row["diverged"]:
                 lines.append(f"- Diverged (not averaged): {row['diverged']}")
+            if cell.matches_paper is not None:
+                lines.append(
+                    f"- Paper: {_fmt(*cell.config.paper)}; ours {cell.mean:.2f}, "
+                    f"{cell.mean - cell.config.paper[0]:+.2f} points (tolerance "
+                    f"±{cell.tolerance:.2f}): "
+                    + ("matches." if cell.matches_paper else "does not match."))
+            if cell.matches_paper is False:
+                lines.append("- Why it differs: " + (
+                    row["gap"] or "not explained yet (no `Gap:` entry in the config's docstring)."))
             lines += [
                 f"- Commit: {row['commit'] or 'unknown'}",
                 f"- Hardware: {row['hardware'] or 'unknown'}",

@@ -298,6 +298,47 @@ def test_results_marks_cells_not_run(tmp_path, mlflow_uri):
     assert "55.27 ± 0.32" in text
 
 
+_CONFIG_FILE = """\"\"\"{title}
+
+Command: pepita reproduce {name}
+{extra}Runtime: 1 min.
+\"\"\"
+from pepita_keras.experiment import paper_cell
+
+
+def get_config():
+    return paper_cell("bp", "fc", "mnist", name="{name}")
+"""
+
+
+def test_results_say_whether_each_cell_matches_the_paper_and_why_not(tmp_path, monkeypatch):
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    (folder / "near.py").write_text(_CONFIG_FILE.format(title="Near.", name="near", extra=""))
+    (folder / "far.py").write_text(_CONFIG_FILE.format(
+        title="Far.", name="far", extra="Gap: the learning rate overfits;\nsee the curves.\n"))
+    (folder / "unexplained.py").write_text(_CONFIG_FILE.format(
+        title="Unexplained.", name="unexplained", extra=""))
+    monkeypatch.setenv("PEPITA_CONFIG_DIR", str(folder))
+    paper_mean, paper_std = experiment.PAPER_RESULTS[("bp", "fc", "mnist")]
+    tolerance = max(2 * paper_std, 0.25)  # the issue's bar: max(2 paper σ, 0.25 points)
+    curves = {0: {"train_accuracy": [90.0], "test_accuracy": [90.0]}}
+    finals = {"near": paper_mean - tolerance, "far": paper_mean - tolerance - 0.01,
+              "unexplained": paper_mean + tolerance + 0.01}
+    cells = {name: results.CellResult(experiment.load_config(name), finals={0: value},
+                                      histories=curves)
+             for name, value in finals.items()}
+    text = results.write_results(cells, tmp_path / "out", plots=False).read_text()
+    rows = {name: next(line for line in text.splitlines() if line.startswith(f"| `{name}`"))
+            for name in finals}
+    assert "matches the paper" in rows["near"]
+    assert f"off by {-tolerance - 0.01:+.2f} (tolerance ±{tolerance:.2f}" in rows["far"]
+    assert "off by" in rows["unexplained"]
+    assert "- Why it differs: the learning rate overfits; see the curves.\n" in text
+    assert "- Why it differs: not explained yet" in text
+    assert text.count("Why it differs") == 2
+
+
 # ---------------------------------------------------------------------------
 # Kill-safety: SIGKILL a real run after its first checkpoint, rerun, compare.
 # ---------------------------------------------------------------------------
