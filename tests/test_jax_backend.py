@@ -8,6 +8,7 @@ tests/test_pepita.py checks against an independent NumPy reference.
 """
 
 import importlib.util
+import inspect
 import os
 import subprocess
 import sys
@@ -26,20 +27,19 @@ pytestmark = pytest.mark.skipif(
 
 KINDS = ("fc", "conv")
 
-NETWORKS = textwrap.dedent(
-    """
-    def network(kind, seed=0):
-        if kind == "fc":
-            return models.paper_fc((6, 6, 1), 4, hidden_units=(16,), dropout=0.0,
-                                   use_bias=True, seed=seed)
-        return models.paper_conv((8, 8, 2), 4, filters=3, kernel_size=3,
-                                 use_bias=True, seed=seed)
-    """
-)
+
+def network(kind, seed=0):
+    if kind == "fc":
+        return models.paper_fc((6, 6, 1), 4, hidden_units=(16,), dropout=0.0,
+                               use_bias=True, seed=seed)
+    return models.paper_conv((8, 8, 2), 4, filters=3, kernel_size=3,
+                             use_bias=True, seed=seed)
+
 
 # Runs in the JAX subprocess.
 JAX_SCRIPT = "import sys\nimport numpy as np\nimport keras\nimport pepita_keras\n"
-JAX_SCRIPT += "from pepita_keras import models\n" + NETWORKS + textwrap.dedent(
+# The same `network(kind)` as on this (TensorFlow) side, by its source.
+JAX_SCRIPT += "from pepita_keras import models\n" + inspect.getsource(network) + textwrap.dedent(
     """
     assert keras.backend.backend() == "jax", keras.backend.backend()
     data = dict(np.load(sys.argv[1]))
@@ -65,7 +65,6 @@ JAX_SCRIPT += "from pepita_keras import models\n" + NETWORKS + textwrap.dedent(
     np.savez(sys.argv[2], **out)
     """
 )
-exec(NETWORKS, globals())  # the same `network(kind)` on this (TensorFlow) side
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +74,7 @@ def cases(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("jax")
     arrays, tf_side = {}, {}
     for kind in KINDS:
-        net = network(kind)  # noqa: F821 (defined by exec above)
+        net = network(kind)
         model = pepita_keras.PEPITA(net, seed=0)
         # Non-default weights, F and sample weights: nothing matches by luck.
         weights = [rng.normal(0, 0.5, w.shape).astype("float32") for w in net.weights]
