@@ -209,7 +209,7 @@ def mlflow_template_uri(tmp_path, monkeypatch):
 def _old_store(root, old_artifacts):
     """Runs as the previous version wrote them (schema 1), via MlflowClient."""
     import mlflow
-    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.entities import Metric, Param
 
     uri = _clone_store(root)
     client = mlflow.MlflowClient(uri)
