@@ -35,6 +35,8 @@ import os
 import pathlib
 import sys
 
+from pepita_keras import __version__
+
 STORE_HELP = "MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)"
 
 
@@ -359,7 +361,9 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="pepita",
         description="PEPITA and its rule family: paper reproductions, tracking, tuning.",
+        epilog="Run `pepita COMMAND --help` for a command's options.",
     )
+    parser.add_argument("--version", action="version", version=f"pepita_keras {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_list_and_reproduce(subparsers)
     _add_results_and_migrate(subparsers)

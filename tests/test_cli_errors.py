@@ -6,6 +6,7 @@ exceptions count as user errors and which keep their traceback.
 """
 
 import argparse
+import importlib.metadata
 import os
 import subprocess
 import sys
@@ -44,7 +45,7 @@ def test_help_usage_errors_and_list_load_no_tensorflow_keras_or_mlflow(tmp_path)
         import sys
         from pepita_keras import cli
         for argv in (["--help"], ["reproduce", "--help"], ["tune", "x", "--epochs", "0"],
-                     ["list"]):
+                     ["list"], ["--version"]):
             try:
                 code = cli.main(argv)
             except SystemExit as exit:
@@ -59,7 +60,9 @@ def test_help_usage_errors_and_list_load_no_tensorflow_keras_or_mlflow(tmp_path)
     lines = result.stdout.splitlines()
     assert lines[-1] == "loaded []"
     assert [line for line in lines if line.startswith("exit")] == ["exit 0", "exit 0", "exit 2",
-                                                                   "exit 0"]
+                                                                   "exit 0", "exit 0"]
+    # The installed distribution's version (pyproject.toml), not a second copy of it.
+    assert f"pepita_keras {importlib.metadata.version('pepita_keras')}" in lines
     assert any(line.startswith("fc_mnist_drtp ") for line in lines)
     assert "must be a positive integer; received '0'" in result.stderr
     for command in ("list", "reproduce", "results", "migrate-store", "tune", "tune-report"):
