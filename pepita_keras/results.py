@@ -241,6 +241,13 @@ def _fmt(mean, std):
     return f"{mean:.2f}" if std is None else f"{mean:.2f} ± {std:.2f}"
 
 
+def _paper_text(config):
+    """The paper column: mean ± std, "not transcribed" (a source without numbers), or —."""
+    if config.paper:
+        return _fmt(*config.paper)
+    return "not transcribed" if config.paper_source else "—"
+
+
 def _status(cell):
     parts = []
     if cell.n:
@@ -276,6 +283,7 @@ def table_rows(results):
             "seeds": ",".join(str(s) for s in sorted(cell.finals)),
             "paper_mean": f"{config.paper[0]:.2f}" if config.paper else "",
             "paper_std": f"{config.paper[1]:.2f}" if config.paper else "",
+            "paper_source": config.paper_source,
             "delta_paper_sigma": "" if cell.delta_sigma is None else f"{cell.delta_sigma:+.1f}",
             "status": _status(cell),
             "partial": "; ".join(
@@ -411,7 +419,7 @@ def write_results(results, output=DEFAULT_OUTPUT, tracking_uri="", plots=True, f
     ]
     for row, cell in zip(rows, results.values()):
         ours = _fmt(cell.mean, cell.std) if cell.n else "—"
-        paper = _fmt(*cell.config.paper) if cell.config.paper else "—"
+        paper = _paper_text(cell.config)
         status = row["status"]
         for detail in ("partial", "diverged"):
             if row[detail]:
@@ -450,6 +458,9 @@ def write_results(results, output=DEFAULT_OUTPUT, tracking_uri="", plots=True, f
                 lines.append(f"  - seed {seed}: {value:.2f}")
             if row["diverged"]:
                 lines.append(f"- Diverged (not averaged): {row['diverged']}")
+            if not cell.config.paper and cell.config.paper_source:
+                lines.append(f"- Paper: {cell.config.paper_source}: its numbers are not "
+                             "transcribed here")
             if cell.matches_paper is not None:
                 lines.append(
                     f"- Paper: {_fmt(*cell.config.paper)}; ours {cell.mean:.2f}, "
