@@ -291,11 +291,17 @@ def test_mlflow_parent_with_nested_seed_runs(tmp_path, fake_data, mlflow_uri):
 
 def test_results_marks_cells_not_run(tmp_path, mlflow_uri):
     client = tracking.client(mlflow_uri)
-    configs = {n: experiment.load_config(n) for n in ("fc_cifar10_bp", "fc_mnist_bp")}
+    names = ("fc_cifar10_bp", "fc_mnist_bp", "iclr_fc_mnist_pepita_base",
+             "conv_mnist_pepita_local")
+    configs = {n: experiment.load_config(n) for n in names}
     readme = results.write_results(results.collect(client, configs=configs), tmp_path)
-    text = readme.read_text()
-    assert results.NOT_RUN_CIFAR in next(l for l in text.splitlines() if "`fc_cifar10_bp`" in l)
-    assert "55.27 ± 0.32" in text
+    rows = {name: next(line for line in readme.read_text().splitlines()
+                       if line.startswith(f"| `{name}`")) for name in names}
+    assert results.NOT_RUN_CIFAR in rows["fc_cifar10_bp"]
+    assert "| 55.27 ± 0.32 |" in rows["fc_cifar10_bp"]
+    # A row with a source but no numbers says so; our own variant rows have no paper.
+    assert "| not transcribed |" in rows["iclr_fc_mnist_pepita_base"]
+    assert "not transcribed" not in rows["conv_mnist_pepita_local"]
 
 
 _CONFIG_FILE = """\"\"\"{title}
