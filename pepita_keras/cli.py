@@ -180,8 +180,9 @@ def migrate_command(args):
                                    rebuild_artifacts=not args.no_artifacts, stream=sys.stdout)
     print(f"Migrated {uri}: " + ", ".join(f"{k.replace('_', ' ')} {v}"
                                           for k, v in report.items()))
-    if tracking.store_root(uri) is not None:
-        print(f"Browse it from {tracking.store_root(uri)}: "
+    root = tracking.store_root(uri)
+    if root is not None:
+        print(f"Browse it from {root}: "
               "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow ui --workers 1 "
               f"--host 127.0.0.1 --backend-store-uri sqlite:///{tracking.COMMITTED_STORE}")
     return 0
