@@ -1,4 +1,4 @@
-"""Keras callbacks for the learning rules: alignment diagnostics, epoch progress.
+"""Keras callbacks for the learning rules: alignment diagnostics, epoch progress, MLflow.
 
 `AlignmentDiagnostics` adds, at the end of every epoch, to the epoch's `logs`
 (so `History`, `keras.callbacks.CSVLogger`, TensorBoard and MLflow's Keras
@@ -30,6 +30,9 @@ and `DRTP` (`D_l` vs `(W_{l+1}⋯W_L)^T` on dense chains).
 `EpochPrinter` prints one line per epoch (time and metrics, Keras's `val_*`
 named `test_*`) and a live progress line within a long epoch; `pepita
 reproduce` uses it.
+
+`MLflowMetricsCallback` logs every epoch's metrics to an MLflow run by id
+(`pepita reproduce` does; any `fit` can).
 """
 
 import sys
@@ -189,3 +192,41 @@ class EpochPrinter(keras.callbacks.Callback):
             line = "\r" + line.ljust(self._width)
             self._width = 0
         print(line, file=self.stream, flush=True)
+
+
+class MLflowMetricsCallback(keras.callbacks.Callback):
+    """Logs every numeric epoch log to an MLflow run, step = epoch number (1 … N).
+
+    Keras's `epoch` argument counts from 0; the step is `epoch + 1`, the
+    x-axis of the learning-curve plots.
+
+    Keras names validation metrics `val_*`; `rename` maps them (e.g. to
+    `test_*` when the validation data is the test set).
+
+    Args:
+        mlflow_client: an `mlflow.MlflowClient`.
+        run_id: the run to log to.
+        rename: optional function `name -> name` applied to each key.
+        extra: optional function `(epoch, logs) -> dict` of more metrics
+            (e.g. wall time) logged with the epoch.
+
+    Example:
+
+    ```python
+    model.fit(x, y, validation_data=(x_test, y_test),
+              callbacks=[MLflowMetricsCallback(client, run_id)])
+    ```
+    """
+
+    def __init__(self, mlflow_client, run_id, rename=None, extra=None):
+        super().__init__()
+        self.mlflow_client = mlflow_client
+        self.run_id = run_id
+        self.rename = rename or (lambda name: name)
+        self.extra = extra
+
+    def on_epoch_end(self, epoch, logs=None):
+        metrics = {self.rename(k): v for k, v in (logs or {}).items()}
+        if self.extra is not None:
+            metrics.update(self.extra(epoch, logs or {}))
+        tracking.log_metrics(self.mlflow_client, self.run_id, metrics, step=epoch + 1)

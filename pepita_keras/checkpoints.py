@@ -1,4 +1,4 @@
-"""Kill-safe run state: per-epoch checkpoints, atomic JSON, and run locks.
+"""Kill-safe run state: per-epoch checkpoints and run locks.
 
 `EpochCheckpoint` is the Keras callback that, after every epoch, records the
 logs, stops a diverging run and writes the checkpoint and `state.json`.
@@ -18,14 +18,13 @@ Example:
 
 ```python
 with checkpoints.RunLock(folder / ".lock", "fc_mnist_pepita seed 0"):
-    state = checkpoints.read_json(folder / "state.json")
+    state = json_files.read_json(folder / "state.json")
     ...
     name = checkpoints.save_checkpoint(checkpoints.variable_arrays(model), folder, epoch)
 ```
 """
 
 import fcntl
-import json
 import math
 import os
 import socket
@@ -35,38 +34,11 @@ import time
 import keras
 import numpy as np
 
+from pepita_keras import json_files
+
 # A seed folder: the commit point, and the lock of the process training it.
 STATE_FILE = "state.json"
 LOCK_FILE = ".lock"
-
-
-def json_safe(value):
-    """`value` with every non-finite float replaced by None (strict JSON)."""
-    if isinstance(value, dict):
-        return {key: json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(item) for item in value]
-    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
-        return None
-    return value
-
-
-def dumps(data):
-    """Strict JSON text of `data` (NaN/Inf become null, never bare `NaN` tokens)."""
-    return json.dumps(json_safe(data), indent=2, sort_keys=True, default=str,
-                      allow_nan=False)
-
-
-def write_json(path, data):
-    """Writes `data` to `path` atomically (temporary file, then rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(dumps(data))
-    os.replace(tmp, path)
-
-
-def read_json(path):
-    """The JSON content of `path`, or None if it does not exist."""
-    return json.loads(path.read_text()) if path.exists() else None
 
 
 def variable_arrays(model):
@@ -213,6 +185,6 @@ class EpochCheckpoint(keras.callbacks.Callback):
             self.state["checkpoint"] = save_checkpoint(
                 arrays, self.folder, epoch + 1)
         # state.json is the commit point: it names the checkpoint just written.
-        write_json(self.folder / STATE_FILE, self.state)
+        json_files.write_json(self.folder / STATE_FILE, self.state)
         if old and old != self.state["checkpoint"]:
             (self.folder / old).unlink(missing_ok=True)

@@ -64,10 +64,11 @@ import keras
 import numpy as np
 
 from pepita_keras import callbacks as callbacks_lib
-from pepita_keras import checkpoints, epoch_data, lineage, migrate, tracking
+from pepita_keras import (checkpoints, epoch_data, json_files, lineage, migrate, plots,
+                          provenance, tracking)
 from pepita_keras import experiment as experiment_lib
 
-DEFAULT_EXPERIMENT = "pepita-reproductions"
+DEFAULT_EXPERIMENT = tracking.REPRODUCTIONS_EXPERIMENT
 DEFAULT_RUN_ROOT = "runs"
 # Per-epoch metrics of a parent run: mean and std over its completed seeds.
 PARENT_CURVES = ("train_accuracy", "test_accuracy", "train_loss", "test_loss")
@@ -113,7 +114,7 @@ def _recorded_settings(state):
 def _check_same_config(state, config, where):
     differences = experiment_lib.settings_differences(
         # Compared as JSON: the recorded settings went through it (tuples → lists).
-        _recorded_settings(state), config, lambda value: json.loads(checkpoints.dumps(value)))
+        _recorded_settings(state), config, lambda value: json.loads(json_files.dumps(value)))
     if differences:
         changed = "; ".join(f"{key}: {old} → {new}"
                             for key, (old, new) in sorted(differences.items()))
@@ -160,7 +161,7 @@ def _check_same_data(state, synthetic, where):
 
 def _parent_run(client, experiment_id, config, cell_dir, uri, command, synthetic=False):
     path = cell_dir / PARENT_FILE
-    state = checkpoints.read_json(path)
+    state = json_files.read_json(path)
     if state is not None:
         _check_same_config(state, config, str(cell_dir))
         _check_same_data(state, synthetic, str(cell_dir))
@@ -184,16 +185,16 @@ def _parent_run(client, experiment_id, config, cell_dir, uri, command, synthetic
         "pepita.settings_digest": config.settings_digest(),
         "pepita.label": config.label,
         "run_dir": str(cell_dir.resolve()),
-        **tracking.provenance_tags(command),
+        **provenance.provenance_tags(command),
     }
     if config.paper:
         tags.update({"paper.mean": config.paper[0], "paper.std": config.paper[1],
                      "paper.source": config.paper_source})
     run_id = tracking.create_run(client, experiment_id, config.run_name, tags=tags)
     tracking.log_params(client, run_id, config.flatten())
-    checkpoints.write_json(path, {"run_id": run_id, "tracking_uri": uri,
-                                  "settings": config.training_settings(),
-                                  "synthetic": bool(synthetic)})
+    json_files.write_json(path, {"run_id": run_id, "tracking_uri": uri,
+                                 "settings": config.training_settings(),
+                                 "synthetic": bool(synthetic)})
     return run_id
 
 
@@ -248,7 +249,7 @@ def run_seed(config, seed, data, client, experiment_id, parent_run_id, cell_dir,
 
 def _run_seed_locked(config, seed, data, client, experiment_id, parent_run_id, folder,
                      prefix, command, verbose, inputs, synthetic, system_metrics):
-    state = checkpoints.read_json(folder / checkpoints.STATE_FILE)
+    state = json_files.read_json(folder / checkpoints.STATE_FILE)
     if state is not None:
         _check_same_config(state, config, str(folder))
         _check_same_data(state, synthetic, str(folder))
@@ -276,7 +277,7 @@ def _run_seed_locked(config, seed, data, client, experiment_id, parent_run_id, f
             "pepita.smoke": config.is_smoke,
             "pepita.synthetic": bool(synthetic),
             "run_dir": str(folder.resolve()),
-            **tracking.provenance_tags(command),
+            **provenance.provenance_tags(command),
         }
         run_id = tracking.create_run(client, experiment_id, seed_run_name(config, seed),
                                      parent_run_id=parent_run_id, tags=tags)
@@ -288,7 +289,7 @@ def _run_seed_locked(config, seed, data, client, experiment_id, parent_run_id, f
         state = {"run_id": run_id, "epoch": 0, "history": {}, "wall_time_s": 0.0,
                  "checkpoint": None, "finished": False, "seed": seed,
                  "settings": config.training_settings(), "synthetic": bool(synthetic)}
-        checkpoints.write_json(folder / checkpoints.STATE_FILE, state)
+        json_files.write_json(folder / checkpoints.STATE_FILE, state)
         resumed_from = 0
     else:
         run_id = state["run_id"]
@@ -301,7 +302,7 @@ def _run_seed_locked(config, seed, data, client, experiment_id, parent_run_id, f
             checkpoints.restore_checkpoint(model, folder / state["checkpoint"])
         _sync_logged_epochs(client, run_id, state["history"])
         tracking.set_tags(client, run_id, {f"resumed.epoch{resumed_from}":
-                                           tracking.git_info()["commit"] or "unknown"})
+                                           provenance.git_info()["commit"] or "unknown"})
         print(f"{prefix} resuming after epoch {resumed_from}/{config.epochs}", flush=True)
     callbacks = [
         # Stops within an epoch at the first non-finite batch loss; the
@@ -309,7 +310,7 @@ def _run_seed_locked(config, seed, data, client, experiment_id, parent_run_id, f
         keras.callbacks.TerminateOnNaN(),
         callbacks_lib.AlignmentDiagnostics(probe=data.probe),
         checkpoints.EpochCheckpoint(folder, state),
-        tracking.MLflowMetricsCallback(client, run_id, rename=tracking.test_metric_name),
+        callbacks_lib.MLflowMetricsCallback(client, run_id, rename=tracking.test_metric_name),
     ]
     if verbose == 2:
         callbacks.append(callbacks_lib.EpochPrinter(prefix, config.epochs, data.steps_per_epoch))
@@ -355,7 +356,7 @@ def _record_divergence(config, seed, folder, state, client, run_id, prefix):
                                "history.json")
     tracking.finish_run(client, run_id, status="FAILED")
     state["finished"] = True
-    checkpoints.write_json(folder / checkpoints.STATE_FILE, state)
+    json_files.write_json(folder / checkpoints.STATE_FILE, state)
     print(f"{prefix} DIVERGED at epoch {diverged['epoch']}/{config.epochs} "
           f"(non-finite: {what}); recorded as FAILED, not counted in the results.",
           flush=True)
@@ -382,13 +383,13 @@ def seed_artifacts(folder, curves, label, title, paper, environment):
     """
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    paths = [tracking.plot_learning_curves({label: curves}, folder / "learning_curves.png",
-                                           title=title, paper=paper)]
+    paths = [plots.plot_learning_curves({label: curves}, folder / "learning_curves.png",
+                                        title=title, paper=paper)]
     alignment = {k: v for k, v in curves.items()
                  if any(word in k for word in ("angle", "align", "norm"))}
     for name, content in (("history.json", curves), ("alignment.json", alignment),
                           ("environment.json", environment)):
-        (folder / name).write_text(checkpoints.dumps(content))
+        (folder / name).write_text(json_files.dumps(content))
         paths.append(folder / name)
     return paths
 
@@ -409,7 +410,7 @@ def _finalize_seed(config, seed, model, folder, state, client, run_id, inputs=()
     if not tracking.tag_is_true(run.data.tags.get("pepita.model_logged")):
         tracking.log_keras_model(client, run_id, model, input_example=example)
         tracking.set_tags(client, run_id, {"pepita.model_logged": True})
-    environment = {"environment": tracking.environment_info(), "git": tracking.git_info(),
+    environment = {"environment": provenance.environment_info(), "git": provenance.git_info(),
                    "config": config.to_dict(), "data": lineage.describe(inputs)}
     artifacts = folder / "artifacts"
     for path in seed_artifacts(artifacts, curves, f"seed {seed}",
@@ -418,7 +419,7 @@ def _finalize_seed(config, seed, model, folder, state, client, run_id, inputs=()
     tracking.set_tags(client, run_id, {"pepita.complete": True})
     tracking.finish_run(client, run_id)
     state["finished"] = True
-    checkpoints.write_json(folder / checkpoints.STATE_FILE, state)
+    json_files.write_json(folder / checkpoints.STATE_FILE, state)
 
 
 def smoke_run(config, data_dir=None, synthetic=False, verify=True, seed=0):
@@ -486,7 +487,7 @@ def summarize_parent(client, parent_run_id, config, folder=None):
     # At the last epoch's step, like the seeds' final_* metrics.
     tracking.log_metrics(client, parent_run_id, summary, step=config.epochs)
     for name in PARENT_CURVES:
-        means, stds = tracking.epoch_mean_std({s: c.get(name) for s, c in curves.items()})
+        means, stds = plots.epoch_mean_std({s: c.get(name) for s, c in curves.items()})
         for epoch, (mean, std) in enumerate(zip(means, stds), start=1):
             metrics = {f"{name}_mean": mean}
             if std is not None:
@@ -494,7 +495,7 @@ def summarize_parent(client, parent_run_id, config, folder=None):
             tracking.log_metrics(client, parent_run_id, metrics, step=epoch)
     if curves:
         with tempfile.TemporaryDirectory() as scratch:
-            path = tracking.plot_cell_curves(
+            path = plots.plot_cell_curves(
                 {s: c["test_accuracy"] for s, c in curves.items()},
                 pathlib.Path(folder or scratch) / "cell_curves.png",
                 title=f"{config.label}: {len(curves)} seed(s) vs paper", paper=config.paper)
@@ -554,7 +555,7 @@ def reproduce(config, seeds=(0,), data_dir=None, run_root=DEFAULT_RUN_ROOT,
     experiment_id = tracking.experiment_id(client, experiment)
     cell_dir = pathlib.Path(run_root) / config.run_name
     cell_dir.mkdir(parents=True, exist_ok=True)
-    command = command or tracking.command_line()
+    command = command or provenance.command_line()
     arrays = epoch_data.load_config_arrays(config, data_dir, synthetic=synthetic, verify=verify)
     data = epoch_data.EpochData(arrays, config.batch_size, config.eval_batch_size)
     inputs = lineage.dataset_inputs(config, arrays, data_dir, synthetic)

@@ -25,7 +25,8 @@ import pathlib
 import numpy as np
 
 from pepita_keras import experiment as experiment_lib
-from pepita_keras import reproduce, tracking
+from pepita_keras import plots as plots_lib
+from pepita_keras import tracking
 
 DEFAULT_OUTPUT = pathlib.Path("reproductions") / "results"
 NOT_RUN_CIFAR = "not run here (no dataset offline)"
@@ -156,7 +157,7 @@ def collect(client, experiment=None, configs=None, include_smoke=False):
 
     Args:
         client: an `mlflow.MlflowClient`.
-        experiment: experiment name (default `reproduce.DEFAULT_EXPERIMENT`).
+        experiment: experiment name (default `tracking.REPRODUCTIONS_EXPERIMENT`).
         configs: `{name: ExperimentConfig}`; default: the repository's
             shipped configs (`shipped_configs()`).
         include_smoke: also count smoke and synthetic-data runs (tests,
@@ -167,7 +168,7 @@ def collect(client, experiment=None, configs=None, include_smoke=False):
     Returns:
         `{name: CellResult}` for every config (empty results when not run).
     """
-    experiment = experiment or reproduce.DEFAULT_EXPERIMENT
+    experiment = experiment or tracking.REPRODUCTIONS_EXPERIMENT
     if configs is None:
         configs = shipped_configs()
     results = {name: CellResult(config) for name, config in configs.items()}
@@ -389,7 +390,7 @@ def write_results(results, output=DEFAULT_OUTPUT, tracking_uri="", plots=True, f
         for name, cell in results.items():
             if not cell.histories:
                 continue
-            path = tracking.plot_learning_curves(
+            path = plots_lib.plot_learning_curves(
                 {f"seed {s}": h for s, h in sorted(cell.histories.items())},
                 output / "curves" / f"{name}.png",
                 title=f"{cell.config.label}: ours vs paper", paper=cell.config.paper,

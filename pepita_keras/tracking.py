@@ -42,29 +42,23 @@ parent = tracking.create_run(client, experiment_id, "fc_mnist_pepita")
 child = tracking.create_run(client, experiment_id, "fc_mnist_pepita/seed0",
                             parent_run_id=parent)
 tracking.log_params(client, child, {"lr": 0.1})
-model.fit(..., callbacks=[tracking.MLflowMetricsCallback(client, child)])
+model.fit(..., callbacks=[callbacks.MLflowMetricsCallback(client, child)])
 tracking.finish_run(client, child)
 ```
 """
 
 import contextlib
 import fcntl
-import functools
 import json
 import os
 import pathlib
-import platform
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-import keras
-import numpy
-
 import pepita_keras
-from pepita_keras import checkpoints
+from pepita_keras import json_files
 
 # MLflow's limits (mlflow.utils.validation): param values up to 6000 chars,
 # batches of at most 100 params / 1000 metrics.
@@ -83,6 +77,8 @@ ARTIFACTS_FOLDER = "mlartifacts"
 SCHEMA_TAG = "pepita.schema"
 SCHEMA_VERSION = 2
 ROLE_TAG = "pepita.role"
+# Where `pepita reproduce` records its runs and `pepita results` reads them.
+REPRODUCTIONS_EXPERIMENT = "pepita-reproductions"
 
 
 def tracking_uri(uri=None):
@@ -426,7 +422,7 @@ def log_json_artifact(mlflow_client, run_id, data, filename, artifact_path=None)
     """Writes `data` as strict JSON (non-finite numbers as null) and logs it."""
     with tempfile.TemporaryDirectory() as folder:
         path = pathlib.Path(folder) / filename
-        path.write_text(checkpoints.dumps(data))
+        path.write_text(json_files.dumps(data))
         log_artifact(mlflow_client, run_id, path, artifact_path)
 
 
@@ -522,6 +518,10 @@ def _fluent_tracking_uri(uri):
 
 
 def _model_requirements():
+    # Keras is already loaded (the model exists); importing it here, not at
+    # the top, keeps store-only commands (`pepita results`) free of it.
+    import keras
+
     requirements = [f"keras=={keras.__version__}", f"pepita_keras=={pepita_keras.__version__}"]
     backend = keras.backend.backend()
     module = sys.modules.get("tensorflow" if backend == "tensorflow" else backend)
@@ -579,44 +579,6 @@ class SystemMetrics:
         return False
 
 
-class MLflowMetricsCallback(keras.callbacks.Callback):
-    """Logs every numeric epoch log to an MLflow run, step = epoch number (1 … N).
-
-    Keras's `epoch` argument counts from 0; the step is `epoch + 1`, the
-    x-axis of the learning-curve plots.
-
-    Keras names validation metrics `val_*`; `rename` maps them (e.g. to
-    `test_*` when the validation data is the test set).
-
-    Args:
-        mlflow_client: an `mlflow.MlflowClient`.
-        run_id: the run to log to.
-        rename: optional function `name -> name` applied to each key.
-        extra: optional function `(epoch, logs) -> dict` of more metrics
-            (e.g. wall time) logged with the epoch.
-
-    Example:
-
-    ```python
-    model.fit(x, y, validation_data=(x_test, y_test),
-              callbacks=[MLflowMetricsCallback(client, run_id)])
-    ```
-    """
-
-    def __init__(self, mlflow_client, run_id, rename=None, extra=None):
-        super().__init__()
-        self.mlflow_client = mlflow_client
-        self.run_id = run_id
-        self.rename = rename or (lambda name: name)
-        self.extra = extra
-
-    def on_epoch_end(self, epoch, logs=None):
-        metrics = {self.rename(k): v for k, v in (logs or {}).items()}
-        if self.extra is not None:
-            metrics.update(self.extra(epoch, logs or {}))
-        log_metrics(self.mlflow_client, self.run_id, metrics, step=epoch + 1)
-
-
 def split_metric_name(name, validation="val"):
     """Keras log name → the tracked name: `train_*`, and `val_*` → `<validation>_*`.
 
@@ -640,298 +602,3 @@ def test_metric_name(name):
     if name in ("loss", "accuracy"):
         return "train_" + name
     return name
-
-
-# ---------------------------------------------------------------------------
-# Environment and provenance.
-# ---------------------------------------------------------------------------
-def cpu_model():
-    """The CPU model name (from /proc/cpuinfo on Linux), else `platform.processor()`."""
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def device_types():
-    """Device kinds the Keras backend sees, e.g. `["CPU", "GPU"]` (no TF needed under JAX)."""
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        return [device.platform.upper() for device in jax.devices()]
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return [device.device_type for device in tf.config.list_physical_devices()]
-    return ["CPU"]
-
-
-@functools.lru_cache(maxsize=1)
-def environment_info():
-    """Versions, devices and CPU of this machine, as a flat dict.
-
-    Returns:
-        `{"python", "tensorflow", "keras", "numpy", "mlflow", "pepita_keras",
-        "platform", "cpu", "cpu_count", "devices", "hardware"}`; `hardware`
-        is a one-line summary for results tables.
-    """
-    try:
-        import mlflow
-
-        mlflow_version = mlflow.__version__
-    except ImportError:
-        mlflow_version = None
-    devices = device_types()
-    accelerators = [d for d in devices if d != "CPU"]
-    cpu_count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    hardware = f"{cpu_model()}, {cpu_count} CPU cores"
-    if accelerators:
-        hardware += ", " + ", ".join(
-            f"{devices.count(kind)}×{kind}" for kind in sorted(set(accelerators))
-        )
-    return {
-        "python": platform.python_version(),
-        # The backend module is loaded by pepita_keras.ops; the other may be absent.
-        "tensorflow": getattr(sys.modules.get("tensorflow"), "__version__", None),
-        "jax": getattr(sys.modules.get("jax"), "__version__", None),
-        "keras": keras.__version__,
-        "keras_backend": keras.backend.backend(),
-        "numpy": numpy.__version__,
-        "mlflow": mlflow_version,
-        "pepita_keras": pepita_keras.__version__,
-        "platform": platform.platform(),
-        "cpu": cpu_model(),
-        "cpu_count": cpu_count,
-        "devices": ",".join(devices),
-        "hardware": hardware,
-    }
-
-
-def git_info(path=None):
-    """Commit and dirty flag of the git checkout holding `path`.
-
-    Args:
-        path: a folder inside the checkout; defaults to this package's folder.
-
-    Returns:
-        `{"commit": sha or None, "dirty": bool or None, "branch": name or None}`
-        (all None outside a git checkout or without git).
-    """
-    folder = pathlib.Path(path or pathlib.Path(__file__).resolve().parent)
-
-    def git(*args):
-        result = subprocess.run(
-            ["git", *args], cwd=folder, capture_output=True, text=True, timeout=30
-        )
-        if result.returncode != 0:
-            raise OSError(result.stderr)
-        return result.stdout.strip()
-
-    try:
-        commit = git("rev-parse", "HEAD")
-        # Untracked files do not change what the committed code computes.
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
-        branch = git("rev-parse", "--abbrev-ref", "HEAD")
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None, "branch": None}
-    return {"commit": commit, "dirty": dirty, "branch": branch}
-
-
-def provenance_tags(command=None):
-    """Tags for a run: git commit/dirty (MLflow's own tag names too), command, hardware."""
-    info = git_info()
-    env = environment_info()
-    tags = {
-        "git.commit": info["commit"] or "unknown",
-        "git.dirty": info["dirty"],
-        "git.branch": info["branch"] or "unknown",
-        "hardware": env["hardware"],
-        "tensorflow": env["tensorflow"],
-        "keras": env["keras"],
-    }
-    if info["commit"]:
-        tags["mlflow.source.git.commit"] = info["commit"]
-    if command:
-        tags["command"] = command
-    return tags
-
-
-def command_line():
-    """The command that started this process, as a shell-like string."""
-    argv = list(sys.argv)
-    if argv and argv[0].endswith(("pepita", "cli.py")):
-        argv[0] = "pepita"
-    return " ".join(argv)
-
-
-# ---------------------------------------------------------------------------
-# Plots.
-# ---------------------------------------------------------------------------
-def accuracy_limits(values, paper=None, margin=2.0):
-    """Y range (percent) that shows `values` and, if given, the paper's band.
-
-    The range comes from the data: a run at 7.8% gets an axis around 7.8%,
-    not the 90–100% window of a finished MNIST run. With `paper`, the band is
-    included only when the data come within 20 points of it, so a short or
-    failed run is not squeezed into a sliver at the bottom.
-
-    Args:
-        values: accuracies in percent (non-finite ones are ignored).
-        paper: optional `(mean, std)` in percent.
-        margin: points added above and below.
-
-    Returns:
-        `(low, high)` within [0, 100].
-    """
-    import math
-
-    finite = [v for v in values if v is not None and math.isfinite(v)]
-    if not finite:
-        return (0.0, 100.0)
-    low, high = min(finite), max(finite)
-    if paper is not None and paper[0] - paper[1] - 20 <= high:
-        low, high = min(low, paper[0] - paper[1]), max(high, paper[0] + paper[1])
-    span = max(high - low, 1.0)
-    return (max(0.0, low - margin - 0.05 * span), min(100.0, high + margin + 0.05 * span))
-
-
-def _figure(columns):
-    # A bare Figure on the Agg canvas: no pyplot, so the process-wide backend
-    # (e.g. a notebook's inline backend) is left alone.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(5 * columns, 3.8))
-    FigureCanvasAgg(figure)
-    return figure, figure.subplots(1, columns)
-
-
-def _save(figure, path, title):
-    if title:
-        figure.suptitle(title)
-    figure.tight_layout()
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    return path
-
-
-def _epoch_axis(axis, epochs):
-    from matplotlib.ticker import MaxNLocator
-
-    axis.set_xlabel("epoch")
-    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if epochs <= 1:  # a single point needs room on both sides
-        axis.set_xlim(0.5, 1.5)
-
-
-def plot_learning_curves(histories, path, title=None, paper=None, metric="accuracy"):
-    """Plots train/test curves of one or several runs to a PNG.
-
-    Every epoch is a marker (a 1- or 2-epoch run is a visible point, not an
-    invisible line), epochs are numbered 1 … N, and the accuracy axis is set
-    from the data (`accuracy_limits`).
-
-    Args:
-        histories: `{label: {"train_accuracy": [...], "test_accuracy": [...], ...}}`
-            (lists indexed by epoch, accuracies as fractions).
-        path: output file.
-        title: figure title.
-        paper: optional `(mean, std)` in percent drawn as a band on the
-            test-accuracy panel.
-        metric: `"accuracy"` (plotted in %) or `"loss"`.
-
-    Returns:
-        The output path.
-    """
-    figure, axes = _figure(2)
-    scale = 100.0 if metric == "accuracy" else 1.0
-    longest = 1
-    for label, history in histories.items():
-        for axis, split in zip(axes, ("train", "test")):
-            values = [v * scale if v is not None else float("nan")
-                      for v in history.get(f"{split}_{metric}") or []]
-            longest = max(longest, len(values))
-            axis.plot(range(1, len(values) + 1), values, marker="o",
-                      markersize=3 if len(values) > 30 else 5, label=str(label))
-    for axis, split in zip(axes, ("train", "test")):
-        _epoch_axis(axis, longest)
-        axis.set_ylabel(f"{split} {metric}" + (" (%)" if metric == "accuracy" else ""))
-        axis.grid(alpha=0.3)
-        if metric == "accuracy":
-            values = [v * scale for h in histories.values()
-                      for v in (h.get(f"{split}_{metric}") or []) if v is not None]
-            axis.set_ylim(*accuracy_limits(values, paper if split == "test" else None))
-    if paper is not None and metric == "accuracy":
-        _paper_band(axes[1], paper)
-    axes[1].legend(fontsize=8)
-    return _save(figure, path, title)
-
-
-def _paper_band(axis, paper):
-    mean, std = paper
-    axis.axhline(mean, color="black", linestyle="--", linewidth=1, label="paper")
-    axis.axhspan(mean - std, mean + std, color="black", alpha=0.1)
-
-
-def plot_cell_curves(histories, path, title=None, paper=None):
-    """A cell's test accuracy: every seed, their mean ± std, and the paper's band.
-
-    Args:
-        histories: `{seed: [test accuracy per epoch]}` (fractions).
-        path: output file.
-        title: figure title.
-        paper: optional `(mean, std)` in percent.
-
-    Returns:
-        The output path.
-    """
-    import numpy as np
-
-    figure, axis = _figure(1)
-    longest = max([len(v) for v in histories.values()] + [1])
-    for seed, values in sorted(histories.items()):
-        values = [100 * v if v is not None else float("nan") for v in values]
-        axis.plot(range(1, len(values) + 1), values, marker="o", markersize=3,
-                  linewidth=0.8, alpha=0.6, label=f"seed {seed}")
-    mean, std = epoch_mean_std(histories)
-    if mean:
-        epochs = np.arange(1, len(mean) + 1)
-        mean, std = 100 * np.array(mean), 100 * np.nan_to_num(np.array(std, dtype=float))
-        axis.plot(epochs, mean, color="C3", linewidth=2, label="mean")
-        axis.fill_between(epochs, mean - std, mean + std, color="C3", alpha=0.2,
-                          label="± std")
-    if paper is not None:
-        _paper_band(axis, paper)
-    _epoch_axis(axis, longest)
-    axis.set_ylabel("test accuracy (%)")
-    axis.grid(alpha=0.3)
-    values = [100 * v for vs in histories.values() for v in vs if v is not None]
-    axis.set_ylim(*accuracy_limits(values, paper))
-    axis.legend(fontsize=8)
-    return _save(figure, path, title)
-
-
-def epoch_mean_std(histories):
-    """Per-epoch mean and sample std over runs, for the epochs every run reached.
-
-    Args:
-        histories: `{run: [value per epoch]}`.
-
-    Returns:
-        `(means, stds)` lists; a std is None with fewer than two runs.
-    """
-    import numpy as np
-
-    series = [list(v) for v in histories.values() if v]
-    if not series:
-        return [], []
-    epochs = min(len(v) for v in series)
-    values = np.array([v[:epochs] for v in series], dtype=float)
-    means = values.mean(axis=0).tolist()
-    stds = (values.std(axis=0, ddof=1).tolist() if len(series) > 1 else [None] * epochs)
-    return means, stds

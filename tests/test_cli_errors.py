@@ -8,6 +8,9 @@ exceptions count as user errors and which keep their traceback.
 import argparse
 import importlib.metadata
 import os
+import pathlib
+import re
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -67,6 +70,32 @@ def test_help_usage_errors_and_list_load_no_tensorflow_keras_or_mlflow(tmp_path)
     assert "must be a positive integer; received '0'" in result.stderr
     for command in ("list", "reproduce", "results", "migrate-store", "tune", "tune-report"):
         assert command in result.stdout
+
+
+def test_results_reads_the_store_without_tensorflow_or_keras(tmp_path):
+    # `pepita results` only reads MLflow and draws plots: a copy of the committed
+    # store (real runs, so the table and curve code paths all run) gives a table
+    # without TensorFlow or Keras being imported.
+    store = pathlib.Path(__file__).resolve().parents[1] / "reproductions/results/tracking.db"
+    source, copy = sqlite3.connect(store), sqlite3.connect(tmp_path / "store.db")
+    source.backup(copy)
+    source.close(), copy.close()
+    script = textwrap.dedent(f"""
+        import sys
+        from pepita_keras import cli
+        cli.main(["results", "--tracking-uri", "sqlite:///{tmp_path / 'store.db'}",
+                  "--output", "{tmp_path / 'out'}"])
+        print("loaded", sorted(m for m in ("tensorflow", "keras", "jax", "keras_tuner")
+                               if m in sys.modules))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "loaded []"
+    table = (tmp_path / "out" / "README.md").read_text()
+    # The committed FC-MNIST PEPITA seeds (about 98%), whatever their number.
+    assert re.search(r"\| `fc_mnist_pepita` \| PEPITA \| FC \| MNIST \| 9[78]\.\d\d", table)
+    assert (tmp_path / "out" / "curves" / "fc_mnist_pepita.png").stat().st_size > 0
 
 
 def test_unknown_reproduction_config(tmp_path):

@@ -20,7 +20,8 @@ import time
 import numpy as np
 import pytest
 
-from pepita_keras import callbacks, experiment, lineage, migrate, reproduce, results, tracking
+from pepita_keras import (callbacks, experiment, lineage, migrate, plots, reproduce, results,
+                          tracking)
 
 SEED_ARTIFACTS = {"learning_curves.png", "history.json", "alignment.json", "environment.json"}
 COMMITTED = pathlib.PurePosixPath(tracking.COMMITTED_STORE)
@@ -338,15 +339,15 @@ def test_progress_line_within_an_epoch():
 
 def test_accuracy_axis_follows_the_data():
     # A 1-epoch run at 7.8%: the axis shows 7.8%, not the paper's 90–100% window.
-    low, high = tracking.accuracy_limits([7.8], paper=(98.01, 0.09))
+    low, high = plots.accuracy_limits([7.8], paper=(98.01, 0.09))
     assert low < 7.8 < high < 30
     # A run near the paper shows the paper's band too.
-    low, high = tracking.accuracy_limits([96.0, 97.9], paper=(98.01, 0.09))
+    low, high = plots.accuracy_limits([96.0, 97.9], paper=(98.01, 0.09))
     assert low < 96.0 and high > 98.1
 
 
 def test_one_epoch_plot_has_a_visible_point(tmp_path):
-    path = tracking.plot_learning_curves(
+    path = plots.plot_learning_curves(
         {"seed 0": {"train_accuracy": [0.1], "test_accuracy": [0.078]}},
         tmp_path / "curve.png", paper=(98.01, 0.09))
     from matplotlib.image import imread
@@ -380,17 +381,17 @@ def test_resuming_a_run_recorded_with_0_based_steps_upgrades_it(tmp_path, monkey
     from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric
 
     config = experiment.load_config("fc_mnist_bp").smoke_version().replace(epochs=2)
-    original = tracking.MLflowMetricsCallback.on_epoch_end
+    original = callbacks.MLflowMetricsCallback.on_epoch_end
 
     def stop_after_first_epoch(self, epoch, logs=None):
         original(self, epoch, logs)
         raise KeyboardInterrupt  # as Ctrl-C after epoch 1 was checkpointed and logged
 
-    monkeypatch.setattr(tracking.MLflowMetricsCallback, "on_epoch_end", stop_after_first_epoch)
+    monkeypatch.setattr(callbacks.MLflowMetricsCallback, "on_epoch_end", stop_after_first_epoch)
     run = dict(seeds=[0], synthetic=True, run_root=tmp_path / "runs", verbose=0)
     with pytest.raises(KeyboardInterrupt):
         reproduce.reproduce(config, **run)
-    monkeypatch.setattr(tracking.MLflowMetricsCallback, "on_epoch_end", original)
+    monkeypatch.setattr(callbacks.MLflowMetricsCallback, "on_epoch_end", original)
     # Make the interrupted run look like the previous version wrote it.
     client = tracking.client(mlflow_template_uri)
     (seed,) = [r for r in _runs(client) if r.data.tags.get("pepita.role") == "seed"]

@@ -23,7 +23,7 @@ import time
 import numpy as np
 import pytest
 
-from pepita_keras import cli, epoch_data, experiment, reproduce, results, tracking
+from pepita_keras import cli, epoch_data, experiment, provenance, reproduce, results, tracking
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "reproductions" / "configs"
@@ -259,7 +259,7 @@ def test_mlflow_parent_with_nested_seed_runs(tmp_path, fake_data, mlflow_uri):
         models = client.search_logged_models(
             [experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'")
         assert [m.name for m in models] == ["model"]
-        assert run.data.tags["git.commit"] == tracking.git_info()["commit"]
+        assert run.data.tags["git.commit"] == provenance.git_info()["commit"]
         assert run.data.tags["git.dirty"] in ("true", "false")  # one boolean spelling
     finals = sorted(r.data.metrics["final_test_accuracy"] for r in children)
     summary = client.get_run(parent).data.metrics
@@ -286,7 +286,7 @@ def test_mlflow_parent_with_nested_seed_runs(tmp_path, fake_data, mlflow_uri):
     assert f"{delta:+.1f}" in row
     assert (out / "curves" / "fc_mnist_pepita.png").exists()
     csv_text = (out / "results.csv").read_text()
-    assert "fc_mnist_pepita" in csv_text and tracking.git_info()["commit"][:10] in csv_text
+    assert "fc_mnist_pepita" in csv_text and provenance.git_info()["commit"][:10] in csv_text
 
 
 def test_results_marks_cells_not_run(tmp_path, mlflow_uri):

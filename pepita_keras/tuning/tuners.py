@@ -50,7 +50,7 @@ import keras_tuner
 from keras_tuner.engine import trial as trial_module
 
 from pepita_keras import experiment as experiment_lib
-from pepita_keras import tracking
+from pepita_keras import provenance, tracking
 
 TUNERS = {
     "random": keras_tuner.RandomSearch,
@@ -203,7 +203,7 @@ class MLflowTracking(keras_tuner.Tuner):
             "pepita.objective": self.oracle.objective.name,
             "pepita.objective_direction": self.oracle.objective.direction,
             "pepita.distributed": is_distributed(),
-            **tracking.provenance_tags(tracking.command_line()),
+            **provenance.provenance_tags(provenance.command_line()),
         }
         run_id = tracking.create_run(
             client, self.experiment_id, self.project_name, tags=tags

@@ -1,0 +1,50 @@
+"""Strict JSON files written atomically: run state, settings and artifacts.
+
+Python's `json` writes bare `NaN`/`Infinity` tokens, which strict readers
+(browsers, MLflow's UI, `jq`) reject; a diverged run's history has them, so
+every JSON this package writes goes through `dumps`, where they become null.
+`write_json` writes to a temporary name and renames it into place, so a
+killed process leaves the previous file intact.
+
+Example:
+
+```python
+json_files.write_json(folder / "state.json", {"epoch": 3, "history": {"loss": [nan]}})
+json_files.read_json(folder / "state.json")   # {"epoch": 3, "history": {"loss": [None]}}
+```
+"""
+
+import json
+import math
+import os
+
+import numpy as np
+
+
+def json_safe(value):
+    """`value` with every non-finite float replaced by None (strict JSON)."""
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+        return None
+    return value
+
+
+def dumps(data):
+    """Strict JSON text of `data` (NaN/Inf become null, never bare `NaN` tokens)."""
+    return json.dumps(json_safe(data), indent=2, sort_keys=True, default=str,
+                      allow_nan=False)
+
+
+def write_json(path, data):
+    """Writes `data` to `path` atomically (temporary file, then rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(dumps(data))
+    os.replace(tmp, path)
+
+
+def read_json(path):
+    """The JSON content of `path`, or None if it does not exist."""
+    return json.loads(path.read_text()) if path.exists() else None
