@@ -224,8 +224,13 @@ def tune_report_command(args):
     from pepita_keras.tuning import commands
 
     output = commands.DEFAULT_REPORT if args.output is None else args.output
-    sys.stdout.write(commands.write_report(output, args.experiment, args.include_smoke,
-                                           args.top, args.tracking_uri))
+    try:
+        text = commands.write_report(output, args.experiment, args.include_smoke, args.top,
+                                     args.tracking_uri, force=args.force)
+    except commands.ShrinkingReportError as error:
+        print(f"pepita tune-report: error: {error}", file=sys.stderr)
+        return 1
+    sys.stdout.write(text)
     if output != "-":
         print(f"\nwritten to {output}")
     return 0
@@ -349,6 +354,8 @@ def _add_tuning(subparsers):
     parser.add_argument("--top", type=positive_int, default=5, help="trials listed per search")
     parser.add_argument("--include-smoke", action="store_true", help="include --smoke searches")
     parser.add_argument("--tracking-uri", default=None, help=STORE_HELP)
+    parser.add_argument("--force", action="store_true",
+                        help="replace the report even if it lists searches the store lacks")
     parser.set_defaults(func=tune_report_command)
 
 

@@ -24,7 +24,7 @@ import pytest
 from keras_tuner.engine import hyperparameters as hp_types
 
 import pepita_keras
-from pepita_keras import tuning
+from pepita_keras import cli, experiment, tuning
 from pepita_keras.tuning import hypermodel as hm
 from pepita_keras.tuning import tuners
 
@@ -123,6 +123,23 @@ def test_build_applies_hyperparameters_to_network_rule_and_optimizer():
     assert math.isclose(float(model.optimizer.momentum), 0.5)
     # Names the tuner's space does not fix were registered with defaults.
     assert hp.get("batch_size") == 64
+    # Not searched by default: no weight decay.
+    assert model.optimizer.weight_decay is None
+
+
+def test_weight_decay_reaches_the_optimizer_and_a_config_keeps_its_own():
+    # Given in the space, the decoupled decay is SGD's `weight_decay`.
+    hypermodel = tuning.RuleHyperModel("PEPITA", (28, 28, 1), 10, seed=0,
+                                       space={"weight_decay": [1e-4, 1e-3]})
+    hp = keras_tuner.HyperParameters()
+    hp.Fixed("weight_decay", 1e-3)
+    assert math.isclose(float(hypermodel.build(hp).optimizer.weight_decay), 1e-3)
+    # From a config with decay (the ICLR wd_norm rows: 1e-4), trials keep it.
+    config = experiment.iclr_variant("mnist", "wd_norm", weight_decay=1e-4)
+    hypermodel = tuning.RuleHyperModel.from_experiment(config, seed=0)
+    model = hypermodel.build(keras_tuner.HyperParameters())
+    assert math.isclose(float(model.optimizer.weight_decay), 1e-4)
+    assert model.normalize_activations
 
 
 def _exported_rules():
@@ -325,6 +342,30 @@ def test_search_beats_a_bad_configuration_and_is_nested_in_mlflow(tmp_path, mlfl
     report = tuning.write_report(tmp_path / "tuning.md", tracking_uri=uri)
     assert "| real |" in report and f"{best.score:.4f}" in report
     assert (tmp_path / "tuning.md").read_text() == report
+
+
+def test_tune_report_refuses_to_drop_searches_the_store_lacks(tmp_path, capsys):
+    # A report listing a search (by its MLflow parent run id) that the store
+    # does not hold is not overwritten: the search would vanish from it.
+    report = tmp_path / "tuning.md"
+    old = ("# Hyperparameter searches\n\n## older_search\n\n- Started 2026-11-26 23:52 UTC, "
+           "status FINISHED, wall time 21 s, MLflow parent run `a84de9c157174ee9aa2e00b833e461de`\n")
+    report.write_text(old)
+    uri = f"sqlite:///{tmp_path / 'empty.db'}"
+    with pytest.raises(tuning.ShrinkingReportError, match="older_search"):
+        tuning.write_report(report, tracking_uri=uri)
+    assert report.read_text() == old
+    # The CLI says so in one line, exit status 1, and names the way out.
+    assert cli.main(["tune-report", "--tracking-uri", uri, "--output", str(report)]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines()
+              if line.startswith("pepita tune-report: error: ")]
+    assert len(errors) == 1 and "Refusing to overwrite" in errors[0] and "--force" in errors[0]
+    assert report.read_text() == old
+    # --force replaces it.
+    assert cli.main(["tune-report", "--tracking-uri", uri, "--output", str(report),
+                     "--force"]) == 0
+    assert "older_search" not in report.read_text()
+    assert "No search found in MLflow." in report.read_text()
 
 
 @pytest.mark.slow  # a fresh process (TF + MLflow imports) and two tiny trials: ~40 s

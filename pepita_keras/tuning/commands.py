@@ -17,6 +17,7 @@ of a distributed search (see README, "Tuning").
 import datetime
 import os
 import pathlib
+import re
 import time
 
 import keras_tuner
@@ -330,17 +331,60 @@ def _short(text):
     return f"{number:.4g}"
 
 
+class ShrinkingReportError(ValueError):
+    """Raised instead of replacing a report with one that lacks some of its searches."""
+
+
+def reported_searches(path):
+    """`{MLflow parent run id: search name}` of the searches an existing report lists."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        return {}
+    found, name = {}, None
+    for line in path.read_text().splitlines():
+        if line.startswith("## "):
+            name = line[3:].strip()
+        match = re.search(r"MLflow parent run `([0-9a-f]+)`", line)
+        if match:
+            found[match.group(1)] = name
+    return found
+
+
 def write_report(output=DEFAULT_REPORT, experiment=None, include_smoke=False, top=5,
-                 tracking_uri=None):
+                 tracking_uri=None, force=False):
     """Builds the report; writes it to `output` unless `output` is None or '-'.
+
+    Args:
+        output: markdown file to write, or None / `"-"` for none.
+        experiment: MLflow experiment (default `tuners.DEFAULT_EXPERIMENT`).
+        include_smoke: also list `--smoke` searches.
+        top: trials listed per search.
+        tracking_uri: the store to read.
+        force: replace `output` even if it lists searches the store lacks.
 
     Returns:
         The markdown text.
+
+    Raises:
+        ShrinkingReportError: if `output` lists searches (by MLflow run id)
+            that this store does not hold and `force` is False; nothing is
+            written (the report would lose them).
     """
     searches = collect_searches(experiment, include_smoke, top, tracking_uri)
     text = format_report(searches)
     if output not in (None, "-"):
         path = pathlib.Path(output)
+        missing = {run_id: name for run_id, name in reported_searches(path).items()
+                   if run_id not in {s["run_id"] for s in searches}}
+        if missing and not force:
+            names = ", ".join(sorted(set(missing.values())))
+            raise ShrinkingReportError(
+                f"Refusing to overwrite {path}: it lists {len(missing)} search(es) whose MLflow "
+                f"runs are not in the store {tracking.tracking_uri(tracking_uri)} ({names}). "
+                "Point --tracking-uri at the store those searches are in (the committed one is "
+                f"sqlite:///{tracking.COMMITTED_STORE}), write elsewhere with --output, or "
+                "pass --force to drop them."
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     return text

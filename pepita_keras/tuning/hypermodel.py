@@ -7,6 +7,7 @@ routed to the part of the experiment it controls:
 |---------------------|-----------------------------------------|----------|
 | `learning_rate`     | Float 1e-3 … 0.5, log (default 0.1)     | `keras.optimizers.SGD(learning_rate)` |
 | `momentum`          | Choice 0.0, 0.5, 0.9, 0.95 (0.9)        | `SGD(momentum)` |
+| `weight_decay`      | not searched unless given (0: none)     | `SGD(weight_decay)`, decoupled |
 | `batch_size`        | Choice 32, 64, 128, 256 (64)            | `HyperModel.fit` (training batches) |
 | `dropout`           | Float 0.0 … 0.3, step 0.05 (0.1)        | `models.paper_fc(dropout)` (FC only) |
 | `hidden_units`      | Choice 256, 512, 1024, 2048 (1024)      | width of every FC hidden layer |
@@ -66,7 +67,7 @@ from pepita_keras.experiment import ARCHITECTURES
 
 
 # Which part of the experiment each built-in name controls.
-OPTIMIZER_NAMES = ("learning_rate", "momentum")
+OPTIMIZER_NAMES = ("learning_rate", "momentum", "weight_decay")
 FIT_NAMES = ("batch_size",)
 NETWORK_NAMES = {
     "fc": ("dropout", "hidden_units", "num_hidden_layers"),
@@ -139,7 +140,7 @@ class RuleHyperModel(keras_tuner.HyperModel):
 
     `build(hp)` makes the paper's FC (`models.paper_fc`) or conv
     (`models.paper_conv`) network, wraps it in the rule and compiles it with
-    `keras.optimizers.SGD(learning_rate, momentum)` and the `accuracy`
+    `keras.optimizers.SGD(learning_rate, momentum, weight_decay)` and the `accuracy`
     metric. `fit(hp, model, x, y, validation_data=...)` trains it with the
     searched batch size. The search space is documented in the module
     docstring; `space` narrows or extends it.
@@ -206,7 +207,8 @@ class RuleHyperModel(keras_tuner.HyperModel):
 
         The config fixes rule, architecture and dataset; its settings
         (learning rate, momentum, batch size, widths, dropout, rule
-        arguments) become the defaults of the space.
+        arguments) become the defaults of the space, and a nonzero weight
+        decay is kept fixed unless `space` searches it.
 
         Args:
             config: a `pepita_keras.experiment.ExperimentConfig`.
@@ -220,6 +222,9 @@ class RuleHyperModel(keras_tuner.HyperModel):
             "batch_size": config.batch_size,
             **dict(config.rule_kwargs),
         }
+        if config.weight_decay and "weight_decay" not in (space or {}):
+            # Not in the default space, so a config's decay is fixed, not lost.
+            space = {**(space or {}), "weight_decay": config.weight_decay}
         if config.architecture == "fc":
             defaults["dropout"] = config.dropout
             defaults["hidden_units"] = int(config.hidden_units[0])
@@ -351,6 +356,7 @@ class RuleHyperModel(keras_tuner.HyperModel):
         optimizer = keras.optimizers.SGD(
             learning_rate=float(self._value(hp, "learning_rate", 0.1)),
             momentum=float(self._value(hp, "momentum", 0.9)),
+            weight_decay=float(self._value(hp, "weight_decay", 0.0)) or None,
         )
         model.compile(optimizer=optimizer, metrics=["accuracy"])
         return model
