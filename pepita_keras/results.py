@@ -52,8 +52,8 @@ class CellResult:
         hardware: hardware strings of the seed runs.
         command: the command recorded on the parent run.
         diverged: `{seed: epoch}` of seeds that went non-finite (not counted).
-        other_runs: `{run name: OtherRun}` of this cell's runs with other
-            training settings (not counted).
+        other_runs: `{(run name, differences_text): OtherRun}` of this cell's
+            runs with other training settings (not counted).
     """
 
     config: object
@@ -194,7 +194,10 @@ def collect(client, experiment=None, configs=None, include_smoke=False):
             # Synthetic data never stands for the paper's dataset.
             differences["data"] = ("synthetic", reference.dataset)
         if differences:
-            other = cell.other_runs.setdefault(run.info.run_name, OtherRun(differences))
+            # A config changed after a run keeps the run's name: runs of one
+            # name with different settings stay apart.
+            key = (run.info.run_name, differences_text(differences))
+            other = cell.other_runs.setdefault(key, OtherRun(differences))
             parents[run.info.run_id] = (cell.config.name, other)
             continue
         parents[run.info.run_id] = (cell.config.name, None)
@@ -486,9 +489,15 @@ def write_results(results, output=DEFAULT_OUTPUT, tracking_uri="", plots=True, f
     return readme
 
 
+def differences_text(differences):
+    """`"key: this run's value vs the config's; …"` of `settings_differences` output."""
+    return "; ".join(f"{key}: {ours} vs {theirs}"
+                     for key, (ours, theirs) in sorted(differences.items()))
+
+
 def _other_runs_section(results):
     others = [(name, run_name, other) for name, cell in results.items()
-              for run_name, other in sorted(cell.other_runs.items())]
+              for (run_name, _), other in sorted(cell.other_runs.items())]
     if not others:
         return []
     lines = [
@@ -501,8 +510,7 @@ def _other_runs_section(results):
         "|---|---|---|---|---|",
     ]
     for name, run_name, other in others:
-        differs = "; ".join(f"{key}: {ours} vs {theirs}"
-                            for key, (ours, theirs) in sorted(other.differences.items()))
+        differs = differences_text(other.differences)
         finals = ", ".join(f"seed {s}: {v:.2f}" for s, v in sorted(other.finals.items()))
         diverged = ", ".join(f"seed {s} (epoch {e})" for s, e in sorted(other.diverged.items()))
         lines.append(f"| `{run_name}` | `{name}` | {differs} | {finals or '—'} | "

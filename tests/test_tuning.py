@@ -344,6 +344,23 @@ def test_search_beats_a_bad_configuration_and_is_nested_in_mlflow(tmp_path, mlfl
     assert (tmp_path / "tuning.md").read_text() == report
 
 
+def test_tune_report_shows_the_last_epoch_beside_the_best_epoch():
+    # keras-tuner scores a trial by its best epoch; a trial that peaked and then
+    # degraded (0.956 at epoch 4, 0.931 at the end) must show both.
+    search = {"name": "s", "search_id": "x", "run_id": "r", "status": "FINISHED",
+              "params": {}, "tags": {}, "objective": "val_accuracy", "best_objective": 0.9616,
+              "counts": {"COMPLETED": 2}, "wall_s": 60.0, "started": "2026-11-27 14:43 UTC",
+              "command": "",
+              "trials": [{"trial_id": "1", "objective": 0.9616, "final": 0.9612, "best": True,
+                          "params": {"learning_rate": "10"}, "run_id": "a"},
+                         {"trial_id": "6", "objective": 0.9562, "final": 0.9306, "best": False,
+                          "params": {"learning_rate": "30"}, "run_id": "b"}]}
+    report = tuning.format_report([search], store="sqlite:///reproductions/results/tracking.db")
+    assert "| rank | trial | val_accuracy (best epoch) | last epoch | learning_rate |" in report
+    assert "| 2 | 6 | 0.9562 | 0.9306 | 30 |" in report
+    assert "the MLflow store `sqlite:///reproductions/results/tracking.db`" in report
+
+
 def test_tune_report_refuses_to_drop_searches_the_store_lacks(tmp_path, capsys):
     # A report listing a search (by its MLflow parent run id) that the store
     # does not hold is not overwritten: the search would vanish from it.

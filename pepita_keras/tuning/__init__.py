@@ -39,6 +39,7 @@ _LAZY = {
     "load_tuning_config": "configs",
     "run_search": "commands",
     "write_report": "commands",
+    "format_report": "commands",
     "ShrinkingReportError": "commands",
 }
 

@@ -201,8 +201,9 @@ def collect_searches(experiment=None, include_smoke=False, top=5, tracking_uri=N
     Returns:
         A list of dicts, newest search first: `name`, `search_id`, `params`,
         `tags`, `best_objective`, `objective`, `trials` (completed, best
-        first: `trial_id`, `objective`, `params`, `run_id`), `counts`
-        (trials per status), `wall_s`, `command`.
+        first: `trial_id`, `objective` (keras-tuner's score: the best epoch),
+        `final` (the objective's metric at the last epoch), `params`,
+        `run_id`), `counts` (trials per status), `wall_s`, `command`.
     """
 
     client = tracking.client(tracking_uri)
@@ -241,6 +242,13 @@ def collect_searches(experiment=None, include_smoke=False, top=5, tracking_uri=N
                     "best": run.data.tags.get("pepita.best_trial") == "true",
                 })
         completed.sort(key=lambda t: t["objective"], reverse=maximize)
+        objective_name = tags.get("pepita.objective", "objective")
+        for trial in completed[:top]:
+            # keras-tuner scores a trial by its best epoch; a trial that peaks
+            # and then degrades shows only in its last epoch.
+            history = tracking.metric_histories(client, trial["run_id"], [objective_name])
+            values = history.get(objective_name) or []
+            trial["final"] = values[-1] if values else None
         end = parent.info.end_time or int(time.time() * 1000)
         searches.append({
             "name": parent.info.run_name,
@@ -317,12 +325,15 @@ def format_report(searches, store=None):
             lines.append("- No completed trial.")
             continue
         names = sorted({k for t in s["trials"] for k in t["params"] if not k.startswith("tuner/")})
-        lines += ["", "| rank | trial | " + s["objective"] + " | " + " | ".join(names) + " |",
-                  "|---|---|---|" + "---|" * len(names)]
+        lines += ["", f"| rank | trial | {s['objective']} (best epoch) | last epoch | "
+                  + " | ".join(names) + " |",
+                  "|---|---|---|---|" + "---|" * len(names)]
         for rank, t in enumerate(s["trials"], start=1):
             values = " | ".join(_short(t["params"].get(n, "")) for n in names)
             mark = " (best)" if t["best"] else ""
-            lines.append(f"| {rank} | {t['trial_id']}{mark} | {t['objective']:.4f} | {values} |")
+            final = "—" if t.get("final") is None else f"{t['final']:.4f}"
+            lines.append(f"| {rank} | {t['trial_id']}{mark} | {t['objective']:.4f} | {final} | "
+                         f"{values} |")
     lines.append("")
     return "\n".join(lines)
 
