@@ -7,7 +7,7 @@ Example:
 
 ```python
 tags = provenance.provenance_tags(provenance.command_line())
-provenance.environment_info()["hardware"]   # "AMD EPYC 7B13, 2 CPU cores"
+provenance.environment_info()["hardware"]   # e.g. "AMD EPYC, 2 CPU cores"
 ```
 """
 
