@@ -370,13 +370,20 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path, mlflow_template):
     seed_dir = tmp_path / "killed" / "fc_mnist_pepita-smoke" / "seed0"
 
     # 3000 examples: an epoch takes about a second, while the kill follows
-    # the first checkpoint within ~50 ms, so it lands before epoch 4 ends.
+    # the first committed epoch within ~50 ms, so it lands before epoch 4 ends.
+    # Waiting for state.json (the commit point), not the checkpoint file: on a
+    # busy machine a kill between the two is a kill during epoch 1.
     killed_env = dict(env, MLFLOW_TRACKING_URI=stores["killed"])
     process = _cli(args + ["--run-root", str(tmp_path / "killed")], killed_env)
     deadline = time.time() + 240
-    while not (seed_dir / "checkpoint-e0001.npz").exists():
+
+    def committed_epoch():
+        state_file = seed_dir / "state.json"  # replaced atomically, never half-written
+        return json.loads(state_file.read_text())["epoch"] if state_file.exists() else 0
+
+    while committed_epoch() < 1:
         assert process.poll() is None, process.stdout.read()
-        assert time.time() < deadline, "no checkpoint after 240 s"
+        assert time.time() < deadline, "no committed epoch after 240 s"
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
