@@ -2,7 +2,10 @@
 
 Command: pepita reproduce iclr_fc_mnist_pepita_wd_norm --seeds 0,1,2,3,4 --data-dir /path/to/data
 Smoke:   pepita reproduce iclr_fc_mnist_pepita_wd_norm --smoke --synthetic
-Runtime: 21-23 min per seed on the 2-core CPU at load 3-5 (as fc_mnist_pepita).
+Achieves: 95.00 test accuracy (seed 0; 100 epochs, real MNIST, 31 min at load 4.6; the command above,
+reproductions/results/README.md): 93.08 after epoch 1, 92-93 while lr is 10, 94.46 at epoch 90, then
+95.00; below the ICLR base row (97.93) with these choices. The ICLR paper's number is not transcribed.
+Runtime: 21-31 min per seed on the 2-core CPU at load 4-5 (as fc_mnist_pepita).
 Settings: as fc_mnist_pepita (batch 64, momentum 0.9, 100 epochs, ×0.1 at 60/90, dropout 0.1,
 F scale 0.05) with the ICLR code's flags (Srinivasan et al., ICLR 2024), except lr 10.
 Chosen here: weight decay 1e-4 and lr 10; no paper number attached.
