@@ -158,8 +158,8 @@ def results_command(args):
                             include_smoke=args.include_smoke)
     try:
         # The table names the store as the user gave it, not this machine's path.
-        shown = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or uri
-        readme = results.write_results(cells, tracking_uri=shown, plots=not args.no_plots,
+        readme = results.write_results(cells, tracking_uri=tracking.named_uri(args.tracking_uri),
+                                       plots=not args.no_plots,
                                        force=args.force, **_given(output=args.output))
     except results.ShrinkingResultsError as error:
         print(f"pepita results: error: {error}", file=sys.stderr)

@@ -96,6 +96,15 @@ def tracking_uri(uri=None):
     return uri
 
 
+def named_uri(uri=None):
+    """The store as the user named it, for messages and generated tables.
+
+    `uri`, else `MLFLOW_TRACKING_URI`, else `tracking_uri()`: a relative SQLite
+    URI stays relative, so a table naming it is true in any clone.
+    """
+    return uri or os.environ.get("MLFLOW_TRACKING_URI") or tracking_uri()
+
+
 def client(uri=None):
     """An `mlflow.MlflowClient` for `tracking_uri(uri)`, its store ready for use.
 

@@ -388,18 +388,18 @@ def write_report(output=DEFAULT_REPORT, experiment=None, include_smoke=False, to
             written (the report would lose them).
     """
     searches = collect_searches(experiment, include_smoke, top, tracking_uri)
-    # The store as the user named it (a relative URI works in any clone).
-    text = format_report(searches, tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-                         or tracking.tracking_uri())
+    store = tracking.named_uri(tracking_uri)
+    text = format_report(searches, store)
     if output not in (None, "-"):
         path = pathlib.Path(output)
+        found = {s["run_id"] for s in searches}
         missing = {run_id: name for run_id, name in reported_searches(path).items()
-                   if run_id not in {s["run_id"] for s in searches}}
+                   if run_id not in found}
         if missing and not force:
             names = ", ".join(sorted(set(missing.values())))
             raise ShrinkingReportError(
                 f"Refusing to overwrite {path}: it lists {len(missing)} search(es) whose MLflow "
-                f"runs are not in the store {tracking.tracking_uri(tracking_uri)} ({names}). "
+                f"runs are not in the store {store} ({names}). "
                 "Point --tracking-uri at the store those searches are in (the committed one is "
                 f"sqlite:///{tracking.COMMITTED_STORE}), write elsewhere with --output, or "
                 "pass --force to drop them."
