@@ -131,6 +131,10 @@ def test_config_loads_with_documented_command_and_paper_settings(name):
     eta = 0.1 if config.dataset == "mnist" else 0.01  # PEPITA's lr (paper / official code)
     if name.endswith("_pepita_local"):
         eta = 0.01  # the local conv rule's tuned rate (reproductions/tuning)
+        # Its row's "Chosen settings" name its own conv update, not the paper cells'.
+        assert dict(config.rule_kwargs)["conv_update"] == "local"
+        assert "local conv rule" in config.notes
+        assert "official conv script's updates" not in config.notes
     if name == "iclr_fc_mnist_pepita_wd_norm":
         eta = 10.0  # normalised activations shrink updates ~85×: tuned (reproductions/tuning)
     if config.rule == "drtp":

@@ -8,20 +8,8 @@ Settings: as conv_mnist_pepita_local (the rule and its learning-rate search are 
 lr 0.01, tuned on MNIST: no CIFAR copy here).
 """
 
-from pepita_keras.experiment import paper_cell
+from pepita_keras.experiment import local_conv_variant
 
 
 def get_config():
-    return paper_cell(
-        "pepita", "conv", "cifar100", name="conv_cifar100_pepita_local",
-        learning_rate=0.01,
-        batch_size=50,
-        dropout=0.0,
-        rule_kwargs=(
-            ("feedback_scale", 0.05),
-            ("last_layer_error", "clean"),
-            ("conv_update", "local"),
-        ),
-        paper=None,
-        paper_source="",
-    )
+    return local_conv_variant("cifar100")

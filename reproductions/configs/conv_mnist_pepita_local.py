@@ -14,20 +14,8 @@ training images, 2 epochs, validated on 5k held-out ones, seeds 0 and 1: lr 0.1 
 lowest validation loss (0.21-0.22), 0.003 0.923-0.925: lr 0.01 trains stably.
 """
 
-from pepita_keras.experiment import paper_cell
+from pepita_keras.experiment import local_conv_variant
 
 
 def get_config():
-    return paper_cell(
-        "pepita", "conv", "mnist", name="conv_mnist_pepita_local",
-        learning_rate=0.01,
-        batch_size=50,
-        dropout=0.0,
-        rule_kwargs=(
-            ("feedback_scale", 0.05),
-            ("last_layer_error", "clean"),
-            ("conv_update", "local"),
-        ),
-        paper=None,
-        paper_source="",
-    )
+    return local_conv_variant("mnist")
