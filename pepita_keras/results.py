@@ -113,11 +113,14 @@ class OtherRun:
     Args:
         differences: `{setting: (this run's value, the config's value)}`.
         finals: final test accuracy (%) of its completed seeds, by seed.
+        partial: `{seed: (epochs done, last test accuracy %)}` of its
+            unfinished seeds (stopped, or still running).
         diverged: `{seed: epoch}` of its diverged seeds.
     """
 
     differences: dict
     finals: dict = dataclasses.field(default_factory=dict)
+    partial: dict = dataclasses.field(default_factory=dict)
     diverged: dict = dataclasses.field(default_factory=dict)
 
 
@@ -215,6 +218,10 @@ def collect(client, experiment=None, configs=None, include_smoke=False):
                 other.diverged[seed] = int(diverged_epoch)
             elif complete:
                 other.finals[seed] = 100 * run.data.metrics["final_test_accuracy"]
+            else:
+                accuracy = _metric_history(client, run.info.run_id, "test_accuracy")
+                if accuracy:
+                    other.partial[seed] = (len(accuracy), 100 * accuracy[-1])
             continue
         cell = results[name]
         run_id = run.info.run_id
@@ -506,13 +513,15 @@ def _other_runs_section(results):
         "These runs used a cell's name with training settings that differ from its "
         "config, so they are not compared with the paper.",
         "",
-        "| Run | Cell | Differs in (run vs config) | Completed seeds | Diverged |",
-        "|---|---|---|---|---|",
+        "| Run | Cell | Differs in (run vs config) | Completed seeds | Unfinished seeds | Diverged |",
+        "|---|---|---|---|---|---|",
     ]
     for name, run_name, other in others:
         differs = differences_text(other.differences)
         finals = ", ".join(f"seed {s}: {v:.2f}" for s, v in sorted(other.finals.items()))
+        partial = ", ".join(f"seed {s}: epoch {e}, test {a:.2f}"
+                            for s, (e, a) in sorted(other.partial.items()))
         diverged = ", ".join(f"seed {s} (epoch {e})" for s, e in sorted(other.diverged.items()))
         lines.append(f"| `{run_name}` | `{name}` | {differs} | {finals or '—'} | "
-                     f"{diverged or '—'} |")
+                     f"{partial or '—'} | {diverged or '—'} |")
     return lines + [""]

@@ -539,6 +539,34 @@ def test_only_runs_with_the_shipped_settings_count_for_a_cell(tmp_path, mlflow_u
     assert f"`{changed.run_name}`" in text and "epochs: 1 vs 100" in text
 
 
+def test_unfinished_runs_with_other_settings_show_their_last_epoch(tmp_path, mlflow_uri,
+                                                                  monkeypatch):
+    # A custom run stopped before it completed (killed, or still running) is
+    # listed with how far it got, never as a completed seed.
+    changed = cli.configure(experiment.load_config("fc_mnist_bp"), epochs=1,
+                            train_examples=300, test_examples=100)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(reproduce, "_finalize_seed", killed)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce.reproduce(changed, seeds=[0], synthetic=True, run_root=tmp_path, verbose=0)
+    client = tracking.client(mlflow_uri)
+    (other,) = results.collect(client)["fc_mnist_bp"].other_runs.values()
+    assert other.finals == {} and list(other.partial) == [0]
+    epochs, accuracy = other.partial[0]
+    (run,) = [r for r in client.search_runs(
+        [client.get_experiment_by_name(tracking.REPRODUCTIONS_EXPERIMENT).experiment_id])
+        if r.data.tags.get("pepita.seed") == "0"]
+    assert epochs == 1
+    assert accuracy == pytest.approx(100 * run.data.metrics["test_accuracy"])
+    text = results.write_results(results.collect(client), tmp_path / "table",
+                                 plots=False).read_text()
+    (row,) = [line for line in text.splitlines() if line.startswith(f"| `{changed.run_name}`")]
+    assert row.endswith(f"| — | seed 0: epoch 1, test {accuracy:.2f} | — |")
+
+
 def test_runs_of_one_name_with_different_settings_are_listed_apart(tmp_path, mlflow_uri):
     # A config edited after it ran (a new learning rate) keeps its name: each
     # earlier setting is its own row, with its own seeds, never merged.
