@@ -2,8 +2,9 @@
 
 Command: pepita reproduce fc_mnist_drtp --seeds 0,1,2,3,4 --data-dir /path/to/data
 Smoke:   pepita reproduce fc_mnist_drtp --smoke --synthetic
-Achieves: 95.25 ± 0.11 test accuracy (seeds 0, 1: 95.17, 95.33; 100 epochs, real MNIST, 14 min at load
-3.1 and 29 min at load 4.2; the command above, reproductions/results/README.md); paper 95.10 ± 0.10.
+Achieves: 95.14 ± 0.21 test accuracy (seeds 0, 1, 2: 95.17, 95.33, 94.92; 100 epochs, real MNIST,
+14 min at load 3.1, 29 min at load 4.2, 20 min at load 3.0; the command above,
+reproductions/results/README.md); paper 95.10 ± 0.10.
 Runtime: 6–11 s/epoch on the 2-core CPU box at load 2–4 (17–28 s/epoch when shared with other jobs)
 → 14–45 min per seed.
 Settings (paper / official code): batch 64, SGD momentum 0.9, 100 epochs, lr ×0.1 at epochs 60 and 90;
