@@ -515,12 +515,11 @@ def iclr_variant(dataset, variant, name=None, **overrides):
 
 
 # Our own conv rows: PEPITA's conv cell with the package's local conv rule.
-LOCAL_CONV_LEARNING_RATE = 0.01  # `pepita tune pepita_conv_mnist_local` (reproductions/tuning)
 LOCAL_CONV_NOTES = (
     "our variant, not a paper cell: the package's local conv rule (conv_update='local', "
     "the dense rule's local analogue, B·P times the official update with the opposite "
     "sign) instead of the official conv script's update, so the conv layer learns; "
-    f"lr {LOCAL_CONV_LEARNING_RATE} from `pepita tune pepita_conv_mnist_local` (MNIST); "
+    "learning rate from the `pepita tune pepita_conv_mnist_local` search (MNIST); "
     "otherwise as the paper's conv PEPITA cell (batch 50, no dropout, F scale 0.05, "
     "last layer trained with the clean error)"
 )
@@ -532,6 +531,8 @@ def local_conv_variant(dataset, name=None, **overrides):
     The paper's conv cells use the official conv script's update, which barely
     moves the conv kernel (`conv_update="official"`); this row trains the kernel
     with the local analogue of the dense rule instead (`conv_update="local"`).
+    Training settings (learning rate, batch size, dropout) are stated by the
+    config file, as every cell's are.
 
     Args:
         dataset: `"mnist"`, `"cifar10"` or `"cifar100"`.
@@ -540,12 +541,16 @@ def local_conv_variant(dataset, name=None, **overrides):
 
     Returns:
         An `ExperimentConfig` (no paper numbers attached).
+
+    Example:
+
+    >>> config = local_conv_variant("mnist", learning_rate=0.01, batch_size=50,
+    ...                             dropout=0.0)
+    >>> dict(config.rule_kwargs)["conv_update"]
+    'local'
     """
     settings = dict(
         name=name or f"conv_{dataset}_pepita_local",
-        learning_rate=LOCAL_CONV_LEARNING_RATE,
-        batch_size=50,
-        dropout=0.0,
         rule_kwargs=(
             ("feedback_scale", 0.05),
             ("last_layer_error", "clean"),

@@ -12,4 +12,9 @@ from pepita_keras.experiment import local_conv_variant
 
 
 def get_config():
-    return local_conv_variant("cifar10")
+    return local_conv_variant(
+        "cifar10",
+        learning_rate=0.01,  # tuned on MNIST (no CIFAR copy here)
+        batch_size=50,
+        dropout=0.0,
+    )

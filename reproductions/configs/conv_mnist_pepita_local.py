@@ -18,4 +18,9 @@ from pepita_keras.experiment import local_conv_variant
 
 
 def get_config():
-    return local_conv_variant("mnist")
+    return local_conv_variant(
+        "mnist",
+        learning_rate=0.01,  # `pepita tune pepita_conv_mnist_local`
+        batch_size=50,
+        dropout=0.0,
+    )
