@@ -144,7 +144,13 @@ def test_config_loads_with_documented_command_and_paper_settings(name):
         assert "official conv script's updates" not in config.notes
     if name == "iclr_fc_mnist_pepita_wd_norm":
         eta = 10.0  # normalised activations shrink updates ~85×: tuned (reproductions/tuning)
-    if config.rule == "drtp":
+    if name == "conv_mnist_drtp":
+        # The package's DRTP defaults (ReLU, softmax error, small feedback), which gave
+        # the paper's conv number; the DRTP code's setting overshot it by 0.99 points.
+        assert config.learning_rate == 0.01
+        assert dict(config.rule_kwargs) == {"feedback_scale": 0.01}
+        assert (config.hidden_activation, config.output_activation) == ("relu", "softmax")
+    elif config.rule == "drtp":
         # The DRTP code's step at eta (tanh hidden, sigmoid output, BCE): lr eta/C and
         # feedback scale B·C in this package's batch-mean convention.
         assert config.learning_rate == pytest.approx(eta / config.num_classes)
