@@ -4,8 +4,8 @@ Command: pepita reproduce conv_mnist_pepita --seeds 0,1,2 --data-dir /path/to/da
 Smoke:   pepita reproduce conv_mnist_pepita --smoke --synthetic
 Achieves: 98.27 ± 0.01 test accuracy (seeds 0, 1: 98.28, 98.27; 100 epochs, real MNIST, 58 min at load
 4.5 and 51 min at load 3.0; the command above, reproductions/results/README.md).
-Runtime: 29-37 s/epoch incl. test evaluation (conv_mnist_pepita, 2-core CPU shared with other jobs, load 6-8)
-→ about 1 h per seed.
+Runtime: 16-57 s/epoch incl. test evaluation (median 27-34) on the 2-core CPU at load 3-4.5
+→ 50-60 min per seed.
 Settings: the paper's (as for every cell of its Table 1): lr 0.1 (the paper gives no conv
 learning rate: PEPITA's FC one, 0.1 MNIST / 0.01 CIFAR), batch 50, SGD momentum 0.9, 100 epochs,
 lr ×0.1 at epochs 60 and 90, He-uniform init, no biases, no dropout.
