@@ -104,11 +104,11 @@ def configure(config, smoke=False, epochs=None, train_examples=None, test_exampl
 # ---------------------------------------------------------------------------
 def list_command(args):
     """`pepita list`: every reproduction config with its paper number and settings."""
-    from pepita_keras import experiment
+    from pepita_keras import config_files, experiment
 
     configs = experiment.list_configs()
     if not configs:
-        print("No configs found in: " + ", ".join(map(str, experiment.config_dirs())))
+        print("No configs found in: " + ", ".join(map(str, config_files.config_dirs())))
         return 1
     width = max(len(name) for name in configs)
     for name in configs:

@@ -30,13 +30,11 @@ import ast
 import dataclasses
 import functools
 import hashlib
-import importlib.util
 import json
 import math
-import os
-import pathlib
 
 import pepita_keras
+from pepita_keras import config_files
 
 # Rule short names → the classes `pepita_keras` exports.
 RULES = {
@@ -63,8 +61,6 @@ DATASETS = {
     "cifar100": ((32, 32, 3), 100),
 }
 DATASET_LABELS = {"mnist": "MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
-# The repository's own configs: the cells of the results table.
-SHIPPED_CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "reproductions" / "configs"
 
 # Paper numbers: Dellaferrera & Kreiman, ICML 2022, Table 1 (test accuracy %,
 # mean ± std over seeds, final epoch). Keyed by (rule, architecture, dataset).
@@ -567,141 +563,14 @@ def local_conv_variant(dataset, name=None, **overrides):
     return paper_cell("pepita", "conv", dataset, **settings)
 
 
-# ---------------------------------------------------------------------------
-# Finding and loading config files.
-# ---------------------------------------------------------------------------
-# Every kind of config file (reproductions here, searches in
-# `pepita_keras.tuning.configs`) is found and loaded by the functions below,
-# so the folders, their order and the error messages agree across commands.
-CONFIG_ENV_VAR = "PEPITA_CONFIG_DIR"
-
-
-def config_dirs(subfolder="configs", env_var=CONFIG_ENV_VAR):
-    """Folders searched for config files of one kind, in order.
-
-    Reproduction configs (the defaults) are searched in `$PEPITA_CONFIG_DIR`
-    (if set), `./reproductions/configs`, and the `reproductions/configs`
-    folder of the source checkout this package was imported from
-    (`SHIPPED_CONFIG_DIR`).
-
-    Any other kind (e.g. `config_dirs("tuning", "PEPITA_TUNING_DIR")`) is
-    searched in `$<env_var>` (if set), then in the `<subfolder>` folder
-    beside each of the reproduction config folders, in their order.
-
-    Args:
-        subfolder: the kind's folder name under `reproductions/`.
-        env_var: the environment variable naming the kind's own folder,
-            searched first.
-
-    Returns:
-        A list of `pathlib.Path`, without folders that resolve to the same
-        place (the first one is kept); they need not exist.
-    """
-    dirs = []
-    if os.environ.get(env_var):
-        dirs.append(pathlib.Path(os.environ[env_var]))
-    if subfolder == "configs":
-        dirs.append(pathlib.Path.cwd() / "reproductions" / "configs")
-        dirs.append(SHIPPED_CONFIG_DIR)
-    else:
-        # Siblings, so a user's `$PEPITA_CONFIG_DIR=<root>/configs` also
-        # brings in `<root>/<subfolder>` without a second variable.
-        dirs.extend(folder.parent / subfolder for folder in config_dirs())
-    unique = []
-    for folder in dirs:
-        if folder.resolve() not in [d.resolve() for d in unique]:
-            unique.append(folder)
-    return unique
-
-
-def list_config_files(dirs, exclude=()):
-    """`{name: path}` of the config files in `dirs`, named by file stem.
-
-    Args:
-        dirs: folders searched in order (missing ones are skipped); a name
-            found in an earlier folder shadows the same name in later ones.
-        exclude: file stems that are not configs (helper modules).
-
-    Returns:
-        A dict from file stem to `pathlib.Path`. Files whose stem starts
-        with `_` are private helpers and are left out.
-    """
-    found = {}
-    for folder in dirs:
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.glob("*.py")):
-            if path.stem.startswith("_") or path.stem in exclude:
-                continue
-            found.setdefault(path.stem, path)
-    return found
-
-
-def find_config_file(name_or_path, dirs, exclude=()):
-    """The file of a config name or an existing `.py` path, or None.
-
-    Args:
-        name_or_path: a path to an existing `.py` file, or a name of
-            `list_config_files(dirs, exclude)`.
-        dirs: folders searched for a name, in order.
-        exclude: file stems that are not configs.
-
-    Returns:
-        A `pathlib.Path`, or None if nothing matches.
-    """
-    path = pathlib.Path(str(name_or_path))
-    if path.suffix == ".py" and path.exists():
-        return path
-    return list_config_files(dirs, exclude).get(str(name_or_path))
-
-
-def _with_article(type_name):
-    return f"an {type_name}" if type_name[0] in "AEIOU" else f"a {type_name}"
-
-
-def load_python_config(path, accepted_types, description="Config"):
-    """Runs a config file and returns what its `get_config()` returns.
-
-    Args:
-        path: a Python file defining `get_config()`.
-        accepted_types: the classes `get_config()` may return, in the order
-            the error message names them.
-        description: what the file is, capitalised, for error messages
-            (`"Config"`, `"Tuning config"`).
-
-    Returns:
-        The `get_config()` result, an instance of one of `accepted_types`.
-
-    Raises:
-        ValueError: if the file defines no `get_config()`, or it returns
-            something else (the message names the file, the accepted
-            classes and the class received).
-    """
-    path = pathlib.Path(path)
-    module_name = "pepita_" + description.lower().replace(" ", "_") + f"_{path.stem}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    if not hasattr(module, "get_config"):
-        raise ValueError(f"{description} file {path} does not define get_config().")
-    config = module.get_config()
-    if not isinstance(config, tuple(accepted_types)):
-        expected = " or ".join(_with_article(cls.__name__) for cls in accepted_types)
-        raise ValueError(
-            f"get_config() in {path} must return {expected}; "
-            f"received {type(config).__name__}."
-        )
-    return config
-
-
 # A `common.py` beside the cells is taken as a shared helper module (the
 # big_vision layout these files follow), never as a config.
 _NOT_CONFIGS = ("common",)
 
 
 def list_configs():
-    """`{name: path}` of every config file found in `config_dirs()`."""
-    return list_config_files(config_dirs(), exclude=_NOT_CONFIGS)
+    """`{name: path}` of every config file found in `config_files.config_dirs()`."""
+    return config_files.list_config_files(config_files.config_dirs(), exclude=_NOT_CONFIGS)
 
 
 @functools.lru_cache(maxsize=None)
@@ -712,7 +581,7 @@ def shipped_config(name):
     package; only runs with exactly their training settings count towards
     the paper table.
     """
-    path = SHIPPED_CONFIG_DIR / f"{name}.py"
+    path = config_files.SHIPPED_CONFIG_DIR / f"{name}.py"
     return load_config(path) if path.is_file() else None
 
 
@@ -730,10 +599,12 @@ def config_path(name_or_path):
         ValueError: if nothing matches; the message lists the folders
             searched.
     """
-    path = find_config_file(name_or_path, config_dirs(), exclude=_NOT_CONFIGS)
+    path = config_files.find_config_file(
+        name_or_path, config_files.config_dirs(), exclude=_NOT_CONFIGS
+    )
     if path is not None:
         return path
-    searched = ", ".join(str(d) for d in config_dirs())
+    searched = ", ".join(str(d) for d in config_files.config_dirs())
     raise ValueError(
         f"Unknown config {name_or_path!r}: not a .py file and not a config "
         f"name found in {searched}. Run `pepita list` to see the configs."
@@ -755,7 +626,7 @@ def load_config(name_or_path):
             `get_config()` is missing or returns no `ExperimentConfig`.
     """
     path = config_path(name_or_path)
-    config = load_python_config(path, (ExperimentConfig,))
+    config = config_files.load_python_config(path, (ExperimentConfig,))
     # A user's copy of a shipped config runs under its own file's name.
     return config if config.name == path.stem else config.replace(name=path.stem)
 

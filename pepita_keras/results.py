@@ -24,6 +24,7 @@ import pathlib
 
 import numpy as np
 
+from pepita_keras import config_files
 from pepita_keras import experiment as experiment_lib
 from pepita_keras import plots as plots_lib
 from pepita_keras import tracking
@@ -149,7 +150,7 @@ def shipped_configs():
     """`{name: ExperimentConfig}` of the repository's configs, in table order."""
     loaded = [
         experiment_lib.load_config(path)
-        for path in sorted(experiment_lib.SHIPPED_CONFIG_DIR.glob("*.py"))
+        for path in sorted(config_files.SHIPPED_CONFIG_DIR.glob("*.py"))
         if not path.stem.startswith("_")
     ]
     return {config.name: config for config in sorted(loaded, key=table_order)}

@@ -1,8 +1,8 @@
 """Finding and loading config files: reproduction configs and tuning configs.
 
-Both kinds go through `experiment.config_dirs` / `list_config_files` /
+Both kinds go through `config_files.config_dirs` / `list_config_files` /
 `load_python_config`; the expectations below come from the documented lookup
-order (`experiment.config_dirs`, the `pepita_keras.tuning.configs` module
+order (`config_files.config_dirs`, the `pepita_keras.tuning.configs` module
 docstring) and error messages.
 """
 
@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from pepita_keras import experiment
+from pepita_keras import config_files, experiment
 from pepita_keras.tuning import configs as tuning_configs
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -46,13 +46,13 @@ def elsewhere(tmp_path, monkeypatch):
 
 
 def test_config_dirs_order(elsewhere, monkeypatch):
-    assert experiment.config_dirs() == [
+    assert config_files.config_dirs() == [
         elsewhere / "work" / "reproductions" / "configs",
-        experiment.SHIPPED_CONFIG_DIR,
+        config_files.SHIPPED_CONFIG_DIR,
     ]
     monkeypatch.setenv("PEPITA_CONFIG_DIR", str(elsewhere / "mine" / "configs"))
     monkeypatch.setenv("PEPITA_TUNING_DIR", str(elsewhere / "searches"))
-    assert experiment.config_dirs()[0] == elsewhere / "mine" / "configs"
+    assert config_files.config_dirs()[0] == elsewhere / "mine" / "configs"
     # $PEPITA_TUNING_DIR first, then the `tuning/` sibling of each config folder.
     assert tuning_configs.tuning_dirs() == [
         elsewhere / "searches",
@@ -66,7 +66,7 @@ def test_config_dirs_drop_folders_resolving_to_the_same_place(monkeypatch):
     monkeypatch.delenv("PEPITA_CONFIG_DIR", raising=False)
     monkeypatch.delenv("PEPITA_TUNING_DIR", raising=False)
     monkeypatch.chdir(REPO)
-    assert experiment.config_dirs() == [REPO / "reproductions" / "configs"]
+    assert config_files.config_dirs() == [REPO / "reproductions" / "configs"]
     assert tuning_configs.tuning_dirs() == [REPO / "reproductions" / "tuning"]
 
 
@@ -112,7 +112,7 @@ def test_tune_accepts_a_reproduction_config_name_or_file(elsewhere):
 def test_load_config_names_a_copy_after_its_file(elsewhere, monkeypatch):
     mine = elsewhere / "mine"
     monkeypatch.setenv("PEPITA_CONFIG_DIR", str(mine))
-    source = (experiment.SHIPPED_CONFIG_DIR / "fc_mnist_bp.py").read_text()
+    source = (config_files.SHIPPED_CONFIG_DIR / "fc_mnist_bp.py").read_text()
     _write(mine, "my_cell", source)
     _write(mine, "common", "raise RuntimeError('common.py is a helper')\n")
     found = experiment.list_configs()

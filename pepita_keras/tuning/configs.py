@@ -16,8 +16,7 @@
    settings.
 
 Files are found and run by the same functions as the reproduction configs
-(`experiment.config_dirs`, `experiment.list_config_files`,
-`experiment.load_python_config`).
+(`pepita_keras.config_files`).
 
 The search trains on the first `train_examples` images of the training split
 and validates on its last `val_examples` images: the test set is never used
@@ -27,7 +26,7 @@ to choose hyperparameters.
 import dataclasses
 import pathlib
 
-from pepita_keras import experiment
+from pepita_keras import config_files, experiment
 
 # The folder name under `reproductions/` and the variable naming a user's own
 # folder, searched first.
@@ -147,12 +146,12 @@ def tuning_dirs():
     Returns:
         A list of `pathlib.Path`; they need not exist.
     """
-    return experiment.config_dirs(TUNING_SUBFOLDER, TUNING_ENV_VAR)
+    return config_files.config_dirs(TUNING_SUBFOLDER, TUNING_ENV_VAR)
 
 
 def list_tuning_configs():
     """`{name: path}` of every tuning config file found in `tuning_dirs()`."""
-    return experiment.list_config_files(tuning_dirs())
+    return config_files.list_config_files(tuning_dirs())
 
 
 def load_tuning_config(name_or_path):
@@ -176,7 +175,7 @@ def load_tuning_config(name_or_path):
     path = pathlib.Path(str(name_or_path))
     if path.suffix == ".py" and not path.exists():
         raise ValueError(f"Tuning config file {str(path)!r} does not exist.")
-    found = experiment.find_config_file(name_or_path, tuning_dirs())
+    found = config_files.find_config_file(name_or_path, tuning_dirs())
     if found is not None:
         return _from_file(found)
     try:
@@ -192,7 +191,7 @@ def load_tuning_config(name_or_path):
 
 
 def _from_file(path):
-    config = experiment.load_python_config(
+    config = config_files.load_python_config(
         path, (TuningConfig, experiment.ExperimentConfig), description="Tuning config"
     )
     if isinstance(config, experiment.ExperimentConfig):
