@@ -121,8 +121,11 @@ def _check_same_config(state, config, where):
         raise ValueError(
             f"{where} was started with a different config than {config.name!r} "
             f"with the current options ({changed}). "
-            "Rerun with the original options, pass another --run-root, or "
-            "delete that directory to start over."
+            "Rerun with the original options, or pass another --run-root. If the "
+            "config itself changed since (e.g. a newer shipped config), move the "
+            f"folder aside to start the current one: `mv {where} {where}-old`; its "
+            "MLflow runs stay in the store, and `pepita results` lists them under "
+            "\"Runs with other settings\"."
         )
 
 
