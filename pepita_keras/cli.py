@@ -298,8 +298,10 @@ def _add_results_and_migrate(subparsers):
         "migrate-store", help="upgrade an MLflow store written by an older pepita_keras",
         description="Moves artifacts to a location relative to the repository (committed "
                     "store), renames runs and tags to the current vocabulary, moves "
-                    "per-epoch metrics to steps 1..N, and rebuilds missing artifacts from "
-                    "the logged metrics. Safe to run again. Back the store up first.")
+                    "per-epoch metrics to steps 1..N, names each cell's runs (and moves "
+                    "their run folders) as today's configs name them, and rebuilds missing "
+                    "artifacts from the logged metrics. Safe to run again. Back the store "
+                    "up first.")
     parser.add_argument("--tracking-uri", default=None, help=STORE_HELP)
     parser.add_argument("--data-dir", default=None,
                         help="dataset folder: real-data seed runs get their dataset inputs")

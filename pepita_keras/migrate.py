@@ -29,6 +29,16 @@ alone, artifacts already present are not logged again):
    std over the completed seeds and `cell_curves.png`. With `--data-dir`,
    seeds on a real dataset also get their dataset inputs (digests from the
    files' SHA-256).
+5. **Names follow today's configs.** A shipped config can change after runs
+   were made with it (conv BP and conv DRTP took the settings of earlier
+   `--set` runs). A cell's parent run is named as `pepita reproduce` would
+   name it today: `<cell>` when its recorded settings are the shipped
+   config's, else `<cell>-custom-<digest>`; its seeds follow
+   (`<name>/seed<k>`), the tag `pepita.settings` is brought up to date, and
+   `pepita.previous_name` keeps the old name. Its run folder (the `run_dir`
+   tag), when it is on this machine, moves along unless a folder already
+   holds the new name, so `pepita reproduce <cell> --seeds <more>` adds
+   seeds to the same parent.
 
 Metric steps, metric names and artifact locations have no MLflow API to
 change them, so those edits go through MLflow's own SQLAlchemy models in one
@@ -49,6 +59,7 @@ import tempfile
 
 from pepita_keras import epoch_data, lineage, reproduce, tracking
 from pepita_keras import experiment as experiment_lib
+from pepita_keras import json_files
 
 # Seed metrics logged once at the end (step = epochs), not per epoch.
 _FINAL_METRICS = ("final_test_accuracy", "final_train_accuracy", "wall_time_s",
@@ -274,7 +285,7 @@ def migrate_store(uri, artifact_location=None, data_dir=None, rebuild_artifacts=
 
     Returns:
         `{"experiments_moved", "runs_upgraded", "artifacts_logged",
-        "files_copied", "parents_summarized"}` counts.
+        "files_copied", "parents_summarized", "runs_renamed"}` counts.
     """
     def say(text):
         if stream is not None:
@@ -284,7 +295,7 @@ def migrate_store(uri, artifact_location=None, data_dir=None, rebuild_artifacts=
     client = tracking.client(uri)
     root = tracking.store_root(uri)
     report = dict.fromkeys(("experiments_moved", "runs_upgraded", "artifacts_logged",
-                            "files_copied", "parents_summarized"), 0)
+                            "files_copied", "parents_summarized", "runs_renamed"), 0)
     for experiment in client.search_experiments():
         if experiments and experiment.name not in experiments:
             continue
@@ -307,6 +318,7 @@ def migrate_store(uri, artifact_location=None, data_dir=None, rebuild_artifacts=
         for run in runs:
             if upgrade_run(uri, run.info.run_id, parents):
                 report["runs_upgraded"] += 1
+        report["runs_renamed"] += follow_current_configs(client, eid, say)
         if not rebuild_artifacts:
             continue
         runs = client.search_runs([eid], max_results=50000)
@@ -335,3 +347,119 @@ def migrate_store(uri, artifact_location=None, data_dir=None, rebuild_artifacts=
                 report["parents_summarized"] += 1
                 say(f"  {run.info.run_name}: per-epoch mean/std and cell_curves.png")
     return report
+
+
+# ---------------------------------------------------------------------------
+# Step 5: names follow today's configs.
+# ---------------------------------------------------------------------------
+def current_run_name(run, config):
+    """The name `pepita reproduce` would give a cell's parent run today.
+
+    Args:
+        run: a parent run (`pepita.role=cell`) of a real-data, full-size cell.
+        config: the shipped config of its `pepita.cell`.
+
+    Returns:
+        `(name, settings_digest)`: `(config.name, its digest)` when the run's
+        recorded params have the shipped training settings; else the
+        `<cell>-custom-<digest>` of a config rebuilt from those params (the
+        name a `--set` run with them gets), or, when a setting was not
+        recorded, the run's own name if already custom, else one with the
+        digest it was tagged with.
+    """
+    params = run.data.params
+    differences = experiment_lib.settings_differences(params, config, tracking.param_value)
+    if not differences:
+        return config.name, config.settings_digest()
+    if all(recorded != "(not recorded)" for recorded, _ in differences.values()):
+        try:
+            rebuilt = config.with_overrides(
+                f"{key}={recorded}" for key, (recorded, _) in sorted(differences.items()))
+        except (TypeError, ValueError):
+            rebuilt = None  # a value this version cannot set: keep a tagged digest
+        if rebuilt is not None and not experiment_lib.settings_differences(
+                params, rebuilt, tracking.param_value):
+            digest = rebuilt.settings_digest()
+            return f"{config.name}-custom-{digest}", digest
+    name = run.info.run_name
+    if name.startswith(f"{config.name}-custom-"):
+        return name, name.rsplit("-", 1)[-1]
+    digest = run.data.tags.get("pepita.settings_digest", run.info.run_id[:8])
+    return f"{config.name}-custom-{digest}", digest
+
+
+def _renamed_folder(path_text, run_id, old_name, new_name):
+    """Moves the run folder of parent `run_id` from `old_name` to `new_name` beside it.
+
+    Only a folder named `old_name` whose `parent.json` names this run moves
+    (a folder moved by hand may have left its name to another run), and
+    never onto an existing one.
+
+    Returns:
+        The new path, or None when nothing moved.
+    """
+    if not path_text:
+        return None
+    folder = pathlib.Path(path_text)
+    target = folder.with_name(new_name)
+    if folder.name != old_name or not folder.is_dir() or target.exists():
+        return None
+    state = json_files.read_json(folder / reproduce.PARENT_FILE)
+    if state is None or state.get("run_id") != run_id:
+        return None
+    folder.rename(target)
+    return target
+
+
+def follow_current_configs(client, experiment_id, say=lambda text: None):
+    """Renames the cell parents of one experiment as today's configs name them (step 5).
+
+    Runs without a shipped config (a user's own file), smoke and synthetic
+    runs keep their names. Parents that must give up a name are renamed
+    before those that take one, so one pass frees and reuses a folder name.
+
+    Args:
+        client: an `mlflow.MlflowClient`.
+        experiment_id: the reproductions experiment.
+        say: called with one line per renamed run.
+
+    Returns:
+        The number of parent runs renamed.
+    """
+    plans = []
+    for run in client.search_runs([experiment_id], max_results=50000):
+        tags = run.data.tags
+        if (tracking.role(tags) != "cell" or tracking.tag_is_true(tags.get("pepita.smoke"))
+                or tracking.tag_is_true(tags.get("pepita.synthetic"))):
+            continue
+        config = experiment_lib.shipped_config(tags.get("pepita.cell", ""))
+        if config is None:
+            continue
+        name, digest = current_run_name(run, config)
+        shipped = name == config.name
+        if name != run.info.run_name or tags.get("pepita.settings") != (
+                "shipped" if shipped else "custom"):
+            plans.append((shipped, run, name, digest))
+    # Custom first: a parent leaving `<cell>` frees that name (and folder).
+    for shipped, run, name, digest in sorted(plans, key=lambda plan: plan[0]):
+        old = run.info.run_name
+        tags = {"pepita.settings": "shipped" if shipped else "custom",
+                "pepita.settings_digest": digest}
+        if name != old:
+            tags["pepita.previous_name"] = old
+            folder = _renamed_folder(run.data.tags.get("run_dir"), run.info.run_id, old, name)
+            if folder is not None:
+                tags["run_dir"] = str(folder)
+            client.update_run(run.info.run_id, name=name)
+            say(f"  {old} → {name}" + (f" (folder {folder})" if folder else ""))
+        tracking.set_tags(client, run.info.run_id, tags)
+        for seed_run in reproduce.child_runs(client, run.info.run_id):
+            seed = seed_run.data.tags.get("pepita.seed")
+            if seed_run.info.run_name != f"{name}/seed{seed}":
+                client.update_run(seed_run.info.run_id, name=f"{name}/seed{seed}")
+            seed_dir = seed_run.data.tags.get("run_dir")
+            if name != old and seed_dir and pathlib.Path(seed_dir).parent.name == old:
+                moved = pathlib.Path(seed_dir).parent.with_name(name) / pathlib.Path(seed_dir).name
+                if moved.is_dir():
+                    tracking.set_tags(client, seed_run.info.run_id, {"run_dir": str(moved)})
+    return sum(1 for _, run, name, _ in plans if name != run.info.run_name)

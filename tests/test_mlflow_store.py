@@ -207,6 +207,10 @@ def mlflow_template_uri(tmp_path, monkeypatch):
 # ---------------------------------------------------------------------------
 # Migrating a store written before these changes.
 # ---------------------------------------------------------------------------
+def _three_epochs():
+    return experiment.load_config("fc_mnist_pepita").replace(epochs=3)
+
+
 def _old_store(root, old_artifacts):
     """Runs as the previous version wrote them (schema 1), via MlflowClient."""
     import mlflow
@@ -217,7 +221,7 @@ def _old_store(root, old_artifacts):
     eid = client.create_experiment(reproduce.DEFAULT_EXPERIMENT,
                                    artifact_location=str(old_artifacts))
     # The full config as params, as the runner logs it.
-    config = experiment.load_config("fc_mnist_pepita").replace(epochs=3)
+    config = _three_epochs()
     params = [Param(k, tracking.param_value(v)) for k, v in config.flatten().items()]
     parent = client.create_run(eid, run_name="fc_mnist_pepita", tags={
         "pepita.kind": "cell", "pepita.cell": "fc_mnist_pepita", "pepita.smoke": "0"})
@@ -262,9 +266,11 @@ def test_migrate_store_upgrades_old_runs_once(tmp_path, in_folder):
                              for key in r.data.metrics} for name, r in runs.items()}
 
     runs, lengths = snapshot()
-    assert sorted(runs) == ["fc_mnist_pepita", "fc_mnist_pepita/seed0", "fc_mnist_pepita/seed1"]
+    # 3 epochs are not the shipped config's 100: named as such a run is named today.
+    name = f"fc_mnist_pepita-custom-{_three_epochs().settings_digest()}"
+    assert sorted(runs) == [name, f"{name}/seed0", f"{name}/seed1"]
     for seed, curve in curves.items():
-        run = runs[f"fc_mnist_pepita/seed{seed}"]
+        run = runs[f"{name}/seed{seed}"]
         tags = run.data.tags
         assert tags["pepita.role"] == "seed" and "pepita.kind" not in tags
         assert (tags["pepita.rule"], tags["pepita.dataset"], tags["pepita.architecture"]) == (
@@ -282,8 +288,10 @@ def test_migrate_store_upgrades_old_runs_once(tmp_path, in_folder):
         environment = json.loads(pathlib.Path(path).read_text())
         assert environment["environment"]["hardware"] == "some CPU"
         assert "migrate-store" in environment["rebuilt_by"]
-    parent = runs["fc_mnist_pepita"]
+    parent = runs[name]
     assert parent.data.tags["pepita.role"] == "cell"
+    assert parent.data.tags["pepita.previous_name"] == "fc_mnist_pepita"
+    assert parent.data.tags["pepita.settings"] == "custom"
     finals = [curve[-1] for curve in curves.values()]
     assert _values(client, parent_id, "final_test_accuracy_mean") == pytest.approx(
         [np.mean(finals)])  # a fraction, once
@@ -307,6 +315,83 @@ def test_migrate_store_upgrades_old_runs_once(tmp_path, in_folder):
     again = migrate.migrate_store(uri)
     assert set(again.values()) == {0}
     assert snapshot()[1] == lengths
+
+
+def test_migrate_store_names_runs_after_a_changed_shipped_config(
+        tmp_path, mlflow_template_uri, monkeypatch):
+    # Runs made before a shipped config took the settings of a `--set` run:
+    # the `--set` run becomes the cell (name, folder, next seeds, table), and
+    # the run of the old settings becomes `<cell>-custom-<digest>`.
+    from test_reproductions import write_fake_datasets
+
+    data = write_fake_datasets(tmp_path / "data", cifar=False)
+    runs_root = tmp_path / "runs"
+    base = experiment.load_config("fc_mnist_bp").replace(
+        epochs=1, train_examples=256, test_examples=100)
+    adopted = base.replace(learning_rate=0.05)
+    shipped = {"fc_mnist_bp": base}
+    monkeypatch.setattr(experiment, "shipped_config", lambda name: shipped.get(name))
+    options = dict(data_dir=data, verify=False, run_root=runs_root, verbose=0)
+    old_parent, _ = reproduce.reproduce(base, seeds=[0], **options)
+    new_parent, _ = reproduce.reproduce(adopted, seeds=[0], **options)
+    custom = f"fc_mnist_bp-custom-{adopted.settings_digest()}"
+    client = tracking.client(mlflow_template_uri)
+    assert {r.info.run_name for r in _runs(client)} == {
+        "fc_mnist_bp", "fc_mnist_bp/seed0", custom, f"{custom}/seed0"}
+
+    shipped["fc_mnist_bp"] = adopted  # the shipped config changes
+    report = migrate.migrate_store(mlflow_template_uri, rebuild_artifacts=False)
+    assert report["runs_renamed"] == 2
+    old_name = f"fc_mnist_bp-custom-{base.settings_digest()}"
+    runs = {r.info.run_name: r for r in _runs(client)}
+    assert set(runs) == {"fc_mnist_bp", "fc_mnist_bp/seed0", old_name, f"{old_name}/seed0"}
+    assert runs["fc_mnist_bp"].info.run_id == new_parent
+    assert runs[old_name].info.run_id == old_parent
+    assert (runs["fc_mnist_bp"].data.tags["pepita.settings"],
+            runs["fc_mnist_bp"].data.tags["pepita.previous_name"]) == ("shipped", custom)
+    assert (runs[old_name].data.tags["pepita.settings"],
+            runs[old_name].data.tags["pepita.previous_name"]) == ("custom", "fc_mnist_bp")
+    # The folders moved with their runs.
+    for name, run_id in (("fc_mnist_bp", new_parent), (old_name, old_parent)):
+        state = json.loads((runs_root / name / reproduce.PARENT_FILE).read_text())
+        assert state["run_id"] == run_id
+        assert runs[name].data.tags["run_dir"] == str(runs_root / name)
+    assert not (runs_root / custom).exists()
+
+    # The next seed of the cell joins the adopted parent; the table counts both.
+    parent, _ = reproduce.reproduce(adopted, seeds=[1], **options)
+    assert parent == new_parent
+    cell = results.collect(client, configs={"fc_mnist_bp": adopted})["fc_mnist_bp"]
+    assert sorted(cell.finals) == [0, 1]
+    assert [key[0] for key in cell.other_runs] == [old_name]
+    assert migrate.migrate_store(mlflow_template_uri, rebuild_artifacts=False)[
+        "runs_renamed"] == 0
+
+
+def test_a_folder_moved_by_hand_is_not_moved_again(tmp_path, mlflow_template_uri, monkeypatch):
+    # `run_dir` still names a folder that now belongs to another parent: the
+    # run is renamed, that folder stays where it is.
+    from test_reproductions import write_fake_datasets
+
+    data = write_fake_datasets(tmp_path / "data", cifar=False)
+    runs_root = tmp_path / "runs"
+    base = experiment.load_config("fc_mnist_bp").replace(
+        epochs=1, train_examples=256, test_examples=100)
+    shipped = {"fc_mnist_bp": base}
+    monkeypatch.setattr(experiment, "shipped_config", lambda name: shipped.get(name))
+    options = dict(data_dir=data, verify=False, run_root=runs_root, verbose=0)
+    old_parent, _ = reproduce.reproduce(base, seeds=[0], **options)
+    (runs_root / "fc_mnist_bp").rename(runs_root / "fc_mnist_bp-by-hand")
+    adopted = base.replace(learning_rate=0.05)
+    shipped["fc_mnist_bp"] = adopted
+    new_parent, _ = reproduce.reproduce(adopted, seeds=[0], **options)
+    migrate.migrate_store(mlflow_template_uri, rebuild_artifacts=False)
+    state = json.loads((runs_root / "fc_mnist_bp" / reproduce.PARENT_FILE).read_text())
+    assert state["run_id"] == new_parent
+    client = tracking.client(mlflow_template_uri)
+    old_name = f"fc_mnist_bp-custom-{base.settings_digest()}"
+    assert client.get_run(old_parent).info.run_name == old_name
+    assert not (runs_root / old_name).exists()
 
 
 # ---------------------------------------------------------------------------
