@@ -27,6 +27,7 @@ with checkpoints.RunLock(folder / ".lock", "fc_mnist_pepita seed 0"):
 import fcntl
 import math
 import os
+import pathlib
 import socket
 import sys
 import time
@@ -134,6 +135,28 @@ class RunLock:
         self._file.close()
         self._file = None
         return False
+
+
+def lock_holder(path):
+    """Who holds the `RunLock` at `path` (its text), or None if nobody does.
+
+    Args:
+        path: a lock file; a missing one is not held.
+
+    Returns:
+        The holder's line (pid, host, start time, command), or None.
+    """
+    path = pathlib.Path(path)
+    if not path.exists():
+        return None
+    with open(path, "a+") as file:
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.seek(0)
+            return file.read().strip() or "another process"
+        fcntl.flock(file, fcntl.LOCK_UN)
+    return None
 
 
 def _non_finite_logs(logs):

@@ -57,7 +57,7 @@ import pathlib
 import shutil
 import tempfile
 
-from pepita_keras import epoch_data, lineage, reproduce, tracking
+from pepita_keras import checkpoints, epoch_data, lineage, reproduce, tracking
 from pepita_keras import experiment as experiment_lib
 from pepita_keras import json_files
 
@@ -392,23 +392,29 @@ def _renamed_folder(path_text, run_id, old_name, new_name):
     """Moves the run folder of parent `run_id` from `old_name` to `new_name` beside it.
 
     Only a folder named `old_name` whose `parent.json` names this run moves
-    (a folder moved by hand may have left its name to another run), and
-    never onto an existing one.
+    (a folder moved by hand may have left its name to another run); never
+    onto an existing one, nor while a process trains in it (a held seed lock).
 
     Returns:
-        The new path, or None when nothing moved.
+        `(new path or None, why it did not move or "")`.
     """
     if not path_text:
-        return None
+        return None, ""
     folder = pathlib.Path(path_text)
-    target = folder.with_name(new_name)
-    if folder.name != old_name or not folder.is_dir() or target.exists():
-        return None
+    if folder.name != old_name or not folder.is_dir():
+        return None, ""
     state = json_files.read_json(folder / reproduce.PARENT_FILE)
     if state is None or state.get("run_id") != run_id:
-        return None
+        return None, ""
+    target = folder.with_name(new_name)
+    if target.exists():
+        return None, f"folder {folder} kept: {target} exists"
+    for lock in [folder / checkpoints.LOCK_FILE, *folder.glob(f"*/{checkpoints.LOCK_FILE}")]:
+        holder = checkpoints.lock_holder(lock)
+        if holder:
+            return None, f"folder {folder} kept: in use by {holder}"
     folder.rename(target)
-    return target
+    return target, ""
 
 
 def follow_current_configs(client, experiment_id, say=lambda text: None):
@@ -447,11 +453,13 @@ def follow_current_configs(client, experiment_id, say=lambda text: None):
                 "pepita.settings_digest": digest}
         if name != old:
             tags["pepita.previous_name"] = old
-            folder = _renamed_folder(run.data.tags.get("run_dir"), run.info.run_id, old, name)
+            folder, kept = _renamed_folder(run.data.tags.get("run_dir"), run.info.run_id,
+                                           old, name)
             if folder is not None:
                 tags["run_dir"] = str(folder)
             client.update_run(run.info.run_id, name=name)
-            say(f"  {old} → {name}" + (f" (folder {folder})" if folder else ""))
+            say(f"  {old} → {name}" + (f" (folder {folder})" if folder else "")
+                + (f"; {kept}" if kept else ""))
         tracking.set_tags(client, run.info.run_id, tags)
         for seed_run in reproduce.child_runs(client, run.info.run_id):
             seed = seed_run.data.tags.get("pepita.seed")

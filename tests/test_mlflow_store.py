@@ -20,8 +20,8 @@ import time
 import numpy as np
 import pytest
 
-from pepita_keras import (callbacks, experiment, lineage, migrate, plots, reproduce, results,
-                          tracking)
+from pepita_keras import (callbacks, checkpoints, experiment, lineage, migrate, plots, reproduce,
+                          results, tracking)
 
 SEED_ARTIFACTS = {"learning_curves.png", "history.json", "alignment.json", "environment.json"}
 COMMITTED = pathlib.PurePosixPath(tracking.COMMITTED_STORE)
@@ -392,6 +392,24 @@ def test_a_folder_moved_by_hand_is_not_moved_again(tmp_path, mlflow_template_uri
     old_name = f"fc_mnist_bp-custom-{base.settings_digest()}"
     assert client.get_run(old_parent).info.run_name == old_name
     assert not (runs_root / old_name).exists()
+
+
+def test_a_run_folder_is_moved_only_when_it_is_that_runs_and_idle(tmp_path):
+    folder = tmp_path / "fc_mnist_bp"
+    (folder / "seed0").mkdir(parents=True)
+    (folder / reproduce.PARENT_FILE).write_text(json.dumps({"run_id": "abc"}))
+    target = tmp_path / "fc_mnist_bp-custom-1"
+
+    def move(run_id):
+        return migrate._renamed_folder(str(folder), run_id, "fc_mnist_bp", target.name)
+
+    assert move("another run") == (None, "")
+    with checkpoints.RunLock(folder / "seed0" / checkpoints.LOCK_FILE, "fc_mnist_bp seed 0"):
+        moved, kept = move("abc")
+        assert moved is None and f"in use by pid {os.getpid()}" in kept
+    assert checkpoints.lock_holder(folder / "seed0" / checkpoints.LOCK_FILE) is None
+    assert move("abc") == (target, "")
+    assert (target / "seed0").is_dir() and not folder.exists()
 
 
 # ---------------------------------------------------------------------------
