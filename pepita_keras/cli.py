@@ -168,6 +168,11 @@ def results_command(args):
     partial = sum(1 for cell in cells.values() if cell.partial and not cell.n)
     print(f"Wrote {readme} and {readme.parent / 'results.csv'}: {done} cells with completed "
           f"seeds, {partial} partial, {len(cells) - done - partial} not run.")
+    outdated = sorted(name for cell in cells.values() for name in cell.outdated_names)
+    if outdated:
+        print(f"{len(outdated)} runs are named after an earlier version of their config "
+              f"({', '.join(outdated)}); `pepita migrate-store` renames them and their run "
+              "folders (the table is right either way).")
     return 0
 
 

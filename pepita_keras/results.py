@@ -55,6 +55,8 @@ class CellResult:
         diverged: `{seed: epoch}` of seeds that went non-finite (not counted).
         other_runs: `{(run name, differences_text): OtherRun}` of this cell's
             runs with other training settings (not counted).
+        outdated_names: names of this cell's parent runs named after an
+            earlier version of its config (`pepita migrate-store` renames them).
     """
 
     config: object
@@ -68,6 +70,7 @@ class CellResult:
     command: str = ""
     diverged: dict = dataclasses.field(default_factory=dict)
     other_runs: dict = dataclasses.field(default_factory=dict)
+    outdated_names: list = dataclasses.field(default_factory=list)
 
     @property
     def n(self):
@@ -194,9 +197,13 @@ def collect(client, experiment=None, configs=None, include_smoke=False):
             reference = reference.smoke_version()
         differences = experiment_lib.settings_differences(
             run.data.params, reference, tracking.param_value)
-        if tracking.tag_is_true(tags.get("pepita.synthetic")) and not include_smoke:
+        synthetic = tracking.tag_is_true(tags.get("pepita.synthetic"))
+        if synthetic and not include_smoke:
             # Synthetic data never stands for the paper's dataset.
             differences["data"] = ("synthetic", reference.dataset)
+        if not (smoke or synthetic) and (run.info.run_name == reference.name) == bool(differences):
+            # `<cell>` with other settings, or `<cell>-custom-…` with the shipped ones.
+            cell.outdated_names.append(run.info.run_name)
         if differences:
             # A config changed after a run keeps the run's name: runs of one
             # name with different settings stay apart.

@@ -340,6 +340,8 @@ def test_migrate_store_names_runs_after_a_changed_shipped_config(
         "fc_mnist_bp", "fc_mnist_bp/seed0", custom, f"{custom}/seed0"}
 
     shipped["fc_mnist_bp"] = adopted  # the shipped config changes
+    cell = results.collect(client, configs={"fc_mnist_bp": adopted})["fc_mnist_bp"]
+    assert sorted(cell.outdated_names) == ["fc_mnist_bp", custom]
     report = migrate.migrate_store(mlflow_template_uri, rebuild_artifacts=False)
     assert report["runs_renamed"] == 2
     old_name = f"fc_mnist_bp-custom-{base.settings_digest()}"
@@ -364,6 +366,7 @@ def test_migrate_store_names_runs_after_a_changed_shipped_config(
     cell = results.collect(client, configs={"fc_mnist_bp": adopted})["fc_mnist_bp"]
     assert sorted(cell.finals) == [0, 1]
     assert [key[0] for key in cell.other_runs] == [old_name]
+    assert cell.outdated_names == []
     assert migrate.migrate_store(mlflow_template_uri, rebuild_artifacts=False)[
         "runs_renamed"] == 0
 
