@@ -122,10 +122,11 @@ def _check_same_config(state, config, where):
             f"{where} was started with a different config than {config.name!r} "
             f"with the current options ({changed}). "
             "Rerun with the original options, or pass another --run-root. If the "
-            "config itself changed since (e.g. a newer shipped config), move the "
-            f"folder aside to start the current one: `mv {where} {where}-old`; its "
-            "MLflow runs stay in the store, and `pepita results` lists them under "
-            "\"Runs with other settings\"."
+            "config itself changed since (e.g. a newer shipped config), `pepita "
+            "migrate-store` renames that run and its folder after today's configs, or "
+            f"move the folder aside yourself: `mv {where} {where}-old`; its MLflow runs "
+            "stay in the store, and `pepita results` lists them under \"Runs with "
+            "other settings\"."
         )
 
 

@@ -471,6 +471,7 @@ def test_resume_refuses_a_changed_training_setting_but_not_a_changed_note(
     cell_dir = tmp_path / config.run_name
     assert f"learning_rate: {config.learning_rate} → 0.5" in str(refused.value)
     assert f"mv {cell_dir} {cell_dir}-old" in str(refused.value)
+    assert "pepita migrate-store" in str(refused.value)
     (cell_dir).rename(f"{cell_dir}-old")
     _, moved = reproduce.reproduce(config.replace(learning_rate=0.5), seeds=[0], **run)
     assert moved[0].resumed_from_epoch == 0 and moved[0].final_test_accuracy is not None
