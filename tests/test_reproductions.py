@@ -145,8 +145,8 @@ def test_config_loads_with_documented_command_and_paper_settings(name):
     if name == "iclr_fc_mnist_pepita_wd_norm":
         eta = 10.0  # normalised activations shrink updates ~85×: tuned (reproductions/tuning)
     if name == "conv_mnist_drtp":
-        # The setting the FC cell first shipped (ReLU, softmax error, small feedback): it gave
-        # the paper's conv number; the DRTP code's setting overshot it by 0.99 points.
+        # The setting the FC cell first shipped (ReLU, softmax error, small feedback): its
+        # seed 0 gave the paper's conv number; the DRTP code's setting overshot it by 0.99.
         assert config.learning_rate == 0.01
         assert dict(config.rule_kwargs) == {"feedback_scale": 0.01}
         assert (config.hidden_activation, config.output_activation) == ("relu", "softmax")
