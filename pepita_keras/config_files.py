@@ -9,9 +9,10 @@ Example:
 
 ```python
 from pepita_keras import config_files
+from pepita_keras.experiment import ExperimentConfig
 
 files = config_files.list_config_files(config_files.config_dirs())
-config = config_files.load_python_config(files["fc_mnist_pepita"], (object,))
+config = config_files.load_python_config(files["fc_mnist_pepita"], (ExperimentConfig,))
 ```
 """
 
