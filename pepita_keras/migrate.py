@@ -447,14 +447,16 @@ def follow_current_configs(client, experiment_id, say=lambda text: None):
                 "shipped" if shipped else "custom"):
             plans.append((shipped, run, name, digest))
     # Custom first: a parent leaving `<cell>` frees that name (and folder).
+    renamed = 0
     for shipped, run, name, digest in sorted(plans, key=lambda plan: plan[0]):
         old = run.info.run_name
         tags = {"pepita.settings": "shipped" if shipped else "custom",
                 "pepita.settings_digest": digest}
+        old_folder, folder = run.data.tags.get("run_dir"), None
         if name != old:
+            renamed += 1
             tags["pepita.previous_name"] = old
-            folder, kept = _renamed_folder(run.data.tags.get("run_dir"), run.info.run_id,
-                                           old, name)
+            folder, kept = _renamed_folder(old_folder, run.info.run_id, old, name)
             if folder is not None:
                 tags["run_dir"] = str(folder)
             client.update_run(run.info.run_id, name=name)
@@ -465,9 +467,9 @@ def follow_current_configs(client, experiment_id, say=lambda text: None):
             seed = seed_run.data.tags.get("pepita.seed")
             if seed_run.info.run_name != f"{name}/seed{seed}":
                 client.update_run(seed_run.info.run_id, name=f"{name}/seed{seed}")
-            seed_dir = seed_run.data.tags.get("run_dir")
-            if name != old and seed_dir and pathlib.Path(seed_dir).parent.name == old:
-                moved = pathlib.Path(seed_dir).parent.with_name(name) / pathlib.Path(seed_dir).name
-                if moved.is_dir():
-                    tracking.set_tags(client, seed_run.info.run_id, {"run_dir": str(moved)})
-    return sum(1 for _, run, name, _ in plans if name != run.info.run_name)
+            # Only the seed folders that moved with their parent's folder.
+            seed_dir = pathlib.Path(seed_run.data.tags.get("run_dir", ""))
+            if folder is not None and seed_dir.parent == pathlib.Path(old_folder):
+                tracking.set_tags(client, seed_run.info.run_id,
+                                  {"run_dir": str(folder / seed_dir.name)})
+    return renamed

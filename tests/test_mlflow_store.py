@@ -322,16 +322,8 @@ def test_migrate_store_names_runs_after_a_changed_shipped_config(
     # Runs made before a shipped config took the settings of a `--set` run:
     # the `--set` run becomes the cell (name, folder, next seeds, table), and
     # the run of the old settings becomes `<cell>-custom-<digest>`.
-    from test_reproductions import write_fake_datasets
-
-    data = write_fake_datasets(tmp_path / "data", cifar=False)
-    runs_root = tmp_path / "runs"
-    base = experiment.load_config("fc_mnist_bp").replace(
-        epochs=1, train_examples=256, test_examples=100)
-    adopted = base.replace(learning_rate=0.05)
-    shipped = {"fc_mnist_bp": base}
-    monkeypatch.setattr(experiment, "shipped_config", lambda name: shipped.get(name))
-    options = dict(data_dir=data, verify=False, run_root=runs_root, verbose=0)
+    base, adopted, shipped, options = _config_change(tmp_path, monkeypatch)
+    runs_root = options["run_root"]
     old_parent, _ = reproduce.reproduce(base, seeds=[0], **options)
     new_parent, _ = reproduce.reproduce(adopted, seeds=[0], **options)
     custom = f"fc_mnist_bp-custom-{adopted.settings_digest()}"
@@ -371,21 +363,26 @@ def test_migrate_store_names_runs_after_a_changed_shipped_config(
         "runs_renamed"] == 0
 
 
-def test_a_folder_moved_by_hand_is_not_moved_again(tmp_path, mlflow_template_uri, monkeypatch):
-    # `run_dir` still names a folder that now belongs to another parent: the
-    # run is renamed, that folder stays where it is.
+def _config_change(tmp_path, monkeypatch):
+    """A tiny fc_mnist_bp shipped config, the `--set` version that replaces it, and run options."""
     from test_reproductions import write_fake_datasets
 
-    data = write_fake_datasets(tmp_path / "data", cifar=False)
-    runs_root = tmp_path / "runs"
     base = experiment.load_config("fc_mnist_bp").replace(
         epochs=1, train_examples=256, test_examples=100)
     shipped = {"fc_mnist_bp": base}
     monkeypatch.setattr(experiment, "shipped_config", lambda name: shipped.get(name))
-    options = dict(data_dir=data, verify=False, run_root=runs_root, verbose=0)
+    options = dict(data_dir=write_fake_datasets(tmp_path / "data", cifar=False), verify=False,
+                   run_root=tmp_path / "runs", verbose=0)
+    return base, base.replace(learning_rate=0.05), shipped, options
+
+
+def test_a_folder_moved_by_hand_is_not_moved_again(tmp_path, mlflow_template_uri, monkeypatch):
+    # `run_dir` still names a folder that now belongs to another parent: the
+    # run is renamed, that folder stays where it is.
+    base, adopted, shipped, options = _config_change(tmp_path, monkeypatch)
+    runs_root = options["run_root"]
     old_parent, _ = reproduce.reproduce(base, seeds=[0], **options)
     (runs_root / "fc_mnist_bp").rename(runs_root / "fc_mnist_bp-by-hand")
-    adopted = base.replace(learning_rate=0.05)
     shipped["fc_mnist_bp"] = adopted
     new_parent, _ = reproduce.reproduce(adopted, seeds=[0], **options)
     migrate.migrate_store(mlflow_template_uri, rebuild_artifacts=False)
@@ -395,6 +392,25 @@ def test_a_folder_moved_by_hand_is_not_moved_again(tmp_path, mlflow_template_uri
     old_name = f"fc_mnist_bp-custom-{base.settings_digest()}"
     assert client.get_run(old_parent).info.run_name == old_name
     assert not (runs_root / old_name).exists()
+
+
+def test_a_folder_that_stays_keeps_its_seeds_run_dir(tmp_path, mlflow_template_uri, monkeypatch):
+    # The new name is taken by a stray folder: the run is renamed, its folder
+    # stays, and its seed's run_dir is not pointed into the stray folder.
+    base, adopted, shipped, options = _config_change(tmp_path, monkeypatch)
+    runs_root = options["run_root"]
+    old_parent, _ = reproduce.reproduce(base, seeds=[0], **options)
+    old_name = f"fc_mnist_bp-custom-{base.settings_digest()}"
+    (runs_root / old_name / "seed0").mkdir(parents=True)
+    shipped["fc_mnist_bp"] = adopted
+    client = tracking.client(mlflow_template_uri)
+    (old_seed,) = reproduce.child_runs(client, old_parent)
+    migrate.migrate_store(mlflow_template_uri, rebuild_artifacts=False)
+    assert client.get_run(old_parent).info.run_name == old_name
+    assert json.loads((runs_root / "fc_mnist_bp" / reproduce.PARENT_FILE).read_text())[
+        "run_id"] == old_parent
+    assert client.get_run(old_seed.info.run_id).data.tags["run_dir"] == \
+        old_seed.data.tags["run_dir"] == str((runs_root / "fc_mnist_bp" / "seed0").resolve())
 
 
 def test_a_run_folder_is_moved_only_when_it_is_that_runs_and_idle(tmp_path):
