@@ -45,14 +45,15 @@ class TorchPEPITA:
         lr, momentum: SGD hyper-parameters (paper: 0.01, 0.9).
         feedback_scale: F ~ U(±s·sqrt(6/input_size)) (paper: s = 0.05).
         seed: torch seed.
+        device: where the weights live and the steps run ("cpu", "cuda").
     """
 
     def __init__(self, input_size=784, hidden=1024, classes=10, dropout=0.1,
-                 lr=0.01, momentum=0.9, feedback_scale=0.05, seed=0):
+                 lr=0.01, momentum=0.9, feedback_scale=0.05, seed=0, device="cpu"):
         gen = torch.Generator().manual_seed(seed)
 
         def uniform(shape, limit):
-            return (torch.rand(shape, generator=gen) * 2 - 1) * limit
+            return ((torch.rand(shape, generator=gen) * 2 - 1) * limit).to(device)
 
         # He-uniform weights in (in, out) layout, as Keras Dense kernels.
         self.w1 = uniform((input_size, hidden), math.sqrt(6 / input_size))
@@ -62,7 +63,8 @@ class TorchPEPITA:
         self.v1, self.v2 = torch.zeros_like(self.w1), torch.zeros_like(self.w2)
         self.dropout, self.lr, self.momentum = dropout, lr, momentum
         self.classes = classes
-        self.gen = gen
+        # Masks and epoch orders are drawn where the data is.
+        self.gen = torch.Generator(device=device).manual_seed(seed)
 
     def forward(self, x, mask=None):
         h = torch.relu(x @ self.w1)
@@ -74,7 +76,8 @@ class TorchPEPITA:
     def train_step(self, x, labels):
         batch = x.shape[0]
         targets = torch.nn.functional.one_hot(labels, self.classes).to(x.dtype)
-        keep = torch.rand((batch, self.w1.shape[1]), generator=self.gen) >= self.dropout
+        keep = torch.rand((batch, self.w1.shape[1]), generator=self.gen,
+                          device=x.device) >= self.dropout
         mask = keep.to(x.dtype) / (1 - self.dropout)
         h, y = self.forward(x, mask)
         x_mod = x + (y - targets) @ self.feedback.T
@@ -87,7 +90,7 @@ class TorchPEPITA:
         return y
 
     def fit_epoch(self, x, labels, batch_size):
-        order = torch.randperm(x.shape[0], generator=self.gen)
+        order = torch.randperm(x.shape[0], generator=self.gen, device=x.device)
         for start in range(0, x.shape[0] - batch_size + 1, batch_size):
             index = order[start:start + batch_size]
             self.train_step(x[index], labels[index])

@@ -386,6 +386,22 @@ class LearningRuleModel(keras.Model):
             return jax_step.test_step(self, *args)
         return self.stateful_test_step(*args)
 
+    def make_train_function(self, force=False):
+        if keras.backend.backend() != "jax" or not jax_step.can_scan(self):
+            return super().make_train_function(force)
+        if self.train_function is None or force:
+            self.train_function = jax_step.scanned_steps(
+                self.train_step, self.steps_per_execution
+            )
+
+    def make_test_function(self, force=False):
+        if keras.backend.backend() != "jax" or not jax_step.can_scan(self):
+            return super().make_test_function(force)
+        if self.test_function is None or force:
+            self.test_function = jax_step.scanned_steps(
+                self.test_step, self.steps_per_execution
+            )
+
     def predict_step(self, *args):
         # Keras's TF trainer calls predict_step(data), its JAX trainer
         # predict_step(state, data). Integer pixels are refused as in fit.
@@ -490,10 +506,17 @@ class LearningRuleModel(keras.Model):
         `keras.metrics.Sparse*` objects are refused with the replacement.
         `jit_compile` defaults to Keras's `"auto"` (False on a CPU-only
         machine, where XLA was measured slower; see README).
+
+        Under Keras-JAX, `steps_per_execution` above 1 runs that many steps
+        as one jitted `jax.lax.scan` per dispatch (`jax_step.scanned_steps`),
+        and its default is 128 on a GPU/TPU, 1 on a CPU
+        (`jax_step.default_steps_per_execution`).
         """
         validation.check_compile_arguments(
             type(self).__name__, loss, metrics, kwargs.get("weighted_metrics")
         )
+        if keras.backend.backend() == "jax":
+            kwargs.setdefault("steps_per_execution", jax_step.default_steps_per_execution())
         super().compile(
             optimizer=optimizer, metrics=validation.categorical_metrics(metrics), **kwargs
         )

@@ -23,6 +23,8 @@ import numpy
 
 import pepita_keras
 
+COMMIT_ENV_VAR = "PEPITA_GIT_COMMIT"
+
 
 def cpu_model():
     """The CPU model name (from /proc/cpuinfo on Linux), else `platform.processor()`."""
@@ -37,16 +39,39 @@ def cpu_model():
 
 def device_types():
     """Device kinds the Keras backend sees, e.g. `["CPU", "GPU"]` (no TF needed under JAX)."""
+    return [kind for kind, _ in _devices()]
+
+
+def _devices():
+    """`(kind, model name)` of each device the Keras backend sees."""
     backend = keras.backend.backend()
     if backend == "jax":
         import jax
 
-        return [device.platform.upper() for device in jax.devices()]
+        return [(device.platform.upper(), getattr(device, "device_kind", ""))
+                for device in jax.devices()]
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return [device.device_type for device in tf.config.list_physical_devices()]
-    return ["CPU"]
+        found = []
+        for device in tf.config.list_physical_devices():
+            name = ""
+            if device.device_type != "CPU":
+                name = tf.config.experimental.get_device_details(device).get("device_name", "")
+            found.append((device.device_type, name))
+        return found
+    return [("CPU", "")]
+
+
+def platform_name():
+    """The Keras backend and the kind of device it trains on, e.g. `"tensorflow-cpu"`, `"jax-gpu"`.
+
+    Recorded on every reproduction run (tag `pepita.platform`), so runs of one
+    cell on different platforms are shown side by side, never averaged.
+    """
+    kinds = device_types()
+    accelerator = next((kind for kind in ("GPU", "TPU") if kind in kinds), "CPU")
+    return f"{keras.backend.backend()}-{accelerator.lower()}"
 
 
 @functools.lru_cache(maxsize=1)
@@ -64,13 +89,14 @@ def environment_info():
         mlflow_version = mlflow.__version__
     except ImportError:
         mlflow_version = None
-    devices = device_types()
-    accelerators = [d for d in devices if d != "CPU"]
+    found = _devices()
+    devices = [kind for kind, _ in found]
+    accelerators = [name or kind for kind, name in found if kind != "CPU"]
     cpu_count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     hardware = f"{cpu_model()}, {cpu_count} CPU cores"
     if accelerators:
         hardware += ", " + ", ".join(
-            f"{devices.count(kind)}×{kind}" for kind in sorted(set(accelerators))
+            f"{accelerators.count(name)}×{name}" for name in sorted(set(accelerators))
         )
     return {
         "python": platform.python_version(),
@@ -87,6 +113,7 @@ def environment_info():
         "cpu_count": cpu_count,
         "devices": ",".join(devices),
         "hardware": hardware,
+        "platform_name": platform_name(),
     }
 
 
@@ -98,7 +125,10 @@ def git_info(path=None):
 
     Returns:
         `{"commit": sha or None, "dirty": bool or None, "branch": name or None}`
-        (all None outside a git checkout or without git).
+        (all None outside a git checkout or without git). A copy of a
+        checkout without its `.git` (e.g. the tree sent to a GPU machine) can
+        name its commit in the environment variable `PEPITA_GIT_COMMIT`,
+        optionally with a `+dirty` suffix.
     """
     folder = pathlib.Path(path or pathlib.Path(__file__).resolve().parent)
 
@@ -116,6 +146,10 @@ def git_info(path=None):
         dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
         branch = git("rev-parse", "--abbrev-ref", "HEAD")
     except (OSError, subprocess.SubprocessError):
+        named = os.environ.get(COMMIT_ENV_VAR)
+        if named:
+            commit, _, dirty = named.partition("+")
+            return {"commit": commit, "dirty": dirty == "dirty", "branch": None}
         return {"commit": None, "dirty": None, "branch": None}
     return {"commit": commit, "dirty": dirty, "branch": branch}
 
@@ -129,7 +163,9 @@ def provenance_tags(command=None):
         "git.dirty": info["dirty"],
         "git.branch": info["branch"] or "unknown",
         "hardware": env["hardware"],
+        "pepita.platform": env["platform_name"],
         "tensorflow": env["tensorflow"],
+        "jax": env["jax"],
         "keras": env["keras"],
     }
     if info["commit"]:

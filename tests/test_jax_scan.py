@@ -1,0 +1,91 @@
+"""Many steps per dispatch under Keras-JAX (`jax_step.scanned_steps`).
+
+`steps_per_execution=k` must run the same steps as one step per dispatch,
+in the same order, with the state (dropout seeds, optimizer momentum,
+metrics) carried from step to step; only the number of host round trips
+changes. So `fit`/`evaluate` with k > 1 must give the weights, history and
+metrics of k = 1, including an epoch whose last batch is smaller and whose
+step count is not a multiple of k. Runs in a JAX subprocess (the test
+process holds TensorFlow).
+"""
+
+import importlib.util
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("jax") is None,
+    reason="jax is not installed (pip install 'pepita_keras[jax]')",
+)
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import keras
+    import pepita_keras
+    from pepita_keras import models
+
+    assert keras.backend.backend() == "jax"
+    rng = np.random.default_rng(0)
+    # 150 examples at batch 16: 9 full batches and one of 6; k = 4 gives
+    # executions of 4, 4 and 1 + 1 (the smaller last batch runs on its own).
+    x = rng.random((150, 6, 6, 1), dtype=np.float32)
+    y = rng.integers(0, 4, 150)
+    out = {}
+    for rule in ("PEPITA", "FeedbackAlignment"):
+        for spe in (1, 4):
+            model = getattr(pepita_keras, rule)(
+                models.paper_fc((6, 6, 1), 4, hidden_units=(16,), dropout=0.1, seed=0), seed=0)
+            model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+                          metrics=["accuracy"], steps_per_execution=spe)
+            history = model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0,
+                                validation_data=(x[:70], y[:70]))
+            key = f"{rule}_{spe}"
+            out[key + "_function"] = np.array(model.train_function.__qualname__)
+            for i, w in enumerate(model.get_weights()):
+                out[f"{key}_w{i}"] = w
+            for name, values in history.history.items():
+                out[f"{key}_h_{name}"] = np.array(values)
+            out[key + "_eval"] = np.array(model.evaluate(x, y, batch_size=32, verbose=0))
+    default = pepita_keras.PEPITA(models.paper_fc((6, 6, 1), 4, hidden_units=(16,)), seed=0)
+    default.compile(optimizer="sgd", metrics=["accuracy"])
+    out["default_spe_on_cpu"] = np.array(default.steps_per_execution)
+    np.savez(sys.argv[1], **out)
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    path = tmp_path_factory.mktemp("scan") / "out.npz"
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(path)], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return dict(np.load(path))
+
+
+@pytest.mark.parametrize("rule", ["PEPITA", "FeedbackAlignment"])
+def test_many_steps_per_dispatch_equal_one_step_per_dispatch(results, rule):
+    assert "scanned_steps" in str(results[f"{rule}_4_function"])
+    assert "scanned_steps" not in str(results[f"{rule}_1_function"])
+    weights = sorted(k for k in results if k.startswith(f"{rule}_1_w"))
+    assert weights
+    for key in weights:
+        np.testing.assert_allclose(results[key.replace("_1_", "_4_")], results[key],
+                                   rtol=1e-5, atol=1e-6, err_msg=key)
+    histories = sorted(k for k in results if k.startswith(f"{rule}_1_h_"))
+    assert {k.split("_h_")[1] for k in histories} >= {"loss", "accuracy", "val_accuracy"}
+    for key in histories + [f"{rule}_1_eval"]:
+        np.testing.assert_allclose(results[key.replace("_1_", "_4_")], results[key],
+                                   rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+def test_one_step_per_dispatch_is_the_cpu_default(results):
+    assert int(results["default_spe_on_cpu"]) == 1
