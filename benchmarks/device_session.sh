@@ -4,8 +4,9 @@
 # written under OUT, within a time budget. Merge the store into the committed one afterwards:
 #   pepita merge-store OUT/tracking.db --artifacts OUT/artifacts.tgz
 #
-# Usage (in the checkout's root on that machine; ../shared/device/README.md has the recipe
-# for the wheels folder .whl and the data folder):
+# Usage, in the checkout's root on that machine, with the wheels folder .whl (made by
+# benchmarks/device_wheels.sh) and a data folder holding mnist/ carried there
+# (../shared/device/README.md has the recipe):
 #   bash benchmarks/device_session.sh DATA_DIR OUT [SECONDS]
 # Environment: PEPITA_GIT_COMMIT names the commit of a checkout copied without .git;
 # CELLS / SEEDS override what is reproduced (default: both cells, seeds 0 1 2, breadth first);

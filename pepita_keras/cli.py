@@ -193,6 +193,17 @@ def migrate_command(args):
     return 0
 
 
+def merge_command(args):
+    """`pepita merge-store`: copies the runs of another store into this one."""
+    from pepita_keras import store_merge, tracking
+
+    uri = tracking.tracking_uri(args.tracking_uri)
+    counts = store_merge.merge_store(args.source, uri, artifacts_archive=args.artifacts)
+    print(f"Merged {args.source} into {uri}: {counts['copied']} runs copied, "
+          f"{counts['already_merged']} already merged. `pepita results` shows them.")
+    return 0
+
+
 def tune_command(args):
     """`pepita tune`: runs (or resumes) a search and prints its best trials."""
     from pepita_keras.tuning import commands, tuners
@@ -313,6 +324,18 @@ def _add_results_and_migrate(subparsers):
     parser.add_argument("--no-artifacts", action="store_true",
                         help="only move locations and upgrade runs; rebuild no artifacts")
     parser.set_defaults(func=migrate_command)
+
+    parser = subparsers.add_parser(
+        "merge-store", help="copy the runs of another MLflow store (e.g. a GPU machine's) into this one",
+        description="Copies every run of SOURCE (names, tags, params, metric histories, "
+                    "dataset inputs, nesting, artifacts; not logged models) into the store. "
+                    "Runs copied before are skipped, so merging again is safe.")
+    parser.add_argument("source", help="the other store: a SQLite .db file or a tracking URI")
+    parser.add_argument("--artifacts", default=None,
+                        help="a .tgz of the other store's artifact folders, when they are "
+                             "not on this machine")
+    parser.add_argument("--tracking-uri", default=None, help=STORE_HELP)
+    parser.set_defaults(func=merge_command)
 
 
 def _add_tuning(subparsers):

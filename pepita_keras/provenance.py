@@ -22,6 +22,7 @@ import keras
 import numpy
 
 import pepita_keras
+from pepita_keras import tracking
 
 COMMIT_ENV_VAR = "PEPITA_GIT_COMMIT"
 
@@ -163,7 +164,7 @@ def provenance_tags(command=None):
         "git.dirty": info["dirty"],
         "git.branch": info["branch"] or "unknown",
         "hardware": env["hardware"],
-        "pepita.platform": env["platform_name"],
+        tracking.PLATFORM_TAG: env["platform_name"],
         "tensorflow": env["tensorflow"],
         "jax": env["jax"],
         "keras": env["keras"],

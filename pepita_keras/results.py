@@ -57,6 +57,9 @@ class CellResult:
             runs with other training settings (not counted).
         outdated_names: names of this cell's parent runs named after an
             earlier version of its config (`pepita migrate-store` renames them).
+        platforms: `{platform: CellResult}` of this cell's runs with its own
+            settings on platforms other than `tracking.DEFAULT_PLATFORM`
+            (e.g. `"jax-gpu"`): shown beside the cell, never averaged into it.
     """
 
     config: object
@@ -71,6 +74,7 @@ class CellResult:
     diverged: dict = dataclasses.field(default_factory=dict)
     other_runs: dict = dataclasses.field(default_factory=dict)
     outdated_names: list = dataclasses.field(default_factory=list)
+    platforms: dict = dataclasses.field(default_factory=dict)
 
     @property
     def n(self):
@@ -183,7 +187,8 @@ def collect(client, experiment=None, configs=None, include_smoke=False):
     if found is None:
         return results
     runs = client.search_runs([found.experiment_id], max_results=50000)
-    parents = {}  # parent run id -> (cell name, OtherRun or None if counted)
+    # parent run id -> (cell name, OtherRun or None if counted, platform)
+    parents = {}
     for run in runs:
         tags = run.data.tags
         cell = results.get(tags.get("pepita.cell"))
@@ -209,13 +214,14 @@ def collect(client, experiment=None, configs=None, include_smoke=False):
             # name with different settings stay apart.
             key = (run.info.run_name, differences_text(differences))
             other = cell.other_runs.setdefault(key, OtherRun(differences))
-            parents[run.info.run_id] = (cell.config.name, other)
+            parents[run.info.run_id] = (cell.config.name, other, None)
             continue
-        parents[run.info.run_id] = (cell.config.name, None)
-        cell.command = tags.get("command", "")
+        platform = tags.get(tracking.PLATFORM_TAG) or tracking.DEFAULT_PLATFORM
+        parents[run.info.run_id] = (cell.config.name, None, platform)
+        _platform_result(cell, platform).command = tags.get("command", "")
     for run in runs:
         tags = run.data.tags
-        name, other = parents.get(tags.get("mlflow.parentRunId"), (None, None))
+        name, other, platform = parents.get(tags.get("mlflow.parentRunId"), (None, None, None))
         if name is None or tracking.role(tags) != "seed":
             continue
         seed = int(tags["pepita.seed"])
@@ -231,7 +237,7 @@ def collect(client, experiment=None, configs=None, include_smoke=False):
                 if accuracy:
                     other.partial[seed] = (len(accuracy), 100 * accuracy[-1])
             continue
-        cell = results[name]
+        cell = _platform_result(results[name], platform)
         run_id = run.info.run_id
         curves = {
             key: _metric_history(client, run_id, key)
@@ -254,6 +260,13 @@ def collect(client, experiment=None, configs=None, include_smoke=False):
         elif curves["test_accuracy"]:
             cell.partial[seed] = (len(curves["test_accuracy"]), 100 * curves["test_accuracy"][-1])
     return results
+
+
+def _platform_result(cell, platform):
+    """The `CellResult` that runs of `cell` on `platform` count in."""
+    if platform == tracking.DEFAULT_PLATFORM:
+        return cell
+    return cell.platforms.setdefault(platform, CellResult(cell.config))
 
 
 def _fmt(mean, std):
@@ -451,6 +464,7 @@ def write_results(results, output=DEFAULT_OUTPUT, tracking_uri="", plots=True, f
             f"{ours} | {row['n_seeds'] or '—'} | {paper} | {row['delta_paper_sigma'] or '—'} | "
             f"{wall} | {status} |"
         )
+    lines += _platforms_section(results)
     lines += [
         "",
         "## Settings",
@@ -508,6 +522,48 @@ def differences_text(differences):
     """`"key: this run's value vs the config's; …"` of `settings_differences` output."""
     return "; ".join(f"{key}: {ours} vs {theirs}"
                      for key, (ours, theirs) in sorted(differences.items()))
+
+
+def _wall_text(cell):
+    if not cell.wall_times:
+        return "—"
+    text = _duration(float(np.nanmean(cell.wall_times)))
+    return text + (f" (load {np.mean(cell.loads):.1f})" if cell.loads else "")
+
+
+def _platforms_section(results):
+    """The cells run on other platforms, beside their runs in the main table."""
+    entries = [(name, platform, cell, other) for name, cell in results.items()
+               for platform, other in sorted(cell.platforms.items())]
+    if not entries:
+        return []
+    lines = [
+        "",
+        "## The same cells on other platforms",
+        "",
+        "Runs of a cell with its shipped settings on another Keras backend or device "
+        f"(tag `{tracking.PLATFORM_TAG}`), beside the main table's runs "
+        f"({tracking.DEFAULT_PLATFORM}). Seeds of different platforms are never averaged "
+        "together.",
+        "",
+        f"| Cell | Platform | Ours there | n | Ours, {tracking.DEFAULT_PLATFORM} | Paper | "
+        f"Matches | Wall time / seed there | Wall time / seed, {tracking.DEFAULT_PLATFORM} | "
+        "Hardware there |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, platform, cell, other in entries:
+        ours = _fmt(other.mean, other.std) if other.n else "—"
+        if other.partial:
+            ours += " (partial: " + ", ".join(
+                f"seed {s} epoch {e}/{other.config.epochs}, {a:.2f}"
+                for s, (e, a) in sorted(other.partial.items())) + ")"
+        main = _fmt(cell.mean, cell.std) if cell.n else "—"
+        verdict = {None: "—", True: "yes", False: "no"}[other.matches_paper]
+        lines.append(
+            f"| `{name}` | {platform} | {ours} | {other.n or '—'} | {main} | "
+            f"{_paper_text(other.config)} | {verdict} | {_wall_text(other)} | "
+            f"{_wall_text(cell)} | {'; '.join(sorted(other.hardware)) or 'unknown'} |")
+    return lines
 
 
 def _other_runs_section(results):

@@ -77,6 +77,10 @@ ARTIFACTS_FOLDER = "mlartifacts"
 SCHEMA_TAG = "pepita.schema"
 SCHEMA_VERSION = 2
 ROLE_TAG = "pepita.role"
+# Keras backend and device kind of a run (`provenance.platform_name()`);
+# runs recorded before it was tagged ran on TensorFlow on a CPU.
+PLATFORM_TAG = "pepita.platform"
+DEFAULT_PLATFORM = "tensorflow-cpu"
 # Where `pepita reproduce` records its runs and `pepita results` reads them.
 REPRODUCTIONS_EXPERIMENT = "pepita-reproductions"
 

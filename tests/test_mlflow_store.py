@@ -533,3 +533,83 @@ def test_resuming_a_run_recorded_with_0_based_steps_upgrades_it(tmp_path, monkey
     assert _steps(client, run_id, "test_accuracy") == [1, 2]  # each epoch once, 1-based
     assert sorted(d.dataset.name for d in upgraded.inputs.dataset_inputs) == [
         "mnist-synthetic-test", "mnist-synthetic-train"]
+
+
+# ---------------------------------------------------------------------------
+# Runs from another machine's store (`pepita merge-store`), shown per platform.
+# ---------------------------------------------------------------------------
+def _on_a_gpu(monkeypatch):
+    """Makes the next runs record themselves as Keras-JAX on an H100."""
+    from pepita_keras import provenance
+
+    gpu = dict(provenance.environment_info(), platform_name="jax-gpu",
+               hardware="Intel Xeon, 16 CPU cores, 1×NVIDIA H100 80GB HBM3")
+    monkeypatch.setattr(provenance, "environment_info", lambda: gpu)
+
+
+def test_merged_gpu_runs_keep_everything_and_show_beside_the_cell(tmp_path, monkeypatch):
+    import tarfile
+
+    from pepita_keras import store_merge
+
+    config = experiment.load_config("fc_mnist_pepita").smoke_version().replace(epochs=2)
+    here = f"sqlite:///{tmp_path / 'here' / 'tracking.db'}"
+    reproduce.reproduce(config, seeds=[0], synthetic=True, run_root=tmp_path / "runs_here",
+                        tracking_uri=here, verbose=0)
+    with monkeypatch.context() as patch:
+        _on_a_gpu(patch)
+        gpu_db = tmp_path / "gpu" / "tracking.db"
+        reproduce.reproduce(config, seeds=[0, 1], synthetic=True, run_root=tmp_path / "runs_gpu",
+                            tracking_uri=f"sqlite:///{gpu_db}", verbose=0)
+    gpu = tracking.client(f"sqlite:///{gpu_db}")
+    # The GPU machine's artifacts travel as an archive; its folders are not here.
+    archive = tmp_path / "artifacts.tgz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(gpu_db.parent / tracking.ARTIFACTS_FOLDER, arcname=tracking.ARTIFACTS_FOLDER)
+    shutil.move(gpu_db.parent / tracking.ARTIFACTS_FOLDER, tmp_path / "gone")
+
+    counts = store_merge.merge_store(gpu_db, here, artifacts_archive=archive, say=lambda _: None)
+    assert counts == {"copied": 3, "already_merged": 0}
+    client = tracking.client(here)
+    runs = {run.info.run_name: run for run in _runs(client)
+            if run.data.tags.get("pepita.platform") == "jax-gpu"}
+    sources = {run.info.run_name: run for run in _runs(gpu)}
+    assert set(runs) == set(sources) == {config.run_name, f"{config.run_name}/seed0",
+                                         f"{config.run_name}/seed1"}
+    parent = runs[config.run_name]
+    for name in (f"{config.run_name}/seed0", f"{config.run_name}/seed1"):
+        copy, original = runs[name], sources[name]
+        assert copy.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert copy.data.tags[store_merge.MERGED_FROM_TAG] == original.info.run_id
+        assert copy.data.params == original.data.params
+        assert copy.info.status == original.info.status == "FINISHED"
+        assert (copy.info.start_time, copy.info.end_time) == (original.info.start_time,
+                                                              original.info.end_time)
+        for key in ("test_accuracy", "train_loss", "epoch_time_s"):
+            assert _steps(client, copy.info.run_id, key) == [1, 2]
+            assert _values(client, copy.info.run_id, key) == _values(
+                gpu, original.info.run_id, key)
+        assert ([i.dataset.digest for i in copy.inputs.dataset_inputs]
+                == [i.dataset.digest for i in original.inputs.dataset_inputs])
+        folder = tmp_path / "downloads" / name.replace("/", "_")
+        folder.mkdir(parents=True)
+        local = pathlib.Path(client.download_artifacts(copy.info.run_id, "", str(folder)))
+        assert SEED_ARTIFACTS <= {p.name for p in local.iterdir()}
+        history = json.loads((local / "history.json").read_text())
+        assert history["test_accuracy"] == pytest.approx(
+            _values(gpu, original.info.run_id, "test_accuracy"))
+
+    cells = results.collect(client, configs={config.name: config}, include_smoke=True)
+    cell = cells[config.name]
+    assert sorted(cell.finals) == [0]
+    assert list(cell.platforms) == ["jax-gpu"]
+    on_gpu = cell.platforms["jax-gpu"]
+    assert sorted(on_gpu.finals) == [0, 1] and on_gpu.hardware == {
+        "Intel Xeon, 16 CPU cores, 1×NVIDIA H100 80GB HBM3"}
+    readme = results.write_results(cells, output=tmp_path / "table", plots=False).read_text()
+    section = readme.split("## The same cells on other platforms")[1].split("## Settings")[0]
+    row = next(line for line in section.splitlines() if line.startswith(f"| `{config.name}`"))
+    assert "| jax-gpu |" in row and f"{on_gpu.mean:.2f}" in row and f"{cell.mean:.2f}" in row
+
+    again = store_merge.merge_store(gpu_db, here, artifacts_archive=archive, say=lambda _: None)
+    assert again == {"copied": 0, "already_merged": 3}
