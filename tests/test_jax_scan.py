@@ -89,3 +89,40 @@ def test_many_steps_per_dispatch_equal_one_step_per_dispatch(results, rule):
 
 def test_one_step_per_dispatch_is_the_cpu_default(results):
     assert int(results["default_spe_on_cpu"]) == 1
+
+
+REPRODUCE_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from pepita_keras import experiment, jax_step, reproduce
+
+    # What a GPU runs (many steps per dispatch by default), forced on this CPU.
+    config = experiment.load_config("fc_mnist_pepita").smoke_version().replace(epochs=2)
+    out = {}
+    for spe in (1, 3):
+        jax_step.default_steps_per_execution = lambda spe=spe: spe
+        _, (seed,) = reproduce.reproduce(
+            config, seeds=[0], synthetic=True, run_root=f"{sys.argv[1]}/runs{spe}",
+            tracking_uri=f"sqlite:///{sys.argv[1]}/store{spe}.db", verbose=0)
+        out[f"spe{spe}"] = seed.model.steps_per_execution
+        out[f"function{spe}"] = np.array(seed.model.train_function.__qualname__)
+        for key in ("val_accuracy", "accuracy", "loss"):
+            out[f"{key}{spe}"] = np.array(seed.history[key])
+    np.savez(f"{sys.argv[1]}/out.npz", **out)
+    """
+)
+
+
+@pytest.mark.slow
+def test_reproduce_with_many_steps_per_dispatch_trains_the_same_seed(tmp_path):
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    done = subprocess.run([sys.executable, "-c", REPRODUCE_SCRIPT, str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = dict(np.load(tmp_path / "out.npz"))
+    assert int(out["spe1"]) == 1 and int(out["spe3"]) == 3
+    assert "scanned_steps" in str(out["function3"])
+    for key in ("val_accuracy", "accuracy", "loss"):
+        assert len(out[f"{key}1"]) == 2
+        np.testing.assert_allclose(out[f"{key}3"], out[f"{key}1"], rtol=1e-5, atol=1e-6)
