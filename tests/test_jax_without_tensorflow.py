@@ -306,3 +306,6 @@ def test_reproduce_and_tune_log_to_mlflow(tf_free, tmp_path):
     info = json.loads(open(path).read())["environment"]
     assert info["keras_backend"] == "jax" and info["tensorflow"] is None
     assert info["devices"] == "CPU"
+    # Its platform tag keeps it apart from TensorFlow runs of the cell in `pepita results`.
+    assert seed_run.data.tags["pepita.platform"] == "jax-cpu"
+    assert seed_run.data.tags["jax"] == info["jax"] and seed_run.data.tags["jax"]

@@ -126,6 +126,8 @@ def test_seed_runs_names_tags_steps_datasets_and_model(clone, in_folder, monkeyp
         assert (tags["pepita.rule"], tags["pepita.dataset"], tags["pepita.architecture"]) == (
             "pepita", "mnist", "fc")
         assert tags["pepita.synthetic"] == "true" and "pepita.kind" not in tags
+        # The test process runs TensorFlow; this machine has no GPU (CI neither).
+        assert tags["pepita.platform"] == "tensorflow-cpu"
         for key in ("test_accuracy", "train_loss", "learning_rate", "epoch_time_s",
                     "load_avg_1min"):
             assert _steps(client, run.info.run_id, key) == [1, 2], key
