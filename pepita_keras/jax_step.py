@@ -11,6 +11,8 @@ as the new state: the same trick Keras uses for `stateless_call` and
 `optimizer.stateless_apply`, applied to the whole step.
 """
 
+import itertools
+
 from keras import StatelessScope
 
 
@@ -115,13 +117,9 @@ def scanned_steps(step, steps_per_execution):
                 break
         if not batches:
             raise StopIteration
-        logs, start = None, 0
-        while start < len(batches):
-            end = start + 1
-            while end < len(batches) and signature(batches[end]) == signature(batches[start]):
-                end += 1
-            logs, state = compiled(state, tuple(batches[start:end]))
-            start = end
+        logs = None
+        for _, run_of_same_shape in itertools.groupby(batches, key=signature):
+            logs, state = compiled(state, tuple(run_of_same_shape))
         return logs, state
 
     return run

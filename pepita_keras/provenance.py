@@ -70,7 +70,10 @@ def platform_name():
     Recorded on every reproduction run (tag `pepita.platform`), so runs of one
     cell on different platforms are shown side by side, never averaged.
     """
-    kinds = device_types()
+    return _platform_of(device_types())
+
+
+def _platform_of(kinds):
     accelerator = next((kind for kind in ("GPU", "TPU") if kind in kinds), "CPU")
     return f"{keras.backend.backend()}-{accelerator.lower()}"
 
@@ -114,7 +117,7 @@ def environment_info():
         "cpu_count": cpu_count,
         "devices": ",".join(devices),
         "hardware": hardware,
-        "platform_name": platform_name(),
+        "platform_name": _platform_of(devices),
     }
 
 
