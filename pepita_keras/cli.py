@@ -198,7 +198,8 @@ def merge_command(args):
     from pepita_keras import store_merge, tracking
 
     uri = tracking.tracking_uri(args.tracking_uri)
-    counts = store_merge.merge_store(args.source, uri, artifacts_archive=args.artifacts)
+    counts = store_merge.merge_store(args.source, uri, artifacts_archive=args.artifacts,
+                                     **_given(max_artifact_bytes=args.max_artifact_bytes))
     print(f"Merged {args.source} into {uri}: {counts['copied']} runs copied, "
           f"{counts['already_merged']} already merged. `pepita results` shows them.")
     return 0
@@ -329,8 +330,14 @@ def _add_results_and_migrate(subparsers):
         "merge-store", help="copy the runs of another MLflow store (e.g. a GPU machine's) into this one",
         description="Copies every run of SOURCE (names, tags, params, metric histories, "
                     "dataset inputs, nesting, artifacts; not logged models) into the store. "
-                    "Runs copied before are skipped, so merging again is safe.")
+                    "Runs copied before are skipped, so merging again is safe; a merge "
+                    "that was interrupted is repaired by running it again. The other "
+                    "store is read as data: artifacts only from its own folder or the "
+                    "archive, regular files only, within --max-artifact-bytes.")
     parser.add_argument("source", help="the other store: a SQLite .db file or a tracking URI")
+    parser.add_argument("--max-artifact-bytes", type=positive_int, default=None,
+                        help="the most bytes of artifacts read from the archive or from one "
+                             "run's folder (default 1 GiB)")
     parser.add_argument("--artifacts", default=None,
                         help="a .tgz of the other store's artifact folders, when they are "
                              "not on this machine")

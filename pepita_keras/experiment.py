@@ -34,7 +34,7 @@ import json
 import math
 
 import pepita_keras
-from pepita_keras import config_files
+from pepita_keras import config_files, untrusted
 
 # Rule short names → the classes `pepita_keras` exports.
 RULES = {
@@ -581,8 +581,23 @@ def shipped_config(name):
     package; only runs with exactly their training settings count towards
     the paper table.
     """
+    if not untrusted.is_config_name(name):
+        return None  # a name read from a store is never a path
     path = config_files.SHIPPED_CONFIG_DIR / f"{name}.py"
     return load_config(path) if path.is_file() else None
+
+
+def config_by_name(name):
+    """The config called `name` in `config_files.config_dirs()`, or None.
+
+    For names read from a store (a run's `pepita.cell` tag): only a name of
+    `list_configs()` loads, never a path, so a store cannot choose which
+    Python file runs.
+    """
+    if not untrusted.is_config_name(name):
+        return None
+    path = list_configs().get(name)
+    return load_config(path) if path is not None else None
 
 
 def config_path(name_or_path):

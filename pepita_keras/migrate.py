@@ -54,12 +54,11 @@ pepita migrate-store --tracking-uri sqlite:///reproductions/results/tracking.db 
 """
 
 import pathlib
-import shutil
 import tempfile
 
 from pepita_keras import checkpoints, epoch_data, lineage, reproduce, tracking
 from pepita_keras import experiment as experiment_lib
-from pepita_keras import json_files
+from pepita_keras import json_files, untrusted
 
 # Seed metrics logged once at the end (step = epochs), not per epoch.
 _FINAL_METRICS = ("final_test_accuracy", "final_train_accuracy", "wall_time_s",
@@ -182,21 +181,31 @@ def _new_name(run, role, parent):
     return None
 
 
-def _copy_old_artifacts(old_uri, new_location, root):
-    """Copies files from a run's old local artifact folder, if it is still on this machine."""
+def _copy_old_artifacts(run_id, old_uri, new_location, root):
+    """Copies files from a run's old local artifact folder, if it is still on this machine.
+
+    The store may hold runs merged from someone else's store, so its values
+    are data: the run id must be an MLflow id, the old folder must be that
+    run's own MLflow artifact folder (`.../<run id>/artifacts`), and only
+    regular files are copied (`untrusted.copy_regular_files`).
+    """
     from mlflow.utils.file_utils import local_file_uri_to_path
 
+    untrusted.check_run_id(run_id, "migrate-store")
     try:
         old = pathlib.Path(local_file_uri_to_path(old_uri))
     except Exception:
         return 0
     if not old.is_absolute() or not old.is_dir():
         return 0
+    if old.parts[-2:] != (run_id, "artifacts"):
+        return 0  # not an MLflow artifact folder of this run: never read
     target = pathlib.Path(new_location)
     if not target.is_absolute():
         target = pathlib.Path(root) / target
-    shutil.copytree(old, target, dirs_exist_ok=True)
-    return sum(1 for p in old.rglob("*") if p.is_file())
+    if target.resolve() == old.resolve():
+        return 0
+    return untrusted.copy_regular_files(old, target, f"artifacts of run {run_id}")
 
 
 def _artifact_names(client, run_id):
@@ -245,9 +254,9 @@ def _rebuild_seed_artifacts(client, run, config, data_inputs):
 
 def _config_for(run):
     """The shipped config of a cell run, with the run's epoch count (None if unknown)."""
-    try:
-        config = experiment_lib.load_config(run.data.tags.get("pepita.cell", ""))
-    except (ValueError, FileNotFoundError):
+    # By name only: the tag comes from the store, which may be someone else's.
+    config = experiment_lib.config_by_name(run.data.tags.get("pepita.cell", ""))
+    if config is None:
         return None
     epochs = int(run.data.params.get("epochs", config.epochs))
     return config if epochs == config.epochs else config.replace(epochs=epochs)
@@ -303,10 +312,12 @@ def migrate_store(uri, artifact_location=None, data_dir=None, rebuild_artifacts=
         runs = client.search_runs([eid], max_results=50000)
         location = (artifact_location or {}).get(experiment.name) or \
             tracking.default_artifact_location(uri, experiment.name)
+        for run in runs:  # before any file is touched
+            untrusted.check_run_id(run.info.run_id, f"store {uri}")
         if location and experiment.artifact_location != location:
             for run in runs:
                 report["files_copied"] += _copy_old_artifacts(
-                    run.info.artifact_uri, f"{location}/{run.info.run_id}/artifacts",
+                    run.info.run_id, run.info.artifact_uri, f"{location}/{run.info.run_id}/artifacts",
                     root or pathlib.Path.cwd())
             tracking.set_artifact_location(uri, eid, location,
                                            runs=[r.info.run_id for r in runs])

@@ -9,8 +9,18 @@ stays under its cell's parent run) and its artifacts, read from the source
 store's artifact folders or from an archive of them. MLflow logged models
 are not copied (their weights are never committed).
 
-A copied run carries the tag `pepita.merged_from` (the source run's id), so
-merging the same store again copies only runs it has not copied before.
+A copied run carries the tag `pepita.merged_from` (the source run's id),
+set only once the run is whole: a merge killed midway leaves a run tagged
+`pepita.merging_from` instead, which the next merge deletes and copies
+again. A run is identified by its origin (the id it was first recorded
+under, followed through `pepita.merged_from`), so merging the same store
+again, merging a store into itself, or merging back a store that was merged
+from this one adds nothing.
+
+Another store is data, never code or paths to follow (`pepita_keras.untrusted`):
+run ids are checked before any file operation; artifacts are read only from
+inside the source store's own folder (the folder of its `.db` file) or from
+the given archive, as regular files within a size cap.
 Runs keep their `pepita.platform` tag, by which `pepita results` shows runs
 of one cell on different platforms side by side.
 
@@ -24,12 +34,14 @@ store_merge.merge_store("gpu/tracking.db", "sqlite:///reproductions/results/trac
 """
 
 import pathlib
-import tarfile
+import shutil
 import tempfile
 
-from pepita_keras import tracking
+from pepita_keras import tracking, untrusted
 
 MERGED_FROM_TAG = "pepita.merged_from"
+# Set while a run is being copied; replaced by MERGED_FROM_TAG once it is whole.
+MERGING_FROM_TAG = "pepita.merging_from"
 _PARENT_TAG = "mlflow.parentRunId"
 _BATCH = 1000
 
@@ -44,17 +56,58 @@ def source_uri(source):
     return f"sqlite:///{path}"
 
 
-def _artifact_folders(archive, into):
-    """`{run_id: folder}` of the `<run_id>/artifacts` folders in a tar archive."""
-    with tarfile.open(archive) as tar:
-        tar.extractall(into, filter="data")
-    return {path.parent.name: path for path in pathlib.Path(into).rglob("artifacts")
-            if path.is_dir() and len(path.parent.name) == 32}
+def _source_folder(uri):
+    """The folder whose contents the source store may name as artifacts (None: none)."""
+    path = tracking.sqlite_path(uri)
+    return None if path is None else path.parent
 
 
-def _local_artifacts(run):
-    path = pathlib.Path(run.info.artifact_uri.removeprefix("file://"))
-    return path if path.is_dir() else None
+def _local_artifacts(run, source_folder, source_root, max_bytes):
+    """The run's artifact folder in the source store, if it is a safe one on this machine.
+
+    A relative location is read against the source store's repository root
+    (the committed-store layout), never against the working directory.
+
+    Raises:
+        UntrustedInputError: for an existing folder outside the source store's folder.
+    """
+    if source_folder is None:
+        return None
+    text = run.info.artifact_uri or ""
+    if text.startswith("file://"):
+        text = text.removeprefix("file://")
+    elif "://" in text:
+        return None  # remote artifacts: only an archive brings them
+    path = pathlib.Path(text)
+    if not path.is_absolute():
+        path = (source_root or source_folder) / path
+    if not path.exists() and not path.is_symlink():
+        return None
+    if path.parts[-2:] != (run.info.run_id, "artifacts") or not untrusted.is_inside(
+            path, source_folder):
+        raise untrusted.UntrustedInputError(
+            f"run {run.info.run_id} of the source store names {path} as its artifact folder, "
+            f"which is not that run's folder inside the store's own folder {source_folder}; "
+            "refusing to read it. Pass the artifacts as an archive with --artifacts.")
+    untrusted.regular_files(path, f"artifacts of run {run.info.run_id}", max_bytes)
+    return path
+
+
+def _origin(run):
+    """The id a run was first recorded under (its own, or the one it was merged from)."""
+    return run.data.tags.get(MERGED_FROM_TAG, run.info.run_id)
+
+
+def _delete_partial(target, target_uri, run):
+    """Removes a run a killed merge left half-copied (and its artifact folder)."""
+    target.delete_run(run.info.run_id)
+    try:
+        tracking._sql_store(target_uri)._hard_delete_run(run.info.run_id)
+    except (ValueError, AttributeError):
+        pass  # not a database store: the run stays soft-deleted (hidden)
+    folder = tracking.local_artifact_folder(target, run)
+    if folder is not None and folder.parts[-2:] == (run.info.run_id, "artifacts"):
+        shutil.rmtree(folder.parent, ignore_errors=True)
 
 
 def _copy_run(source, target, run, experiment_id, parent_id, artifacts):
@@ -62,9 +115,10 @@ def _copy_run(source, target, run, experiment_id, parent_id, artifacts):
 
     tags = dict(run.data.tags)
     tags.pop(_PARENT_TAG, None)
+    tags.pop(MERGED_FROM_TAG, None)
     if parent_id:
         tags[_PARENT_TAG] = parent_id
-    tags[MERGED_FROM_TAG] = run.info.run_id
+    tags[MERGING_FROM_TAG] = _origin(run)
     copy = target.create_run(experiment_id, start_time=run.info.start_time, tags=tags,
                              run_name=run.info.run_name)
     run_id = copy.info.run_id
@@ -79,12 +133,17 @@ def _copy_run(source, target, run, experiment_id, parent_id, artifacts):
     if run.inputs and run.inputs.dataset_inputs:
         target.log_inputs(run_id, datasets=list(run.inputs.dataset_inputs))
     if artifacts is not None and any(artifacts.iterdir()):
-        target.log_artifacts(run_id, str(artifacts))
+        with tracking.run_artifact_context(target, run_id):
+            target.log_artifacts(run_id, str(artifacts))
     target.set_terminated(run_id, status=run.info.status, end_time=run.info.end_time)
+    # Whole now: only this tag makes a later merge skip the run.
+    target.set_tag(run_id, MERGED_FROM_TAG, _origin(run))
+    target.delete_tag(run_id, MERGING_FROM_TAG)
     return run_id
 
 
-def merge_store(source, target_uri=None, artifacts_archive=None, say=print):
+def merge_store(source, target_uri=None, artifacts_archive=None, say=print,
+                max_artifact_bytes=untrusted.DEFAULT_MAX_BYTES):
     """Copies every run of `source` into the store `target_uri` (see module docstring).
 
     Args:
@@ -93,40 +152,75 @@ def merge_store(source, target_uri=None, artifacts_archive=None, say=print):
         artifacts_archive: a `.tar`/`.tgz` of the source's artifact folders
             (`<experiment>/<run_id>/artifacts/...`), for a store whose
             artifacts are not on this machine; without it, artifacts are read
-            from where the source store says they are, if that folder exists.
+            from where the source store says they are, if that folder exists
+            inside the source store's folder.
         say: progress printer (one line per experiment).
+        max_artifact_bytes: the most bytes of artifacts read from the
+            archive, and from any one run's folder.
 
     Returns:
-        `{"copied": n, "already_merged": m}` (runs).
+        `{"copied": n, "already_merged": m}` (runs); `"repaired"` is added
+        when runs half-copied by a killed merge were copied again.
+
+    Raises:
+        UntrustedInputError: before anything is written, for a run id that
+            is not MLflow's, an artifact folder outside the source store, or
+            an archive with links, devices, escaping names or too much data.
     """
-    source_client = tracking.client(source_uri(source))
+    uri = source_uri(source)
+    source_client = tracking.client(uri)
+    target_uri = tracking.tracking_uri(target_uri)
     target = tracking.client(target_uri)
+    source_folder = _source_folder(uri)
+    source_root = tracking.store_root(uri)
     counts = {"copied": 0, "already_merged": 0}
+    repaired = 0
     with tempfile.TemporaryDirectory() as scratch:
-        archived = _artifact_folders(artifacts_archive, scratch) if artifacts_archive else {}
+        archived = {}
+        if artifacts_archive:
+            untrusted.extract_archive(artifacts_archive, scratch, max_artifact_bytes)
+            archived = {path.parent.name: path for path in pathlib.Path(scratch).rglob("artifacts")
+                        if path.is_dir() and len(path.parent.name) == 32}
+        # Checked in whole before the first write.
+        plan = []
         for experiment in source_client.search_experiments():
             runs = source_client.search_runs([experiment.experiment_id], max_results=50000)
-            if not runs:
-                continue
+            for run in runs:
+                untrusted.check_run_id(run.info.run_id, f"source store {uri}")
+            artifacts = {run.info.run_id: archived.get(run.info.run_id) or _local_artifacts(
+                run, source_folder, source_root, max_artifact_bytes) for run in runs}
+            if runs:
+                plan.append((experiment, runs, artifacts))
+        for experiment, runs, artifacts in plan:
             experiment_id = tracking.experiment_id(target, experiment.name)
-            merged = {
-                run.data.tags[MERGED_FROM_TAG]: run.info.run_id
-                for run in target.search_runs([experiment_id], max_results=50000)
-                if MERGED_FROM_TAG in run.data.tags
-            }
+            present = target.search_runs([experiment_id], max_results=50000)
+            for run in present:
+                if MERGING_FROM_TAG in run.data.tags and MERGED_FROM_TAG not in run.data.tags:
+                    _delete_partial(target, target_uri, run)
+                    repaired += 1
+            # origin → the target's run of it (a run here is its own origin).
+            merged = {}
+            for run in present:
+                if MERGING_FROM_TAG not in run.data.tags:
+                    merged[_origin(run)] = run.info.run_id
+                    merged.setdefault(run.info.run_id, run.info.run_id)
             # Parents first, so that a child's parent id is known.
             runs.sort(key=lambda run: _PARENT_TAG in run.data.tags)
+            origins = {run.info.run_id: _origin(run) for run in runs}
             copied = 0
             for run in runs:
-                if run.info.run_id in merged:
+                if origins[run.info.run_id] in merged or run.info.run_id in merged:
                     counts["already_merged"] += 1
                     continue
-                parent = run.data.tags.get(_PARENT_TAG)
-                artifacts = archived.get(run.info.run_id) or _local_artifacts(run)
-                merged[run.info.run_id] = _copy_run(
-                    source_client, target, run, experiment_id, merged.get(parent), artifacts)
+                parent = origins.get(run.data.tags.get(_PARENT_TAG), run.data.tags.get(_PARENT_TAG))
+                merged[origins[run.info.run_id]] = _copy_run(
+                    source_client, target, run, experiment_id, merged.get(parent),
+                    artifacts[run.info.run_id])
                 copied += 1
             counts["copied"] += copied
             say(f"{experiment.name}: {copied} runs copied, "
                 f"{len(runs) - copied} already there")
+    if repaired:
+        counts["repaired"] = repaired
+        say(f"{repaired} runs left half-copied by an interrupted merge were copied again")
     return counts

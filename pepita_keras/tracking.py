@@ -58,7 +58,7 @@ import threading
 import time
 
 import pepita_keras
-from pepita_keras import json_files
+from pepita_keras import json_files, untrusted
 
 # MLflow's limits (mlflow.utils.validation): param values up to 6000 chars,
 # batches of at most 100 params / 1000 metrics.
@@ -94,7 +94,7 @@ def tracking_uri(uri=None):
     import mlflow
 
     uri = uri or mlflow.get_tracking_uri()
-    path = _sqlite_path(uri)
+    path = sqlite_path(uri)
     if path is not None and not path.is_absolute():
         return f"sqlite:///{path.resolve()}"
     return uri
@@ -125,7 +125,8 @@ def client(uri=None):
     return mlflow_client
 
 
-def _sqlite_path(uri):
+def sqlite_path(uri):
+    """The database file of a `sqlite:///` URI, else None."""
     prefix = "sqlite:///"
     if not str(uri).startswith(prefix):
         return None
@@ -135,7 +136,7 @@ def _sqlite_path(uri):
 @contextlib.contextmanager
 def store_lock(uri):
     """Holds an exclusive lock on `<db>.lock` for a SQLite `uri` (no-op otherwise)."""
-    path = _sqlite_path(uri)
+    path = sqlite_path(uri)
     if path is None:
         yield
         return
@@ -154,7 +155,7 @@ def store_root(uri):
     The committed store is any SQLite file at `<root>/reproductions/results/
     tracking.db`, whichever clone or worktree `<root>` is.
     """
-    path = _sqlite_path(tracking_uri(uri))
+    path = sqlite_path(tracking_uri(uri))
     if path is None:
         return None
     parts = pathlib.PurePosixPath(COMMITTED_STORE).parts
@@ -175,7 +176,7 @@ def default_artifact_location(uri, name):
     folder = name.replace("/", "_")
     if store_root(uri) is not None:
         return f"{COMMITTED_ARTIFACTS}/{folder}"
-    path = _sqlite_path(uri)
+    path = sqlite_path(uri)
     if path is not None:
         return str(path.parent / ARTIFACTS_FOLDER / folder)
     return None
@@ -255,6 +256,7 @@ def set_artifact_location(uri, experiment, location, runs=()):
             SqlExperiment.experiment_id == int(experiment)).update(
                 {SqlExperiment.artifact_location: location}, synchronize_session=False)
         for run_id in runs:
+            untrusted.check_run_id(run_id, f"store {uri}")
             session.query(SqlRun).filter(SqlRun.run_uuid == run_id).update(
                 {SqlRun.artifact_uri: f"{location}/{run_id}/artifacts"},
                 synchronize_session=False)
@@ -287,6 +289,20 @@ def artifact_context(mlflow_client, artifact_uri=None):
             yield
         finally:
             os.chdir(previous)
+
+
+def local_artifact_folder(mlflow_client, run):
+    """The local folder of a run's artifacts (relative locations against the store root), or None."""
+    text = run.info.artifact_uri or ""
+    if text.startswith("file://"):
+        text = text.removeprefix("file://")
+    elif "://" in text or not text:
+        return None
+    path = pathlib.Path(text)
+    if not path.is_absolute():
+        root = store_root(client_uri(mlflow_client))
+        path = (root or pathlib.Path.cwd()) / path
+    return path
 
 
 def run_artifact_context(mlflow_client, run_id):

@@ -1,0 +1,196 @@
+"""Reading another store's values and archives as data, never as code or paths to follow.
+
+A store or an artifact archive may come from someone else (`pepita
+merge-store`, then `pepita migrate-store`). Nothing read from it may choose
+which Python file runs, which local folder is read, or where a file is
+written. The checks here are applied before any file operation:
+
+- a run id used in a path must be MLflow's 32 hexadecimal digits;
+- a config named by a run's `pepita.cell` tag is looked up only by name among
+  the config folders (`is_config_name`), never as a path;
+- a folder copied from another store must lie inside that store's own folder,
+  and is copied as regular files only (no links, devices or pipes), within a
+  size cap;
+- an archive is read entry by entry before anything is extracted: links,
+  devices, absolute names and `..` are refused, and so is an archive whose
+  content exceeds the cap.
+
+Every refusal is an `UntrustedInputError` (a `ValueError`) whose message names
+the value and what to do, so the command line prints it as one line.
+
+Example:
+
+```python
+from pepita_keras import untrusted
+
+untrusted.check_run_id("0123456789abcdef0123456789abcdef", "source store")
+untrusted.extract_archive("gpu/artifacts.tgz", "/tmp/scratch")
+```
+"""
+
+import os
+import pathlib
+import re
+import shutil
+import stat
+import tarfile
+
+# 1 GiB: the committed store's artifacts are ~20 MB; a real archive from a GPU
+# machine is of that order, so the cap only stops archives that expand wildly.
+DEFAULT_MAX_BYTES = 1 << 30
+MAX_ENTRIES = 200_000
+
+_RUN_ID = re.compile(r"[0-9a-f]{32}")
+_CONFIG_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+
+
+class UntrustedInputError(ValueError):
+    """A value or file from another store or archive was refused."""
+
+
+def check_run_id(run_id, where):
+    """Refuses a run id that is not MLflow's 32 hexadecimal digits.
+
+    Args:
+        run_id: the id read from a store.
+        where: what it was read from, for the message.
+
+    Returns:
+        `run_id`, unchanged.
+
+    Raises:
+        UntrustedInputError: if it could name anything but one run folder.
+    """
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+        raise UntrustedInputError(
+            f"{where}: run id {run_id!r} is not an MLflow run id (32 hexadecimal digits); "
+            "refusing to use it in a file path. Is this store from MLflow?")
+    return run_id
+
+
+def is_config_name(name):
+    """Whether `name` can only be a config's name (letters, digits, `_`, `-`), never a path."""
+    return isinstance(name, str) and bool(_CONFIG_NAME.fullmatch(name))
+
+
+def is_inside(path, root):
+    """Whether `path`, with links resolved, lies inside `root` (or is `root`)."""
+    try:
+        pathlib.Path(path).resolve().relative_to(pathlib.Path(root).resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def _refuse_special(path, what):
+    mode = os.lstat(path).st_mode
+    if stat.S_ISLNK(mode):
+        raise UntrustedInputError(
+            f"{what}: {path} is a symbolic link; links are never followed out of another "
+            "store. Replace it by the file it points to, or leave it out.")
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise UntrustedInputError(
+            f"{what}: {path} is not a regular file or folder (a device, pipe or socket); "
+            "refusing to copy it.")
+    return mode
+
+
+def regular_files(folder, what, max_bytes=DEFAULT_MAX_BYTES):
+    """The regular files under `folder`, after refusing links, devices and oversize content.
+
+    Args:
+        folder: a local folder read from another store.
+        what: what it is, for the messages.
+        max_bytes: the most bytes its files may hold together.
+
+    Returns:
+        A list of `(path, relative path)` of its regular files.
+
+    Raises:
+        UntrustedInputError: on a link, a special file, or more than `max_bytes`.
+    """
+    folder = pathlib.Path(folder)
+    _refuse_special(folder, what)
+    found, total = [], 0
+    for here, dirs, files in os.walk(folder, followlinks=False):
+        for name in sorted(dirs) + sorted(files):
+            path = pathlib.Path(here) / name
+            mode = _refuse_special(path, what)
+            if stat.S_ISREG(mode):
+                total += os.lstat(path).st_size
+                found.append((path, path.relative_to(folder)))
+        if total > max_bytes:
+            raise UntrustedInputError(
+                f"{what}: {folder} holds more than {max_bytes:,} bytes; refusing to copy it "
+                "(raise the cap with --max-artifact-bytes if it is genuine).")
+    return found
+
+
+def copy_regular_files(source, destination, what, max_bytes=DEFAULT_MAX_BYTES):
+    """Copies the regular files of `source` into `destination` (see `regular_files`).
+
+    Returns:
+        The number of files copied.
+    """
+    files = regular_files(source, what, max_bytes)
+    destination = pathlib.Path(destination)
+    for path, relative in files:
+        target = destination / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target, follow_symlinks=False)
+    return len(files)
+
+
+def extract_archive(archive, into, max_bytes=DEFAULT_MAX_BYTES):
+    """Extracts a tar archive of artifact folders after checking every entry.
+
+    Args:
+        archive: a `.tar`, `.tgz` or `.tar.gz` file.
+        into: the folder to extract into (created).
+        max_bytes: the most bytes the extracted files may hold together.
+
+    Raises:
+        UntrustedInputError: if the archive is unreadable, or holds a link, a
+            device, an absolute name, a name with `..`, more than
+            `MAX_ENTRIES` entries or more than `max_bytes`; nothing is
+            extracted then.
+    """
+    archive = pathlib.Path(archive)
+    if not archive.is_file():
+        raise UntrustedInputError(f"artifact archive {archive} does not exist or is not a file.")
+    try:
+        with tarfile.open(archive) as tar:
+            members = _checked_members(tar, archive, max_bytes)
+            pathlib.Path(into).mkdir(parents=True, exist_ok=True)
+            tar.extractall(into, members=members, filter="data")
+    except (tarfile.TarError, EOFError, OSError) as error:
+        raise UntrustedInputError(
+            f"artifact archive {archive} cannot be read as a tar archive ({error}); "
+            "make it with `tar czf artifacts.tgz mlartifacts`.") from None
+
+
+def _checked_members(tar, archive, max_bytes):
+    members, total = [], 0
+    for member in tar:
+        name = member.name
+        parts = pathlib.PurePosixPath(name).parts
+        if name.startswith(("/", "\\")) or ".." in parts or re.match(r"[A-Za-z]:", name):
+            raise UntrustedInputError(
+                f"artifact archive {archive}: entry {name!r} would be written outside the "
+                "folder it is extracted into; refusing the archive.")
+        if member.issym() or member.islnk():
+            raise UntrustedInputError(
+                f"artifact archive {archive}: entry {name!r} is a link; refusing the archive "
+                "(archive the files themselves, e.g. `tar czhf`).")
+        if not (member.isfile() or member.isdir()):
+            raise UntrustedInputError(
+                f"artifact archive {archive}: entry {name!r} is a device, pipe or other "
+                "special file; refusing the archive.")
+        total += member.size
+        members.append(member)
+        if total > max_bytes or len(members) > MAX_ENTRIES:
+            raise UntrustedInputError(
+                f"artifact archive {archive} expands to more than {max_bytes:,} bytes or "
+                f"{MAX_ENTRIES:,} entries; refusing it (raise the cap with "
+                "--max-artifact-bytes if it is genuine).")
+    return members
