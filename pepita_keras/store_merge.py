@@ -195,7 +195,12 @@ def merge_store(source, target_uri=None, artifacts_archive=None, say=print,
             experiment_id = tracking.experiment_id(target, experiment.name)
             present = target.search_runs([experiment_id], max_results=50000)
             for run in present:
-                if MERGING_FROM_TAG in run.data.tags and MERGED_FROM_TAG not in run.data.tags:
+                if MERGING_FROM_TAG not in run.data.tags:
+                    continue
+                if MERGED_FROM_TAG in run.data.tags:  # killed after it was whole
+                    target.delete_tag(run.info.run_id, MERGING_FROM_TAG)
+                    del run.data.tags[MERGING_FROM_TAG]
+                else:
                     _delete_partial(target, target_uri, run)
                     repaired += 1
             # origin → the target's run of it (a run here is its own origin).

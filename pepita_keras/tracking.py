@@ -116,8 +116,14 @@ def client(uri=None):
     creates and migrates the schema on first use, and two processes doing
     that at once crash (alembic `CommandError`).
     """
+    import logging
+
     import mlflow
 
+    # MLflow announces creating and upgrading a SQLite schema at INFO on
+    # every new store; the package's own lines say what happens.
+    for name in ("mlflow.store.db.utils", "alembic.runtime.migration"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     uri = tracking_uri(uri)
     with store_lock(uri):
         mlflow_client = mlflow.MlflowClient(tracking_uri=uri)

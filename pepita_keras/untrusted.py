@@ -164,8 +164,9 @@ def extract_archive(archive, into, max_bytes=DEFAULT_MAX_BYTES):
             pathlib.Path(into).mkdir(parents=True, exist_ok=True)
             tar.extractall(into, members=members, filter="data")
     except (tarfile.TarError, EOFError, OSError) as error:
+        reason = " ".join(str(error).split())  # one line: tarfile lists each method tried
         raise UntrustedInputError(
-            f"artifact archive {archive} cannot be read as a tar archive ({error}); "
+            f"artifact archive {archive} cannot be read as a tar archive ({reason}); "
             "make it with `tar czf artifacts.tgz mlartifacts`.") from None
 
 
