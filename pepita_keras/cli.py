@@ -33,7 +33,9 @@ import argparse
 import linecache
 import os
 import pathlib
+import signal
 import sys
+import threading
 
 from pepita_keras import __version__
 
@@ -464,13 +466,35 @@ def main(argv=None):
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
     try:
         return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"\n{parser.prog} {args.command}: interrupted. Runs that were training are "
+              "marked KILLED in MLflow and every completed epoch is checkpointed; "
+              f"rerun the same command to resume:\n  {_command_line(argv)}", file=sys.stderr)
+        return 130
     except USER_ERROR_TYPES as error:
         if not is_user_error(error) or os.environ.get("PEPITA_TRACEBACK"):
             raise
         print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)
         return 2
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum, frame):
+    """SIGTERM (`kill`, a scheduler's stop) stops like Ctrl-C: at the next Python instruction."""
+    raise KeyboardInterrupt
+
+
+def _command_line(argv):
+    import shlex
+
+    words = sys.argv[1:] if argv is None else list(argv)
+    return "pepita " + " ".join(shlex.quote(str(word)) for word in words)
 
 
 if __name__ == "__main__":

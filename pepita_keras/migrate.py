@@ -85,14 +85,6 @@ def _shift_steps(session, run_id, keys):
             {model.step: -model.step}, synchronize_session=False)
 
 
-def _delete_metrics(session, run_id, keys):
-    from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric
-
-    for model in (SqlMetric, SqlLatestMetric):
-        session.query(model).filter(model.run_uuid == run_id, model.key.in_(keys)).delete(
-            synchronize_session=False)
-
-
 def _rename_metric_keys(session, run_id, renames):
     from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric
 
@@ -143,10 +135,10 @@ def upgrade_run(uri, run_id, _parents=None):
             per_epoch = [_TRIAL_RENAMES.get(k, k) for k in metrics
                          if k != "objective" and not k.startswith("system/")]
             _shift_steps(session, run_id, per_epoch)
-        elif role == "cell":
-            # The old summary (percent, logged again by every call) goes;
-            # `reproduce.summarize_parent` logs it once in the new form.
-            _delete_metrics(session, run_id, _OLD_PARENT_SUMMARY)
+    if role == "cell":
+        # The old summary (percent, logged again by every call) goes;
+        # `reproduce.summarize_parent` logs it once in the new form.
+        tracking.delete_metric_history(client, run_id, _OLD_PARENT_SUMMARY)
     new_tags = {}
     if "pepita.kind" in tags and tracking.ROLE_TAG not in tags:
         new_tags[tracking.ROLE_TAG] = tags["pepita.kind"]

@@ -488,6 +488,10 @@ def summarize_parent(client, parent_run_id, config, folder=None):
     key = ",".join(sorted(finals, key=int)) + "|" + ",".join(sorted(diverged, key=int))
     if key == "|" or parent.data.tags.get("pepita.summarized_seeds") == key:
         return summary  # nothing ended yet, or logged by an earlier call: log once
+    # Rewritten, not appended: each step holds one value, over the seeds summarised now.
+    tracking.delete_metric_history(
+        client, parent_run_id, [*summary, "final_test_accuracy_std",
+                                *(f"{n}_{s}" for n in PARENT_CURVES for s in ("mean", "std"))])
     # At the last epoch's step, like the seeds' final_* metrics.
     tracking.log_metrics(client, parent_run_id, summary, step=config.epochs)
     for name in PARENT_CURVES:
@@ -567,13 +571,31 @@ def reproduce(config, seeds=(0,), data_dir=None, run_root=DEFAULT_RUN_ROOT,
     with checkpoints.RunLock(cell_dir / checkpoints.LOCK_FILE, f"{config.run_name} (parent run)"):
         parent_run_id = _parent_run(client, experiment_id, config, cell_dir, uri, command,
                                     synthetic)
-    results = []
+    results, status = [], "FINISHED"
     try:
         for seed in seeds:
             results.append(run_seed(config, seed, data, client, experiment_id,
                                     parent_run_id, cell_dir, command, verbose, inputs,
                                     synthetic, system_metrics))
+    except KeyboardInterrupt:
+        status = "KILLED"  # Ctrl-C or `kill`: every completed epoch is checkpointed
+        raise
+    except BaseException:
+        status = "FAILED"
+        raise
     finally:
         summarize_parent(client, parent_run_id, config)
-        tracking.finish_run(client, parent_run_id)
+        _mark_unfinished(client, parent_run_id, seeds, results)
+        tracking.finish_run(client, parent_run_id, status=status)
     return parent_run_id, results
+
+
+def _mark_unfinished(client, parent_run_id, seeds, results):
+    """Tags the parent with the asked-for seeds that did not end (`pepita.unfinished_seeds`)."""
+    ended = {result.seed for result in results}
+    unfinished = [str(seed) for seed in seeds if seed not in ended]
+    if unfinished:
+        tracking.set_tags(client, parent_run_id,
+                          {"pepita.unfinished_seeds": ",".join(unfinished)})
+    elif "pepita.unfinished_seeds" in client.get_run(parent_run_id).data.tags:
+        client.delete_tag(parent_run_id, "pepita.unfinished_seeds")

@@ -383,6 +383,26 @@ def reopen_run(mlflow_client, run_id):
     mlflow_client.update_run(run_id, status="RUNNING")
 
 
+def delete_metric_history(mlflow_client, run_id, keys):
+    """Deletes every value of metrics `keys` of a run, so they can be logged afresh.
+
+    MLflow's API only appends to a metric's history; a database-backed store
+    is edited through MLflow's own models. Returns False (nothing deleted)
+    for other stores, where a re-logged curve is appended instead.
+    """
+    try:
+        store = _sql_store(client_uri(mlflow_client))
+    except ValueError:
+        return False
+    from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric
+
+    with store.ManagedSessionMaker() as session:
+        for model in (SqlMetric, SqlLatestMetric):
+            session.query(model).filter(model.run_uuid == run_id, model.key.in_(list(keys))
+                                        ).delete(synchronize_session=False)
+    return True
+
+
 def finish_run(mlflow_client, run_id, status="FINISHED"):
     """Terminates a run with `status` (`FINISHED`, `FAILED`, `KILLED`)."""
     mlflow_client.set_terminated(run_id, status=status)
