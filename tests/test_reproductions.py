@@ -10,6 +10,7 @@ python pickles) in a temporary folder, so the real loaders parse them.
 """
 
 import ast
+import re
 import dataclasses
 import json
 import os
@@ -110,7 +111,9 @@ def test_one_config_per_table_cell_and_iclr_rows():
     assert len(iclr) >= 3
     # One row per conv PEPITA dataset for the package's local conv rule.
     local = {f"conv_{dataset}_pepita_local" for dataset in ("mnist", "cifar10", "cifar100")}
-    assert set(ALL_CONFIGS) == expected | set(iclr) | local
+    # Our deeper-network rows (issue 24): 2 and 3 hidden layers, PEPITA and BP.
+    deeper = {f"fc_mnist_{rule}_h{depth}" for rule in ("pepita", "bp") for depth in (2, 3)}
+    assert set(ALL_CONFIGS) == expected | set(iclr) | local | deeper
 
 
 @pytest.mark.parametrize("name", ALL_CONFIGS)
@@ -142,6 +145,11 @@ def test_config_loads_with_documented_command_and_paper_settings(name):
         assert dict(config.rule_kwargs)["conv_update"] == "local"
         assert "local conv rule" in config.notes
         assert "official conv script's updates" not in config.notes
+    depth = re.search(r"_h(\d)$", name)
+    if depth:  # a deeper row: the 1-layer cell's settings with more 1024-unit layers
+        assert config.hidden_units == (1024,) * int(depth.group(1)) and config.paper is None
+        if config.rule == "pepita":
+            eta = 0.01  # lr 0.1 went non-finite in deeper PEPITA nets (see the configs)
     if name == "iclr_fc_mnist_pepita_wd_norm":
         eta = 10.0  # normalised activations shrink updates ~85×: tuned (reproductions/tuning)
     if name == "conv_mnist_drtp":

@@ -316,7 +316,10 @@ def test_search_beats_a_bad_configuration_and_is_nested_in_mlflow(tmp_path, mlfl
         assert run.data.tags["pepita.trial_status"] == "COMPLETED"
         assert float(run.data.params["learning_rate"]) == pytest.approx(
             trial.hyperparameters.values["learning_rate"])
-        assert run.data.params["hidden_units"] == "256"
+        # The resolved setting in a seed's vocabulary; the searched value beside it.
+        assert run.data.params["hidden_units"] == "[256]"
+        assert run.data.params["hp.hidden_units"] == "256"
+        assert run.data.params["hidden_activation"] == "relu"
         assert run.data.metrics["objective"] == pytest.approx(trial.score)
         history = client.get_metric_history(run.info.run_id, "val_accuracy")
         assert sorted(m.step for m in history) == [1, 2]

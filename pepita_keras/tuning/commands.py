@@ -89,8 +89,10 @@ def run_search(
     }
     config = config.replace(**{k: v for k, v in changes.items() if v is not None})
     base = config.experiment_config
+    # Around the cell: its settings, with the search's epochs and examples per trial.
     model_builder = RuleHyperModel.from_experiment(
-        base, space=config.space, seed=config.seed
+        base.replace(epochs=config.epochs, train_examples=config.train_examples),
+        space=config.space, seed=config.seed, num_train_examples=config.train_examples,
     )
     # Before any trial, state or MLflow run: an objective no trial logs
     # would make every trial fail.

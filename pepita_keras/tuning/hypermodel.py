@@ -62,7 +62,7 @@ import keras_tuner
 import numpy as np
 from keras_tuner.engine import hyperparameters as hp_types
 
-from pepita_keras import datasets, experiment, models
+from pepita_keras import build, datasets, experiment
 from pepita_keras.experiment import ARCHITECTURES
 
 
@@ -135,6 +135,32 @@ def default_search_space(rule_class=None, architecture="fc"):
     return space
 
 
+def cell_search_space(rule_class, config):
+    """The default space around a reproduction cell: the rule's own knobs only.
+
+    The learning rate (log range ×/÷ 10 around the cell's), and the feedback
+    scale where the rule has one (×/÷ 10 around the cell's); everything else,
+    architecture included, stays the cell's.
+
+    Args:
+        rule_class: the cell's rule class.
+        config: the cell's `ExperimentConfig`.
+
+    Returns:
+        A dict `{name: keras_tuner HyperParameter}`.
+    """
+    rate = float(config.learning_rate)
+    space = {"learning_rate": hp_types.Float("learning_rate", rate / 10, rate * 10,
+                                             sampling="log", default=rate)}
+    rule_args = _rule_arguments(rule_class)
+    if "feedback_scale" in rule_args:
+        scale = float(dict(config.rule_kwargs).get("feedback_scale",
+                                                   rule_args["feedback_scale"].default))
+        space["feedback_scale"] = hp_types.Float("feedback_scale", scale / 10, scale * 10,
+                                                 sampling="log", default=scale)
+    return space
+
+
 class RuleHyperModel(keras_tuner.HyperModel):
     """Builds and trains any rule of the package from hyperparameters.
 
@@ -185,6 +211,8 @@ class RuleHyperModel(keras_tuner.HyperModel):
         eval_batch_size=1000,
         name=None,
         tunable=True,
+        config=None,
+        num_train_examples=None,
     ):
         super().__init__(name=name, tunable=tunable)
         _check_architecture(architecture)
@@ -194,50 +222,52 @@ class RuleHyperModel(keras_tuner.HyperModel):
         self.architecture = architecture
         self.seed = seed
         self.eval_batch_size = int(eval_batch_size)
+        self.num_train_examples = num_train_examples
         self._rule_args = _rule_arguments(self.rule_class)
-        self.space = default_search_space(self.rule_class, architecture)
+        if config is None:
+            # No cell: the paper's FC/conv settings with a constant learning rate.
+            config = experiment.ExperimentConfig(
+                name=f"{self.rule_class.__name__.lower()}-search", rule=_short_name(
+                    self.rule_class), architecture=architecture, dataset="mnist",
+                lr_decay_epochs=(), eval_batch_size=self.eval_batch_size)
+            self.space = default_search_space(self.rule_class, architecture)
+        else:
+            self.space = cell_search_space(self.rule_class, config)
+        self.config = config
         for key, value in (defaults or {}).items():
             self._set_default(key, value)
         for key, value in (space or {}).items():
             self._override(key, value)
 
     @classmethod
-    def from_experiment(cls, config, space=None, seed=None, **kwargs):
+    def from_experiment(cls, config, space=None, seed=None, num_train_examples=None, **kwargs):
         """A hypermodel searching around a reproduction `ExperimentConfig`.
 
-        The config fixes rule, architecture and dataset; its settings
-        (learning rate, momentum, batch size, widths, dropout, rule
-        arguments) become the defaults of the space, and a nonzero weight
-        decay is kept fixed unless `space` searches it.
+        `build(hp)` is `pepita_keras.build.build_model` applied to the config
+        with the trial's values (`resolve(hp)`): every setting not searched is
+        the cell's (activations, initializer, depth, rule arguments, weight
+        decay, learning-rate schedule). The default space is the rule's own
+        knobs (`cell_search_space`); `space` changes it per name.
 
         Args:
-            config: a `pepita_keras.experiment.ExperimentConfig`.
+            config: a `pepita_keras.experiment.ExperimentConfig`; its `epochs`
+                are the trial's (they place the learning-rate decays).
             space: per-name changes, as for the constructor.
             seed: trial seed.
+            num_train_examples: training examples per trial epoch (for the
+                step-keyed schedule); default: the dataset's full split.
             **kwargs: other constructor arguments.
         """
-        defaults = {
-            "learning_rate": config.learning_rate,
-            "momentum": config.momentum,
-            "batch_size": config.batch_size,
-            **dict(config.rule_kwargs),
-        }
-        if config.weight_decay and "weight_decay" not in (space or {}):
-            # Not in the default space, so a config's decay is fixed, not lost.
-            space = {**(space or {}), "weight_decay": config.weight_decay}
-        if config.architecture == "fc":
-            defaults["dropout"] = config.dropout
-            defaults["hidden_units"] = int(config.hidden_units[0])
-            defaults["num_hidden_layers"] = len(config.hidden_units)
         return cls(
             rule=config.rule,
             input_shape=config.input_shape,
             num_classes=config.num_classes,
             architecture=config.architecture,
             space=space,
-            defaults=defaults,
             seed=seed,
             eval_batch_size=config.eval_batch_size,
+            config=config,
+            num_train_examples=num_train_examples,
             **kwargs,
         )
 
@@ -317,49 +347,68 @@ class RuleHyperModel(keras_tuner.HyperModel):
     # ------------------------------------------------------------------
     # keras_tuner.HyperModel API.
     # ------------------------------------------------------------------
-    def build(self, hp):
-        """Builds and compiles the rule model for `hp`.
+    def resolve(self, hp):
+        """The trial's `ExperimentConfig`: the hypermodel's config with `hp`'s values.
+
+        Names map to config fields: `learning_rate`, `momentum`,
+        `weight_decay`, `batch_size`, `dropout`; `hidden_units` (width) and
+        `num_hidden_layers` (depth) to `hidden_units`; rule arguments to
+        `rule_kwargs`. A name not searched keeps the config's value.
 
         Args:
             hp: a `keras_tuner.HyperParameters`.
 
         Returns:
-            A compiled rule model (a `LearningRuleModel`).
+            An `ExperimentConfig`, whose `flatten()` is what the trial records
+            (the vocabulary of a reproduction seed's params).
         """
-        # Registered here too, so keras-tuner sees names only `fit` reads.
-        self._value(hp, "batch_size")
+        config, changes = self.config, {}
+        casts = {"learning_rate": float, "momentum": float, "weight_decay": float,
+                 "batch_size": int, "dropout": float}
+        for name, cast in casts.items():
+            if name == "dropout" and self.architecture != "fc":
+                continue
+            value = self._value(hp, name)
+            if value is not None:
+                changes[name] = cast(value)
         if self.architecture == "fc":
-            depth = self._value(hp, "num_hidden_layers", 1)
-            width = self._value(hp, "hidden_units", 1024)
-            network = models.paper_fc(
-                input_shape=self.input_shape,
-                num_classes=self.num_classes,
-                hidden_units=(int(width),) * int(depth),
-                dropout=float(self._value(hp, "dropout", 0.1)),
-                seed=self.seed,
-            )
-        else:
-            network = models.paper_conv(
-                input_shape=self.input_shape,
-                num_classes=self.num_classes,
-                filters=int(self._value(hp, "filters", 32)),
-                seed=self.seed,
-            )
-        rule_kwargs = {}
+            width = self._value(hp, "hidden_units")
+            depth = self._value(hp, "num_hidden_layers")
+            if width is not None or depth is not None:
+                units = tuple(config.hidden_units)
+                width = int(units[0] if width is None else width)
+                depth = int(len(units) if depth is None else depth)
+                changes["hidden_units"] = (width,) * depth
+        rule_kwargs = dict(config.rule_kwargs)
         for name in self._rule_args:
             if name in ("network", "seed"):
                 continue
             value = self._value(hp, name)
-            if value is not None:
-                rule_kwargs[name] = value
-        model = self.rule_class(network, seed=self.seed, **rule_kwargs)
-        optimizer = keras.optimizers.SGD(
-            learning_rate=float(self._value(hp, "learning_rate", 0.1)),
-            momentum=float(self._value(hp, "momentum", 0.9)),
-            weight_decay=float(self._value(hp, "weight_decay", 0.0)) or None,
-        )
-        model.compile(optimizer=optimizer, metrics=["accuracy"])
-        return model
+            if value is None:
+                continue
+            default = self._rule_args[name].default
+            if name in rule_kwargs or _plain(value) != default:
+                # A rule default the config never set stays unset (same model, same record).
+                rule_kwargs[name] = _plain(value)
+        changes["rule_kwargs"] = tuple(rule_kwargs.items())
+        return config.replace(**changes)
+
+    def build(self, hp):
+        """Builds and compiles the rule model for `hp` with the one factory.
+
+        Args:
+            hp: a `keras_tuner.HyperParameters`.
+
+        Returns:
+            A compiled rule model (a `LearningRuleModel`):
+            `build.build_model(self.resolve(hp), seed, steps_per_epoch)`.
+        """
+        trial = self.resolve(hp)
+        filters = self._value(hp, "filters") if self.architecture == "conv" else None
+        examples = self.num_train_examples or trial.train_examples or 60000
+        return build.build_model(
+            trial, self.seed, build.steps_per_epoch(examples, trial.batch_size),
+            input_shape=self.input_shape, num_classes=self.num_classes, filters=filters)
 
     def fit(self, hp, model, x, y=None, validation_data=None, **kwargs):
         """Trains `model` with the searched batch size.
@@ -377,7 +426,7 @@ class RuleHyperModel(keras_tuner.HyperModel):
         Returns:
             The `keras.callbacks.History`.
         """
-        batch_size = int(self._value(hp, "batch_size", 64))
+        batch_size = int(self._value(hp, "batch_size", self.config.batch_size))
         if datasets.is_tf_dataset(x):  # TensorFlow backend only
             train = x.batch(batch_size).prefetch(2).with_options(
                 datasets.pipeline_options()
@@ -475,6 +524,16 @@ def _rule_arguments(rule_class):
     }
 
 
+def _short_name(rule_class):
+    """The reproduction short name (`"pepita"`) of a rule class exported by the package."""
+    for short, class_name in experiment.RULES.items():
+        if class_name == rule_class.__name__:
+            return short
+    raise ValueError(
+        f"{rule_class.__name__} is not one of the package's rules {sorted(experiment.RULES)}; "
+        "a search builds its model from an ExperimentConfig, which names one of them.")
+
+
 def _check_architecture(architecture):
     if architecture not in ARCHITECTURES:
         raise ValueError(
@@ -485,6 +544,7 @@ def _check_architecture(architecture):
 
 __all__ = [
     "RuleHyperModel",
+    "cell_search_space",
     "VARIANT_FLAGS",
     "default_search_space",
     "describe",

@@ -292,8 +292,7 @@ class MLflowTracking(keras_tuner.Tuner):
             tracking.reopen_run(client, run_id)
             tracking.set_tags(client, run_id, {"pepita.attempts": attempts + 1, **tags})
         self._trial_runs[trial.trial_id] = run_id
-        values = dict(trial.hyperparameters.values)
-        tracking.log_params(client, run_id, values)
+        tracking.log_params(client, run_id, trial_params(self.hypermodel, trial.hyperparameters))
 
     def on_epoch_begin(self, trial, model, epoch, logs=None):
         super().on_epoch_begin(trial, model, epoch, logs=logs)
@@ -391,6 +390,30 @@ class MLflowTracking(keras_tuner.Tuner):
             return
         tracking.log_keras_model(client, run_id, model)
         tracking.set_tags(client, run_id, {"pepita.model_logged": True})
+
+
+def trial_params(hypermodel, hp):
+    """What a trial records: its resolved settings in a reproduction seed's vocabulary.
+
+    For a `RuleHyperModel`, the training settings of `hypermodel.resolve(hp)`
+    (`hidden_activation`, `lr_decay_epochs`, `rule_kwargs.feedback_scale`, …),
+    so a trial and a seed compare column by column in MLflow; then the
+    hyperparameter values themselves, under their own names, or as
+    `hp.<name>` where that name already holds the setting in another form
+    (`hidden_units` 256 → setting `[256]`).
+    """
+    values = dict(hp.values)
+    resolve = getattr(hypermodel, "resolve", None)
+    if resolve is None:
+        return values
+    params = experiment_lib.training_settings(resolve(hp).flatten())
+    for name, value in values.items():
+        same = name in params and tracking.param_value(params[name]) == tracking.param_value(value)
+        if name not in params or same:
+            params[name] = value
+        else:
+            params[f"hp.{name}"] = value
+    return params
 
 
 def _hypermodel_tags(hypermodel):

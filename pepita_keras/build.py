@@ -1,0 +1,141 @@
+"""The one factory: an `ExperimentConfig` → network, rule, optimizer and learning-rate schedule.
+
+Every path that trains a config builds it here: `pepita reproduce`
+(`pepita_keras.reproduce`), `pepita tune` (the hypermodel is this factory
+applied to the config with a trial's values: `tuning.RuleHyperModel.build`),
+the benchmarks and the notebooks. So a search's trial with the cell's values
+is the cell's model, layer for layer and schedule included (tested over every
+shipped config in `tests/test_build.py`).
+
+Example:
+
+```python
+from pepita_keras import build, experiment
+
+config = experiment.load_config("fc_mnist_pepita")
+model = build.build_model(config, seed=0,
+                          steps_per_epoch=build.steps_per_epoch(60000, config.batch_size))
+```
+"""
+
+import math
+
+
+def rule_class(rule):
+    """The rule class for a short name (`"fa"`), a class name (`"PEPITA"`) or a class.
+
+    Args:
+        rule: a key of `experiment.RULES` (any case), a value of it, or a rule class.
+
+    Returns:
+        The rule class exported by `pepita_keras`.
+
+    Raises:
+        ValueError: if no such rule exists.
+    """
+    import pepita_keras
+    from pepita_keras.experiment import RULES
+
+    if isinstance(rule, type):
+        return rule
+    name = RULES.get(str(rule).lower(), rule)
+    if name not in RULES.values():
+        choices = sorted(RULES) + sorted(RULES.values())
+        raise ValueError(f"rule must be one of {choices}. Received: rule={rule!r}.")
+    return getattr(pepita_keras, name)
+
+
+def learning_rate_schedule(config, steps_per_epoch):
+    """Step-keyed piecewise-constant schedule: ×factor at each decay epoch.
+
+    Keyed on `optimizer.iterations`, so it resumes exactly with the
+    optimizer state. Keras uses `values[i]` while `step <= boundaries[i]`
+    and the step of a batch is the number of batches before it, so the first
+    batch of epoch `e` has step `e * steps_per_epoch`; the boundary is
+    therefore `e * steps_per_epoch - 1`.
+
+    Args:
+        config: an `ExperimentConfig`.
+        steps_per_epoch: training batches per epoch.
+
+    Returns:
+        A `keras.optimizers.schedules.PiecewiseConstantDecay`, or the float
+        learning rate when no decay epoch falls inside training.
+    """
+    import keras
+
+    epochs = [e for e in config.lr_decay_epochs if 0 < e < config.epochs]
+    if not epochs:
+        return float(config.learning_rate)
+    boundaries = [e * steps_per_epoch - 1 for e in epochs]
+    values = [
+        float(config.learning_rate * config.lr_decay_factor**i)
+        for i in range(len(boundaries) + 1)
+    ]
+    return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+
+
+def build_network(config, seed=None, input_shape=None, num_classes=None, filters=None):
+    """The paper's FC or conv network for `config`.
+
+    Args:
+        config: an `ExperimentConfig`.
+        seed: seeds every initializer and dropout layer.
+        input_shape, num_classes: override the dataset's (a search on other
+            data, e.g. a generic `RuleHyperModel`).
+        filters: conv filters (default: the paper's 32); conv only.
+
+    Returns:
+        A `keras.Sequential`.
+    """
+    # Imported here: configs are read (`pepita list`, the results table)
+    # without loading Keras and its backend.
+    from pepita_keras import models
+
+    shape = tuple(input_shape or config.input_shape)
+    classes = int(num_classes or config.num_classes)
+    common = dict(input_shape=shape, num_classes=classes, seed=seed,
+                  hidden_activation=config.hidden_activation,
+                  output_activation=config.output_activation,
+                  kernel_initializer=config.kernel_initializer)
+    if config.architecture == "fc":
+        return models.paper_fc(hidden_units=tuple(config.hidden_units), dropout=config.dropout,
+                               **common)
+    return models.paper_conv(**({} if filters is None else {"filters": int(filters)}), **common)
+
+
+def build_optimizer(config, steps_per_epoch):
+    """`keras.optimizers.SGD` with the config's momentum, weight decay and schedule."""
+    import keras
+
+    return keras.optimizers.SGD(
+        learning_rate=learning_rate_schedule(config, steps_per_epoch),
+        momentum=config.momentum,
+        weight_decay=config.weight_decay or None,
+    )
+
+
+def build_model(config, seed, steps_per_epoch, **network_kwargs):
+    """Builds and compiles the rule model of `config` for one seed.
+
+    Args:
+        config: an `ExperimentConfig`.
+        seed: integer seed for weights, feedback matrices and dropout.
+        steps_per_epoch: training batches per epoch (for the LR schedule).
+        **network_kwargs: `input_shape`, `num_classes`, `filters` of
+            `build_network`.
+
+    Returns:
+        A compiled Keras model whose optimizer is built (so its state can
+        be restored before the first step).
+    """
+    network = build_network(config, seed, **network_kwargs)
+    model = rule_class(config.rule)(network, seed=seed, **dict(config.rule_kwargs))
+    model.compile(optimizer=build_optimizer(config, steps_per_epoch), metrics=["accuracy"])
+    model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def steps_per_epoch(num_examples, batch_size):
+    """Batches per epoch with the last partial batch kept."""
+    return max(1, math.ceil(num_examples / batch_size))
