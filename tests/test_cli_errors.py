@@ -1,12 +1,17 @@
 """User errors on the command line: one argparse-style line, exit status 2.
 
-The end-to-end tests run the real `pepita` CLI (`python -m pepita_keras.cli`)
-in subprocesses, as a user would; the in-process tests pin down which
-exceptions count as user errors and which keep their traceback.
+The end-to-end tests run the `pepita` CLI's `main` in this process (fast);
+`test_in_process_equals_a_fresh_process` (slow) checks that a real
+`python -m pepita_keras.cli` prints the same lines, and the import tests run
+fresh processes because what a process imports is what they are about. The
+remaining in-process tests pin down which exceptions count as user errors and
+which keep their traceback.
 """
 
 import argparse
+import contextlib
 import importlib.metadata
+import io
 import os
 import pathlib
 import re
@@ -14,6 +19,8 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import traceback
+import types
 
 import keras
 import pytest
@@ -21,15 +28,49 @@ import pytest
 from pepita_keras import cli
 
 
-def _pepita(tmp_path, *args):
+def _environment(tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
                MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
     env.pop("PEPITA_DATA_DIR", None)
     env.pop("PEPITA_TRACEBACK", None)
+    return env
+
+
+def _pepita_process(tmp_path, *args):
+    """`pepita ARGS` as a user runs it: a fresh process (slow: TensorFlow starts each time)."""
     return subprocess.run(
         [sys.executable, "-m", "pepita_keras.cli", *map(str, args)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path, env=_environment(tmp_path), capture_output=True, text=True, timeout=300,
     )
+
+
+def _pepita(tmp_path, *args):
+    """`pepita ARGS` in this process: what the console script's `main` prints and returns.
+
+    An exception that escapes `main` is shown as Python shows it (traceback,
+    exit status 1), as the console script would; `test_in_process_equals_a_fresh_process`
+    pins that the two agree.
+    """
+    previous_env, previous_cwd = dict(os.environ), os.getcwd()
+    stdout, stderr = io.StringIO(), io.StringIO()
+    os.environ.clear()
+    os.environ.update(_environment(tmp_path))
+    os.chdir(tmp_path)
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                code = cli.main([str(arg) for arg in args])
+            except SystemExit as exit_:
+                code = exit_.code
+            except Exception:  # noqa: BLE001 - shown as the interpreter would
+                traceback.print_exc()
+                code = 1
+    finally:
+        os.chdir(previous_cwd)
+        os.environ.clear()
+        os.environ.update(previous_env)
+    return types.SimpleNamespace(returncode=code, stdout=stdout.getvalue(),
+                                 stderr=stderr.getvalue())
 
 
 def _assert_user_error(result, command, message):
@@ -158,6 +199,21 @@ def test_an_error_in_the_users_own_config_file_keeps_its_traceback(tmp_path):
     assert result.returncode == 1
     assert "Traceback" in result.stderr
     assert "broken_search.py" in result.stderr and "my own bug" in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args", [
+    ("reproduce", "no_such_config", "--synthetic"),
+    ("reproduce", "fc_mnist_pepita", "--smoke", "--synthetic", "--seeds", "0,x"),
+    ("tune", "no_such_search"),
+])
+def test_in_process_equals_a_fresh_process(tmp_path, args):
+    process = _pepita_process(tmp_path, *args)
+    here = _pepita(tmp_path, *args)
+    assert process.returncode == here.returncode == 2
+    errors = [[line for line in result.stderr.splitlines() if line.startswith("pepita ")]
+              for result in (process, here)]
+    assert errors[0] == errors[1] and len(errors[0]) == 1
 
 
 # ---------------------------------------------------------------------------

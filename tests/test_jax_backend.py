@@ -20,10 +20,11 @@ import pytest
 import pepita_keras
 from pepita_keras import models
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("jax") is None,
-    reason="jax is not installed (pip install 'pepita_keras[jax]')",
-)
+pytestmark = [
+    pytest.mark.skipif(importlib.util.find_spec("jax") is None,
+                       reason="jax is not installed (pip install 'pepita_keras[jax]')"),
+    pytest.mark.slow,  # each module starts a Keras-JAX process (10-15 s)
+]
 
 KINDS = ("fc", "conv")
 

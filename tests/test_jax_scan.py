@@ -18,10 +18,11 @@ import textwrap
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("jax") is None,
-    reason="jax is not installed (pip install 'pepita_keras[jax]')",
-)
+pytestmark = [
+    pytest.mark.skipif(importlib.util.find_spec("jax") is None,
+                       reason="jax is not installed (pip install 'pepita_keras[jax]')"),
+    pytest.mark.slow,  # each module starts a Keras-JAX process (10-15 s)
+]
 
 SCRIPT = textwrap.dedent(
     """

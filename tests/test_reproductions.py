@@ -702,6 +702,7 @@ def test_set_overrides_any_config_field_and_refuses_unknown_keys():
         config.with_overrides(["epochs=0"])
 
 
+@pytest.mark.slow  # a fresh `pepita reproduce` process
 def test_cli_set_runs_a_custom_version_of_a_cell(tmp_path, mlflow_uri):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(REPO),
                MLFLOW_TRACKING_URI=mlflow_uri)

@@ -50,6 +50,7 @@ def test_missing_file(tmp_path):
         load_model(tmp_path / "absent.keras")
 
 
+@pytest.mark.slow  # a fresh process per case: what it imports is the point
 @pytest.mark.parametrize("imports, registered", [
     ("import pepita_keras", False),  # the rules load on first use only
     ("import pepita_keras; pepita_keras.PEPITA", True),

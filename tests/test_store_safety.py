@@ -265,7 +265,9 @@ def _merge(source_db, target_uri, monkeypatch=None, die_after=None):
     return "finished"
 
 
-def test_a_merge_killed_at_any_write_is_repaired_by_running_it_again(tmp_path, monkeypatch):
+@pytest.mark.parametrize("every", [
+    4, pytest.param(1, marks=pytest.mark.slow, id="every-write")])
+def test_a_merge_killed_at_any_write_is_repaired_by_running_it_again(tmp_path, monkeypatch, every):
     _source_store(tmp_path / "gpu", seeds=2)
     source_db = tmp_path / "gpu" / "tracking.db"
     clean = f"sqlite:///{tmp_path / 'clean' / 'tracking.db'}"
@@ -273,10 +275,10 @@ def test_a_merge_killed_at_any_write_is_repaired_by_running_it_again(tmp_path, m
     expected = _snapshot(clean)
     assert sorted(expected) == ["fc_mnist_pepita", "fc_mnist_pepita/seed0",
                                 "fc_mnist_pepita/seed1"]
-    # Every write of the merge is a kill point, until one finishes unkilled.
-    die_after, outcome = -1, "killed"
+    # Every `every`-th write of the merge is a kill point, until one finishes unkilled.
+    die_after, outcome = -every, "killed"
     while outcome == "killed":
-        die_after += 1
+        die_after += every
         target = f"sqlite:///{tmp_path / f'killed{die_after}' / 'tracking.db'}"
         outcome = _merge(source_db, target, monkeypatch, die_after)
         counts = _merge(source_db, target)
@@ -285,7 +287,7 @@ def test_a_merge_killed_at_any_write_is_repaired_by_running_it_again(tmp_path, m
         assert _merge(source_db, target) == {"copied": 0, "already_merged": 3}
         artifacts = sorted(p.name for p in (tmp_path / f"killed{die_after}").rglob("note*.txt"))
         assert artifacts == ["note0.txt", "note1.txt"], die_after  # no orphan copies
-    assert die_after >= 3 * 5  # at least five writes per run were each interrupted
+    assert die_after >= 3 * 5  # the kill points spanned at least five writes per run
 
 
 def test_merging_into_itself_or_back_adds_nothing(tmp_path):
