@@ -45,6 +45,25 @@ def rule_class(rule):
     return getattr(pepita_keras, name)
 
 
+def check_rule_arguments(config):
+    """Refuses `rule_kwargs` that the config's rule class does not take (before any run exists).
+
+    Raises:
+        ValueError: naming the unknown argument and the ones the rule takes.
+    """
+    import inspect
+
+    cls = rule_class(config.rule)
+    parameters = inspect.signature(cls.__init__).parameters
+    own = [name for name, p in parameters.items() if name not in ("self", "network", "seed")
+           and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    for name, _ in config.rule_kwargs:
+        if name not in own:
+            raise ValueError(
+                f"rule_kwargs.{name} is not an argument of {cls.__name__} (rule "
+                f"{config.rule!r}); it takes: {', '.join(own) or 'none'}.")
+
+
 def learning_rate_schedule(config, steps_per_epoch):
     """Step-keyed piecewise-constant schedule: ×factor at each decay epoch.
 

@@ -62,8 +62,9 @@ def parse_seeds(text):
                 seeds.append(int(part))
     except ValueError:
         raise ValueError(f"--seeds must look like '0,1,2' or '0-4'; received {text!r}.")
-    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
-        raise ValueError(f"--seeds must list distinct non-negative integers; received {text!r}.")
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0 or max(seeds) >= 2**32:
+        raise ValueError("--seeds must list distinct integers in [0, 2**32) (NumPy's and "
+                         f"Keras's seed range); received {text!r}.")
     return seeds
 
 
@@ -96,6 +97,13 @@ def configure(config, smoke=False, epochs=None, train_examples=None, test_exampl
     """
     config = config.with_overrides(overrides)
     if smoke:
+        overridden = sorted({str(a).partition("=")[0].strip() for a in overrides}
+                            & {"epochs", "train_examples", "test_examples"})
+        if overridden:
+            raise ValueError(
+                f"--smoke sets {', '.join(overridden)} itself, so --set {overridden[0]}=… would "
+                f"be ignored; use --set smoke.{overridden[0]}=… (or --{overridden[0].replace('_', '-')}) "
+                "instead.")
         config = config.smoke_version()
     changes = _given(epochs=epochs, train_examples=train_examples, test_examples=test_examples)
     return config.replace(**changes) if changes else config

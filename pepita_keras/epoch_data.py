@@ -66,7 +66,33 @@ def load_config_arrays(config, data_dir=None, synthetic=False, verify=True):
         config.dataset, data_dir, verify=verify
     )
     n_train, n_test = config.train_examples, config.test_examples
+    for split, wanted, available in (("train", n_train, len(x)), ("test", n_test, len(x_test))):
+        if wanted is not None and wanted > available:
+            raise ValueError(
+                f"{split}_examples={wanted} (--{split}-examples) but the {config.dataset} "
+                f"{split} split found has {available} examples; ask for at most {available}.")
     return (x[:n_train], y[:n_train]), (x_test[:n_test], y_test[:n_test])
+
+
+def with_data_sizes(config, arrays):
+    """`config` with the split sizes the arrays actually have, where the config left them open.
+
+    A data folder holding fewer examples than the dataset's full splits
+    (`experiment.FULL_SPLITS`) then trains a custom run (`<cell>-custom-…`),
+    never one that counts as the paper cell.
+    """
+    from pepita_keras.experiment import FULL_SPLITS
+
+    full = FULL_SPLITS.get(config.dataset)
+    if full is None:
+        return config
+    (x, _), (x_test, _) = arrays
+    changes = {}
+    if config.train_examples is None and len(x) != full[0]:
+        changes["train_examples"] = len(x)
+    if config.test_examples is None and len(x_test) != full[1]:
+        changes["test_examples"] = len(x_test)
+    return config.replace(**changes) if changes else config
 
 
 def epoch_order(seed, epoch, num_examples):

@@ -60,6 +60,8 @@ DATASETS = {
     "cifar10": ((32, 32, 3), 10),
     "cifar100": ((32, 32, 3), 100),
 }
+# Examples in the (train, test) splits of each dataset as published.
+FULL_SPLITS = {"mnist": (60000, 10000), "cifar10": (50000, 10000), "cifar100": (50000, 10000)}
 DATASET_LABELS = {"mnist": "MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 
 # Paper numbers: Dellaferrera & Kreiman, ICML 2022, Table 1 (test accuracy %,
@@ -233,6 +235,45 @@ class ExperimentConfig:
                     f"{field} must be None or a positive integer. "
                     f"Received: {field}={value!r}."
                 )
+        self._check_values()
+
+    def _check_values(self):
+        """Refuses values that would only fail (or silently mislead) once training runs."""
+        def number(field, low=None, high=None, low_open=False, high_open=False):
+            value = getattr(self, field)
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and \
+                math.isfinite(value)
+            if ok and low is not None:
+                ok = value > low if low_open else value >= low
+            if ok and high is not None:
+                ok = value < high if high_open else value <= high
+            if not ok:
+                if high is None:
+                    where = f"{'>' if low_open else '>='} {low}"
+                else:
+                    where = f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+                raise ValueError(f"{field} must be a number {where}. Received: {field}={value!r}.")
+
+        number("learning_rate", 0, None, low_open=True)
+        number("momentum", 0, 1, high_open=True)
+        number("weight_decay", 0)
+        number("lr_decay_factor", 0, None, low_open=True)
+        number("dropout", 0, 1, high_open=True)
+        for field in ("lr_decay_epochs", "hidden_units"):
+            value = getattr(self, field)
+            if not isinstance(value, (tuple, list)) or not all(
+                    isinstance(v, int) and not isinstance(v, bool) and v >= (0 if field ==
+                                                                          "lr_decay_epochs" else 1)
+                    for v in value):
+                raise ValueError(
+                    f"{field} must be a tuple of {'epoch numbers' if field == 'lr_decay_epochs' else 'positive widths'}, "
+                    f"e.g. {field}=({'60, 90' if field == 'lr_decay_epochs' else '1024,'}). "
+                    f"Received: {field}={value!r}.")
+        if not self.hidden_units and self.architecture == "fc":
+            raise ValueError("hidden_units must name at least one hidden layer.")
+        if not isinstance(self.rule_kwargs, tuple) or not all(
+                isinstance(item, tuple) and len(item) == 2 for item in self.rule_kwargs):
+            raise ValueError(f"rule_kwargs must be (name, value) pairs. Received: {self.rule_kwargs!r}.")
 
     def replace(self, **changes):
         """A copy with `changes` applied (`dataclasses.replace`)."""

@@ -63,6 +63,7 @@ import tempfile
 import keras
 import numpy as np
 
+from pepita_keras import build
 from pepita_keras import callbacks as callbacks_lib
 from pepita_keras import (checkpoints, epoch_data, json_files, lineage, migrate, plots,
                           provenance, tracking)
@@ -556,15 +557,27 @@ def reproduce(config, seeds=(0,), data_dir=None, run_root=DEFAULT_RUN_ROOT,
     parent, results = reproduce(config, seeds=[0, 1], data_dir="/data")
     ```
     """
+    # Everything that can be refused is refused before a run, folder or file exists.
     if system_metrics:
-        tracking.check_system_metrics()  # before any run is created
+        tracking.check_system_metrics()
+    build.check_rule_arguments(config)
+    for seed in seeds:
+        if not isinstance(seed, int) or not 0 <= seed < 2**32:
+            raise ValueError(f"seeds must be integers in [0, 2**32). Received: {seed!r}.")
+    arrays = epoch_data.load_config_arrays(config, data_dir, synthetic=synthetic, verify=verify)
+    if not synthetic:
+        sized = epoch_data.with_data_sizes(config, arrays)
+        if sized is not config:
+            print(f"[{config.name}] the data found has {len(arrays[0][0])} training and "
+                  f"{len(arrays[1][0])} test examples, not the full dataset's: recorded as "
+                  f"{sized.run_name}, not as the paper cell.", flush=True)
+            config = sized
     uri = tracking.tracking_uri(tracking_uri)
     client = tracking.client(uri)
     experiment_id = tracking.experiment_id(client, experiment)
     cell_dir = pathlib.Path(run_root) / config.run_name
     cell_dir.mkdir(parents=True, exist_ok=True)
     command = command or provenance.command_line()
-    arrays = epoch_data.load_config_arrays(config, data_dir, synthetic=synthetic, verify=verify)
     data = epoch_data.EpochData(arrays, config.batch_size, config.eval_batch_size)
     inputs = lineage.dataset_inputs(config, arrays, data_dir, synthetic)
     # One parent run per cell, even when two processes start it at once.

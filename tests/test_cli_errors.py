@@ -290,3 +290,66 @@ def test_tune_summary_without_a_scored_trial_is_an_error_not_a_crash(monkeypatch
         "synthetic", "tracking_uri")})
     assert cli.tune_command(args) == 1
     assert "no trial of 'search' completed with a score" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------
+# Bad settings are refused before a run, a run folder or a store exists.
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("args, message", [
+    (("--set", "learning_rate=abc"), "learning_rate must be a number > 0"),
+    (("--set", "dropout=1.5"), "dropout must be a number in [0, 1)"),
+    (("--set", "lr_decay_epochs=5"), "lr_decay_epochs must be a tuple of epoch numbers"),
+    (("--set", "rule_kwargs.bogus=1"), "rule_kwargs.bogus is not an argument of PEPITA"),
+    (("--seeds", "4294967296"), "--seeds must list distinct integers in [0, 2**32)"),
+    (("--set", "epochs=3"), "--smoke sets epochs itself"),
+])
+def test_bad_settings_are_refused_before_anything_is_written(tmp_path, args, message):
+    result = _pepita(tmp_path, "reproduce", "fc_mnist_pepita", "--smoke", "--synthetic",
+                     "--run-root", tmp_path / "runs", *args)
+    _assert_user_error(result, "reproduce", message)
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+def test_more_examples_than_the_data_has_are_refused(tmp_path):
+    data = tmp_path / "data" / "mnist"
+    _write_small_mnist(data, train=100, test=20)
+    result = _pepita(tmp_path, "reproduce", "fc_mnist_pepita", "--data-dir", data.parent,
+                     "--no-verify", "--train-examples", "100000", "--epochs", "1",
+                     "--run-root", tmp_path / "runs")
+    _assert_user_error(result, "reproduce", "train_examples=100000")
+    assert "has 100 examples" in result.stderr and not (tmp_path / "runs").exists()
+
+
+def _write_small_mnist(folder, train, test):
+    import gzip
+
+    import numpy as np
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for split, count in (("train", train), ("t10k", test)):
+        images = rng.integers(0, 256, size=(count, 28, 28), dtype=np.uint8)
+        labels = rng.integers(0, 10, size=count, dtype=np.uint8)
+        header = np.array([2051, count, 28, 28], dtype=">i4").tobytes()
+        (folder / f"{split}-images-idx3-ubyte.gz").write_bytes(
+            gzip.compress(header + images.tobytes()))
+        header = np.array([2049, count], dtype=">i4").tobytes()
+        (folder / f"{split}-labels-idx1-ubyte.gz").write_bytes(
+            gzip.compress(header + labels.tobytes()))
+
+
+def test_a_smaller_data_folder_trains_a_custom_run_not_the_paper_cell(tmp_path):
+    data = tmp_path / "data" / "mnist"
+    _write_small_mnist(data, train=200, test=50)
+    result = _pepita(tmp_path, "reproduce", "fc_mnist_pepita", "--data-dir", data.parent,
+                     "--no-verify", "--epochs", "1", "--run-root", tmp_path / "runs",
+                     "--verbose", "0")
+    assert result.returncode == 0, result.stderr
+    assert "not as the paper cell" in result.stdout
+    from pepita_keras import experiment
+
+    config = experiment.load_config("fc_mnist_pepita").replace(epochs=1)
+    sized = config.replace(train_examples=200, test_examples=50)
+    # The sizes are part of the recorded settings: not even the plain --epochs 1 run's name.
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == [sized.run_name]
+    assert sized.run_name != config.run_name
