@@ -25,24 +25,19 @@ def rule_class(rule):
     """The rule class for a short name (`"fa"`), a class name (`"PEPITA"`) or a class.
 
     Args:
-        rule: a key of `experiment.RULES` (any case), a value of it, or a rule class.
+        rule: a registered short name (any case), a class name, or a rule class.
 
     Returns:
-        The rule class exported by `pepita_keras`.
+        The rule class (`pepita_keras.registry`).
 
     Raises:
         ValueError: if no such rule exists.
     """
-    import pepita_keras
-    from pepita_keras.experiment import RULES
+    from pepita_keras import registry
 
     if isinstance(rule, type):
         return rule
-    name = RULES.get(str(rule).lower(), rule)
-    if name not in RULES.values():
-        choices = sorted(RULES) + sorted(RULES.values())
-        raise ValueError(f"rule must be one of {choices}. Received: rule={rule!r}.")
-    return getattr(pepita_keras, name)
+    return registry.rule_info(rule).load()
 
 
 def check_rule_arguments(config):

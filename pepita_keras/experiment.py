@@ -34,25 +34,12 @@ import json
 import math
 
 import pepita_keras
-from pepita_keras import config_files, untrusted
+from pepita_keras import config_files, registry, untrusted
 
-# Rule short names → the classes `pepita_keras` exports.
-RULES = {
-    "bp": "Backprop",
-    "fa": "FeedbackAlignment",
-    "dfa": "DirectFeedbackAlignment",
-    "drtp": "DRTP",
-    "pepita": "PEPITA",
-    "mempepita": "MEMPEPITA",
-}
-RULE_LABELS = {
-    "bp": "BP",
-    "fa": "FA",
-    "dfa": "DFA",
-    "drtp": "DRTP",
-    "pepita": "PEPITA",
-    "mempepita": "MEMPEPITA",
-}
+# Rule short names → class names and table labels, read from the rules' own
+# declarations (`pepita_keras.registry`), in table order.
+RULES = {name: info.class_name for name, info in registry.rules().items()}
+RULE_LABELS = {name: info.label for name, info in registry.rules().items()}
 ARCHITECTURES = ("fc", "conv")
 DATASETS = {
     # name: (input shape, number of classes)
@@ -423,9 +410,8 @@ def _literal(text):
         return text
 
 
-_DEFAULT_RULE_KWARGS = {
-    "pepita": (("feedback_scale", 0.05),),
-}
+_DEFAULT_RULE_KWARGS = {name: info.defaults for name, info in registry.rules().items()
+                        if info.defaults}
 
 
 def settings_differences(recorded, config, normalize=lambda value: value):

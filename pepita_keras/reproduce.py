@@ -65,8 +65,8 @@ import numpy as np
 
 from pepita_keras import build
 from pepita_keras import callbacks as callbacks_lib
-from pepita_keras import (checkpoints, epoch_data, json_files, lineage, migrate, plots,
-                          provenance, tracking)
+from pepita_keras import (checkpoints, epoch_data, json_files, lineage, plots, provenance,
+                          tracking)
 from pepita_keras import experiment as experiment_lib
 
 DEFAULT_EXPERIMENT = tracking.REPRODUCTIONS_EXPERIMENT
@@ -204,10 +204,18 @@ def _parent_run(client, experiment_id, config, cell_dir, uri, command, synthetic
 
 
 def _upgrade_if_old(client, run_id):
-    """Brings a run written before `tracking.SCHEMA_VERSION` up to date before resuming it."""
+    """Refuses to resume a run written before `tracking.SCHEMA_VERSION` (one line, no upgrade here).
+
+    Upgrading is `pepita migrate-store`'s job; resuming never runs migration
+    code on its own.
+    """
     tags = client.get_run(run_id).data.tags
     if tracking.run_schema(tags) < tracking.SCHEMA_VERSION:
-        migrate.upgrade_run(tracking.client_uri(client), run_id)
+        raise ValueError(
+            f"run {run_id} in {tracking.client_uri(client)} was written by an older "
+            f"pepita_keras (store schema {tracking.run_schema(tags)} < "
+            f"{tracking.SCHEMA_VERSION}); upgrade the store first: pepita migrate-store "
+            f"--tracking-uri {tracking.client_uri(client)}")
 
 
 def _seed_result(seed, state, resumed_from, model=None):

@@ -22,16 +22,11 @@ import keras
 import numpy as np
 
 import pepita_keras
+from pepita_keras import registry
 from pepita_keras.saving import load_model
 
-RULES = {
-    "pepita": pepita_keras.PEPITA,
-    "mempepita": pepita_keras.MEMPEPITA,
-    "bp": pepita_keras.Backprop,
-    "fa": pepita_keras.FeedbackAlignment,
-    "dfa": pepita_keras.DirectFeedbackAlignment,
-    "drtp": pepita_keras.DRTP,
-}
+# Every registered rule (pepita_keras.registry): a new rule is tested by the shared harness.
+RULES = {name: info.load() for name, info in registry.rules().items()}
 
 
 def mlp(sizes, use_bias=False, dropout=0.0, seed=0, activation="relu"):

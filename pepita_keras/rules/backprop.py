@@ -31,9 +31,10 @@ from keras import ops
 from pepita_keras import ops as backend_ops
 from pepita_keras.core import LearningRuleModel
 from pepita_keras.network import output_activation_name
+from pepita_keras.registry import register_rule
 
 
-@keras.saving.register_keras_serializable(package="pepita_keras")
+@register_rule("bp", label="BP", order=0)
 class Backprop(LearningRuleModel):
     """Trains a network with backpropagation of the categorical cross-entropy.
 

@@ -45,6 +45,7 @@ from pepita_keras.feedback import (
     feedback_seed,
     forward_kernel_product,
 )
+from pepita_keras.registry import register_rule
 
 # Output activations whose cross-entropy gradient w.r.t. the pre-activation
 # is e = y − onehot(t): softmax (categorical CE), sigmoid (binary CE summed
@@ -52,7 +53,7 @@ from pepita_keras.feedback import (
 OUTPUT_ACTIVATIONS = ("softmax", "sigmoid")
 
 
-@keras.saving.register_keras_serializable(package="pepita_keras")
+@register_rule("dfa", label="DFA", order=2)
 class DirectFeedbackAlignment(LearningRuleModel):
     """Trains a network with Direct Feedback Alignment through `model.fit`.
 

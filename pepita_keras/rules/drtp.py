@@ -61,6 +61,7 @@ import numbers
 import keras
 
 from pepita_keras.rules.dfa import DirectFeedbackAlignment
+from pepita_keras.registry import register_rule
 
 # The official DRTP code's defaults (its `main.py` arguments), for networks
 # built with `models.paper_fc` / `models.paper_conv`.
@@ -98,7 +99,7 @@ def official_code_step(eta, batch_size, num_classes):
     }
 
 
-@keras.saving.register_keras_serializable(package="pepita_keras")
+@register_rule("drtp", label="DRTP", order=3)
 class DRTP(DirectFeedbackAlignment):
     """Trains a network with Direct Random Target Projection through `fit`.
 

@@ -41,9 +41,10 @@ from pepita_keras.feedback import (
     check_feedback_scale,
     feedback_seed,
 )
+from pepita_keras.registry import register_rule
 
 
-@keras.saving.register_keras_serializable(package="pepita_keras")
+@register_rule("fa", label="FA", order=1)
 class FeedbackAlignment(LearningRuleModel):
     """Trains a network with Feedback Alignment through `model.fit`.
 

@@ -34,9 +34,10 @@ from keras import ops
 
 from pepita_keras import ops as backend_ops
 from pepita_keras.rules.pepita import PEPITA
+from pepita_keras.registry import register_rule
 
 
-@keras.saving.register_keras_serializable(package="pepita_keras")
+@register_rule("mempepita", label="MEMPEPITA", order=5)
 class MEMPEPITA(PEPITA):
     """PEPITA with activation recomputation (three forward passes).
 

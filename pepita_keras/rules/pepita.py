@@ -109,6 +109,7 @@ from pepita_keras.feedback import (
     forward_kernel_product,
 )
 from pepita_keras.network import output_activation_name
+from pepita_keras.registry import register_rule
 
 LAST_LAYER_ERRORS = ("modulated", "clean")
 CONV_UPDATES = ("local", "official")
@@ -116,7 +117,7 @@ UPDATE_FORMS = ("difference", "hebbian")
 CLEAN, MODULATED = "clean", "modulated"
 
 
-@keras.saving.register_keras_serializable(package="pepita_keras")
+@register_rule("pepita", label="PEPITA", order=4, defaults={"feedback_scale": 0.05})
 class PEPITA(LearningRuleModel):
     """Trains a feed-forward network with PEPITA through `model.fit`.
 

@@ -525,13 +525,14 @@ def _rule_arguments(rule_class):
 
 
 def _short_name(rule_class):
-    """The reproduction short name (`"pepita"`) of a rule class exported by the package."""
-    for short, class_name in experiment.RULES.items():
-        if class_name == rule_class.__name__:
-            return short
-    raise ValueError(
-        f"{rule_class.__name__} is not one of the package's rules {sorted(experiment.RULES)}; "
-        "a search builds its model from an ExperimentConfig, which names one of them.")
+    """The registered short name (`"pepita"`) of a rule class (`pepita_keras.registry`)."""
+    name = vars(rule_class).get("rule_name")  # its own, not a parent rule's
+    if name is None:
+        raise ValueError(
+            f"{rule_class.__name__} is not a registered rule (decorate it with "
+            "pepita_keras.registry.register_rule); a search builds its model from an "
+            "ExperimentConfig, which names a registered rule.")
+    return name
 
 
 def _check_architecture(architecture):

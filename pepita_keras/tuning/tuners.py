@@ -422,8 +422,7 @@ def _hypermodel_tags(hypermodel):
     rule = getattr(hypermodel, "rule_class", None)
     if rule is not None:
         # The rule names of the reproduction configs (`bp`, `pepita`, …).
-        names = {cls: name for name, cls in experiment_lib.RULES.items()}
-        tags["pepita.rule"] = names.get(rule.__name__, rule.__name__.lower())
+        tags["pepita.rule"] = vars(rule).get("rule_name", rule.__name__.lower())
     if getattr(hypermodel, "architecture", None):
         tags["pepita.architecture"] = hypermodel.architecture
     return tags
