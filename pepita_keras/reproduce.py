@@ -66,7 +66,7 @@ import numpy as np
 from pepita_keras import build
 from pepita_keras import callbacks as callbacks_lib
 from pepita_keras import (checkpoints, epoch_data, json_files, lineage, plots, provenance,
-                          tracking)
+                          slowness, tracking)
 from pepita_keras import experiment as experiment_lib
 
 DEFAULT_EXPERIMENT = tracking.REPRODUCTIONS_EXPERIMENT
@@ -493,13 +493,20 @@ def summarize_parent(client, parent_run_id, config, folder=None):
         summary["final_test_accuracy_mean"] = float(values.mean())
         if len(values) > 1:
             summary["final_test_accuracy_std"] = float(values.std(ddof=1))
+        fits = [slowness.seed_slowness(config, c["test_accuracy"]) for c in curves.values()
+                if c.get("test_accuracy")]
+        if fits:
+            summary["slowness_mean"] = float(np.mean([s for _, s in fits]))
+            summary["acc_max_mean"] = float(np.mean([a for a, _ in fits]))
+            if len(fits) > 1:
+                summary["slowness_std"] = float(np.std([s for _, s in fits], ddof=1))
     parent = client.get_run(parent_run_id)
     key = ",".join(sorted(finals, key=int)) + "|" + ",".join(sorted(diverged, key=int))
     if key == "|" or parent.data.tags.get("pepita.summarized_seeds") == key:
         return summary  # nothing ended yet, or logged by an earlier call: log once
     # Rewritten, not appended: each step holds one value, over the seeds summarised now.
     tracking.delete_metric_history(
-        client, parent_run_id, [*summary, "final_test_accuracy_std",
+        client, parent_run_id, [*summary, "final_test_accuracy_std", "slowness_std",
                                 *(f"{n}_{s}" for n in PARENT_CURVES for s in ("mean", "std"))])
     # At the last epoch's step, like the seeds' final_* metrics.
     tracking.log_metrics(client, parent_run_id, summary, step=config.epochs)

@@ -27,6 +27,7 @@ import numpy as np
 from pepita_keras import config_files
 from pepita_keras import experiment as experiment_lib
 from pepita_keras import plots as plots_lib
+from pepita_keras import slowness as slowness_lib
 from pepita_keras import tracking
 
 DEFAULT_OUTPUT = pathlib.Path("reproductions") / "results"
@@ -90,6 +91,12 @@ class CellResult:
         if len(self.finals) < 2:
             return None
         return float(np.std(list(self.finals.values()), ddof=1))
+
+    @property
+    def slowness(self):
+        """`{seed: (acc_max, s)}` of the completed seeds (`pepita_keras.slowness`)."""
+        return {seed: slowness_lib.seed_slowness(self.config, self.histories[seed]["test_accuracy"])
+                for seed in self.finals if self.histories.get(seed, {}).get("test_accuracy")}
 
     @property
     def delta_sigma(self):
@@ -325,6 +332,7 @@ def table_rows(results):
             "diverged": "; ".join(
                 f"seed {s}: non-finite at epoch {e}" for s, e in sorted(cell.diverged.items())
             ),
+            **_slowness_columns(cell),
             "epochs": config.epochs,
             "wall_time_s_per_seed": (
                 f"{np.nanmean(cell.wall_times):.0f}" if cell.wall_times else ""
@@ -337,6 +345,16 @@ def table_rows(results):
             "gap": config_field(name, "Gap") if cell.matches_paper is False else "",
         })
     return rows
+
+
+def _slowness_columns(cell):
+    fits = list(cell.slowness.values())
+    if not fits:
+        return {"slowness_mean": "", "slowness_std": "", "acc_max_mean": ""}
+    values = np.array([s for _, s in fits])
+    return {"slowness_mean": f"{values.mean():.3g}",
+            "slowness_std": f"{values.std(ddof=1):.2g}" if len(values) > 1 else "",
+            "acc_max_mean": f"{100 * np.mean([a for a, _ in fits]):.2f}"}
 
 
 def config_command(name):
@@ -443,11 +461,14 @@ def write_results(results, output=DEFAULT_OUTPUT, tracking_uri="", plots=True, f
         "recorded: a load above the core count means other jobs shared the machine. "
         f"A cell matches the paper when its mean lies within max({TOLERANCE_SIGMAS:g} paper σ, "
         f"{TOLERANCE_POINTS:g} points) of the paper's; where it does not, its section under "
-        "Runs says why.",
+        "Runs says why. s = slowness, the official code's convergence rate: acc(t) = "
+        "acc_max · t / (s + t) fitted to each seed's test-accuracy curve before the first "
+        "learning-rate decay, chance at t = 0 (`pepita_keras.slowness`); epochs to half of "
+        "acc_max, smaller = faster; mean ± std over the completed seeds.",
         "",
-        "| Cell | Rule | Net | Dataset | Ours | n | Paper | Δ (paper σ) | "
+        "| Cell | Rule | Net | Dataset | Ours | n | Paper | Δ (paper σ) | s (epochs) | "
         "Wall time / seed | Status |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row, cell in zip(rows, results.values()):
         ours = _fmt(cell.mean, cell.std) if cell.n else "—"
@@ -462,7 +483,7 @@ def write_results(results, output=DEFAULT_OUTPUT, tracking_uri="", plots=True, f
         lines.append(
             f"| `{row['cell']}` | {row['rule']} | {row['architecture']} | {row['dataset']} | "
             f"{ours} | {row['n_seeds'] or '—'} | {paper} | {row['delta_paper_sigma'] or '—'} | "
-            f"{wall} | {status} |"
+            f"{_slowness_text(row)} | {wall} | {status} |"
         )
     lines += _platforms_section(results)
     lines += [
@@ -516,6 +537,14 @@ def write_results(results, output=DEFAULT_OUTPUT, tracking_uri="", plots=True, f
     readme = output / "README.md"
     readme.write_text("\n".join(lines).rstrip() + "\n")
     return readme
+
+
+def _slowness_text(row):
+    if not row["slowness_mean"]:
+        return "—"
+    if float(row["slowness_mean"]) <= 1.5e-4:  # the fit's lower bound: flat from epoch 1
+        return "≤ 1e-4"
+    return row["slowness_mean"] + (f" ± {row['slowness_std']}" if row["slowness_std"] else "")
 
 
 def differences_text(differences):

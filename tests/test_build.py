@@ -18,7 +18,13 @@ import pytest
 from pepita_keras import build, experiment, results, tuning
 from pepita_keras.tuning import tuners
 
-SHIPPED = sorted(results.shipped_configs())
+# One cell per rule × architecture and every special case runs by default; all
+# shipped configs run under --run-slow / CI (each costs ~1-7 s of model building).
+REPRESENTATIVE = {"fc_mnist_pepita", "fc_mnist_drtp", "fc_mnist_bp_h2", "fc_cifar100_fa",
+                  "conv_mnist_pepita", "conv_mnist_pepita_local", "conv_mnist_bp",
+                  "conv_mnist_drtp", "iclr_fc_mnist_pepita_wd_norm", "iclr_fc_mnist_pepita_mirror"}
+SHIPPED = [name if name in REPRESENTATIVE else pytest.param(name, marks=pytest.mark.slow)
+           for name in sorted(results.shipped_configs())]
 
 
 def _trial_model(config, seed, num_train):
