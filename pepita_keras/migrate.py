@@ -286,7 +286,8 @@ def migrate_store(uri, artifact_location=None, data_dir=None, rebuild_artifacts=
 
     Returns:
         `{"experiments_moved", "runs_upgraded", "artifacts_logged",
-        "files_copied", "parents_summarized", "runs_renamed"}` counts.
+        "files_copied", "parents_summarized", "runs_renamed", "parents_joined",
+        "runs_backfilled"}` counts.
     """
     def say(text):
         if stream is not None:
@@ -296,7 +297,8 @@ def migrate_store(uri, artifact_location=None, data_dir=None, rebuild_artifacts=
     client = tracking.client(uri)
     root = tracking.store_root(uri)
     report = dict.fromkeys(("experiments_moved", "runs_upgraded", "artifacts_logged",
-                            "files_copied", "parents_summarized", "runs_renamed"), 0)
+                            "files_copied", "parents_summarized", "runs_renamed",
+                            "parents_joined", "runs_backfilled"), 0)
     for experiment in client.search_experiments():
         if experiments and experiment.name not in experiments:
             continue
@@ -322,6 +324,9 @@ def migrate_store(uri, artifact_location=None, data_dir=None, rebuild_artifacts=
             if upgrade_run(uri, run.info.run_id, parents):
                 report["runs_upgraded"] += 1
         report["runs_renamed"] += follow_current_configs(client, eid, say)
+        tidied = tidy_cells(client, eid, say)
+        report["parents_joined"] += tidied["parents_joined"]
+        report["runs_backfilled"] += tidied["runs_backfilled"]
         if not rebuild_artifacts:
             continue
         runs = client.search_runs([eid], max_results=50000)
@@ -476,3 +481,103 @@ def follow_current_configs(client, experiment_id, say=lambda text: None):
                 tracking.set_tags(client, seed_run.info.run_id,
                                   {"run_dir": str(folder / seed_dir.name)})
     return renamed
+
+
+# ---------------------------------------------------------------------------
+# Step 6: one parent per cell, complete params and tags, one value per step.
+# ---------------------------------------------------------------------------
+# Seed params added to the config after the first runs, with the value every
+# earlier run trained with (the fields' defaults then).
+_BACKFILLED_PARAMS = {"hidden_activation": "relu", "output_activation": "softmax",
+                      "kernel_initializer": "he_uniform"}
+
+
+def _parent_key(run):
+    tags = run.data.tags
+    # The name carries the settings (`<cell>` = shipped, else `-custom-<digest>`,
+    # kept current by step 5), so equal keys mean one experiment.
+    return (run.info.run_name, tracking.tag_is_true(tags.get("pepita.smoke")),
+            tracking.tag_is_true(tags.get("pepita.synthetic")),
+            tags.get(tracking.PLATFORM_TAG, tracking.DEFAULT_PLATFORM))
+
+
+def _curves_logged_more_than_once(client, run_id):
+    history = client.get_metric_history(run_id, "test_accuracy_mean")
+    steps = [metric.step for metric in history]
+    return len(steps) != len(set(steps))
+
+
+def tidy_cells(client, experiment_id, say=lambda text: None):
+    """Step 6: what the results table says, the store shows; idempotent.
+
+    - Parent runs of one cell with the same name and settings (a cell whose
+      seeds were started from two run folders) become one: the seeds of the
+      later parents move under the earliest, the emptied parents are deleted.
+    - Seed runs recorded before `hidden_activation`, `output_activation` and
+      `kernel_initializer` existed get those params (the values they trained
+      with); runs without `pepita.platform` get `tracking.DEFAULT_PLATFORM`
+      (every run before that tag was TensorFlow on a CPU); `paper.mean` /
+      `paper.std` tags in percent become fractions, as every MLflow number.
+    - A parent whose per-epoch curves hold several values per step (re-logged
+      by older versions at every seed's end) or that gained seeds is
+      summarised again, once per epoch.
+
+    Returns:
+        `{"parents_joined": n, "runs_backfilled": m}`.
+    """
+    counts = {"parents_joined": 0, "runs_backfilled": 0}
+    resummarize = set()
+    for run in client.search_runs([experiment_id], max_results=50000):
+        tags, changed = run.data.tags, False
+        if tracking.role(tags) == "seed":
+            missing = {k: v for k, v in _BACKFILLED_PARAMS.items() if k not in run.data.params}
+            if missing:
+                tracking.log_params(client, run.info.run_id, missing)
+                changed = True
+        new_tags = {}
+        if tracking.PLATFORM_TAG not in tags:
+            new_tags[tracking.PLATFORM_TAG] = tracking.DEFAULT_PLATFORM
+        for key in ("paper.mean", "paper.std"):
+            try:
+                value = float(tags[key])
+            except (KeyError, ValueError):
+                continue
+            if value > 1:
+                new_tags[key] = value / 100
+        if new_tags:
+            tracking.set_tags(client, run.info.run_id, new_tags)
+            changed = True
+        counts["runs_backfilled"] += changed
+        if tracking.role(tags) == "cell" and _curves_logged_more_than_once(
+                client, run.info.run_id):
+            resummarize.add(run.info.run_id)
+    runs = client.search_runs([experiment_id], max_results=50000)
+    parents = {}
+    for run in sorted(runs, key=lambda r: r.info.start_time or 0):
+        if tracking.role(run.data.tags) == "cell":
+            parents.setdefault(_parent_key(run), []).append(run)
+    for group in parents.values():
+        keep, extras = group[0], group[1:]
+        for extra in extras:
+            for child in reproduce.child_runs(client, extra.info.run_id):
+                client.set_tag(child.info.run_id, "mlflow.parentRunId", keep.info.run_id)
+            # A run folder of the extra parent on this machine resumes into the kept one.
+            state_path = pathlib.Path(extra.data.tags.get("run_dir", "")) / reproduce.PARENT_FILE
+            state = json_files.read_json(state_path) if extra.data.tags.get("run_dir") else None
+            if state is not None and state.get("run_id") == extra.info.run_id:
+                json_files.write_json(state_path, dict(state, run_id=keep.info.run_id))
+            tracking.set_tags(client, keep.info.run_id,
+                              {"pepita.joined_parents": ",".join(
+                                  r.info.run_id for r in extras)})
+            tracking.delete_run_completely(client, extra)
+            counts["parents_joined"] += 1
+            resummarize.add(keep.info.run_id)
+            say(f"  {keep.info.run_name}: parent {extra.info.run_id} joined into "
+                f"{keep.info.run_id}")
+    for run_id in sorted(resummarize):
+        run = client.get_run(run_id)
+        config = _config_for(run)
+        if config is not None:
+            reproduce.summarize_parent(client, run_id, config, force=True)
+            say(f"  {run.info.run_name}: per-epoch mean/std rewritten, one value per epoch")
+    return counts

@@ -177,8 +177,8 @@ def _parent_run(client, experiment_id, config, cell_dir, uri, command, synthetic
                 "Set MLFLOW_TRACKING_URI to the original store, or use another "
                 "--run-root / delete that directory to start over."
             )
-        tracking.reopen_run(client, state["run_id"])
         _upgrade_if_old(client, state["run_id"])
+        tracking.reopen_run(client, state["run_id"])
         return state["run_id"]
     tags = {
         tracking.ROLE_TAG: "cell",
@@ -193,7 +193,8 @@ def _parent_run(client, experiment_id, config, cell_dir, uri, command, synthetic
         **provenance.provenance_tags(command),
     }
     if config.paper:
-        tags.update({"paper.mean": config.paper[0], "paper.std": config.paper[1],
+        # Fractions, as every accuracy in MLflow (the paper quotes percent).
+        tags.update({"paper.mean": config.paper[0] / 100, "paper.std": config.paper[1] / 100,
                      "paper.source": config.paper_source})
     run_id = tracking.create_run(client, experiment_id, config.run_name, tags=tags)
     tracking.log_params(client, run_id, config.flatten())
@@ -306,8 +307,8 @@ def _run_seed_locked(config, seed, data, client, experiment_id, parent_run_id, f
         resumed_from = 0
     else:
         run_id = state["run_id"]
-        tracking.reopen_run(client, run_id)
         _upgrade_if_old(client, run_id)
+        tracking.reopen_run(client, run_id)
         if inputs and not client.get_run(run_id).inputs.dataset_inputs:
             lineage.log_dataset_inputs(client, run_id, inputs)  # started before inputs existed
         resumed_from = state["epoch"]
@@ -457,7 +458,7 @@ def smoke_run(config, data_dir=None, synthetic=False, verify=True, seed=0):
     return history
 
 
-def summarize_parent(client, parent_run_id, config, folder=None):
+def summarize_parent(client, parent_run_id, config, folder=None, force=False):
     """Summarises the completed seeds on the parent run; logs only what changed.
 
     Logs, over the seeds that completed (diverged ones are never averaged in;
@@ -474,6 +475,8 @@ def summarize_parent(client, parent_run_id, config, folder=None):
         config: its `ExperimentConfig`.
         folder: where to write the plot before logging it (default: a
             temporary folder).
+        force: summarise again even if these seeds were summarised before
+            (`pepita migrate-store` rewrites curves logged by older versions).
 
     Returns:
         The summary metrics dict.
@@ -502,7 +505,7 @@ def summarize_parent(client, parent_run_id, config, folder=None):
                 summary["slowness_std"] = float(np.std([s for _, s in fits], ddof=1))
     parent = client.get_run(parent_run_id)
     key = ",".join(sorted(finals, key=int)) + "|" + ",".join(sorted(diverged, key=int))
-    if key == "|" or parent.data.tags.get("pepita.summarized_seeds") == key:
+    if key == "|" or (parent.data.tags.get("pepita.summarized_seeds") == key and not force):
         return summary  # nothing ended yet, or logged by an earlier call: log once
     # Rewritten, not appended: each step holds one value, over the seeds summarised now.
     tracking.delete_metric_history(

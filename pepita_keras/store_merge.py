@@ -34,7 +34,6 @@ store_merge.merge_store("gpu/tracking.db", "sqlite:///reproductions/results/trac
 """
 
 import pathlib
-import shutil
 import tempfile
 
 from pepita_keras import tracking, untrusted
@@ -96,18 +95,6 @@ def _local_artifacts(run, source_folder, source_root, max_bytes):
 def _origin(run):
     """The id a run was first recorded under (its own, or the one it was merged from)."""
     return run.data.tags.get(MERGED_FROM_TAG, run.info.run_id)
-
-
-def _delete_partial(target, target_uri, run):
-    """Removes a run a killed merge left half-copied (and its artifact folder)."""
-    target.delete_run(run.info.run_id)
-    try:
-        tracking._sql_store(target_uri)._hard_delete_run(run.info.run_id)
-    except (ValueError, AttributeError):
-        pass  # not a database store: the run stays soft-deleted (hidden)
-    folder = tracking.local_artifact_folder(target, run)
-    if folder is not None and folder.parts[-2:] == (run.info.run_id, "artifacts"):
-        shutil.rmtree(folder.parent, ignore_errors=True)
 
 
 def _copy_run(source, target, run, experiment_id, parent_id, artifacts):
@@ -201,7 +188,7 @@ def merge_store(source, target_uri=None, artifacts_archive=None, say=print,
                     target.delete_tag(run.info.run_id, MERGING_FROM_TAG)
                     del run.data.tags[MERGING_FROM_TAG]
                 else:
-                    _delete_partial(target, target_uri, run)
+                    tracking.delete_run_completely(target, run)
                     repaired += 1
             # origin → the target's run of it (a run here is its own origin).
             merged = {}

@@ -403,6 +403,24 @@ def delete_metric_history(mlflow_client, run_id, keys):
     return True
 
 
+def delete_run_completely(mlflow_client, run):
+    """Deletes a run, and in a database store also its rows and local artifact folder.
+
+    MLflow's `delete_run` only hides a run; the committed store must not keep
+    what a merge or a migration replaced.
+    """
+    mlflow_client.delete_run(run.info.run_id)
+    try:
+        _sql_store(client_uri(mlflow_client))._hard_delete_run(run.info.run_id)
+    except (ValueError, AttributeError):
+        pass  # not a database store: the run stays soft-deleted (hidden)
+    folder = local_artifact_folder(mlflow_client, run)
+    if folder is not None and folder.parts[-2:] == (run.info.run_id, "artifacts"):
+        import shutil
+
+        shutil.rmtree(folder.parent, ignore_errors=True)
+
+
 def finish_run(mlflow_client, run_id, status="FINISHED"):
     """Terminates a run with `status` (`FINISHED`, `FAILED`, `KILLED`)."""
     mlflow_client.set_terminated(run_id, status=status)

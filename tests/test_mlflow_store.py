@@ -500,8 +500,8 @@ def test_system_metrics_option(tmp_path, monkeypatch):
     assert any(key.startswith("system/cpu") for key in client.get_run(run).data.metrics)
 
 
-def test_resuming_a_run_recorded_with_0_based_steps_upgrades_it(tmp_path, monkeypatch,
-                                                                 mlflow_template_uri):
+def test_resuming_a_run_recorded_with_0_based_steps_asks_for_migrate_store_first(
+        tmp_path, monkeypatch, mlflow_template_uri):
     from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric
 
     config = experiment.load_config("fc_mnist_bp").smoke_version().replace(epochs=2)
@@ -528,6 +528,11 @@ def test_resuming_a_run_recorded_with_0_based_steps_upgrades_it(tmp_path, monkey
     client.update_run(run_id, name="seed0")
     assert _steps(client, run_id, "test_accuracy") == [0]
 
+    # Resuming never runs migration code itself: one line naming the command.
+    with pytest.raises(ValueError, match="upgrade the store first: pepita migrate-store"):
+        reproduce.reproduce(config, **run)
+    assert _steps(client, run_id, "test_accuracy") == [0]  # untouched
+    migrate.migrate_store(mlflow_template_uri, rebuild_artifacts=False)
     reproduce.reproduce(config, **run)
     upgraded = client.get_run(run_id)
     assert upgraded.info.status == "FINISHED"
@@ -615,3 +620,58 @@ def test_merged_gpu_runs_keep_everything_and_show_beside_the_cell(tmp_path, monk
 
     again = store_merge.merge_store(gpu_db, here, artifacts_archive=archive, say=lambda _: None)
     assert again == {"copied": 0, "already_merged": 3}
+
+
+# ---------------------------------------------------------------------------
+# migrate-store step 6: the store shows what the table says.
+# ---------------------------------------------------------------------------
+def test_migrate_store_joins_split_parents_and_tidies_what_older_versions_logged(tmp_path):
+    config = experiment.load_config("fc_mnist_pepita").smoke_version().replace(epochs=2)
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    # One cell, its seeds started from two run folders: two parents of one name.
+    reproduce.reproduce(config, seeds=[0], synthetic=True, run_root=tmp_path / "a",
+                        tracking_uri=uri, verbose=0)
+    reproduce.reproduce(config, seeds=[1], synthetic=True, run_root=tmp_path / "b",
+                        tracking_uri=uri, verbose=0)
+    client = tracking.client(uri)
+    parents = [r for r in _runs(client) if r.data.tags.get("pepita.role") == "cell"]
+    assert len(parents) == 2
+    first = min(parents, key=lambda r: r.info.start_time)
+    # What older versions left: curves re-logged per seed, percent paper tags,
+    # seeds without the activation params, runs without a platform tag.
+    reproduce_curve = client.get_metric_history(first.info.run_id, "test_accuracy_mean")
+    for metric in reproduce_curve:
+        tracking.log_metrics(client, first.info.run_id, {"test_accuracy_mean": 0.5},
+                             step=metric.step)
+    client.set_tag(first.info.run_id, "paper.mean", "98.01")
+    seed0 = next(r for r in _runs(client) if r.info.run_name.endswith("seed0"))
+    with tracking._sql_store(uri).ManagedSessionMaker() as session:
+        from mlflow.store.tracking.dbmodels.models import SqlParam, SqlTag
+        session.query(SqlParam).filter(SqlParam.run_uuid == seed0.info.run_id,
+                                       SqlParam.key == "hidden_activation").delete()
+        session.query(SqlTag).filter(SqlTag.key == "pepita.platform").delete()
+
+    report = migrate.migrate_store(uri, rebuild_artifacts=False)
+    assert report["parents_joined"] == 1
+
+    runs = _runs(client)
+    parents = [r for r in runs if r.data.tags.get("pepita.role") == "cell"]
+    assert [p.info.run_id for p in parents] == [first.info.run_id]
+    parent = parents[0]
+    seeds = [r for r in runs if r.data.tags.get("pepita.role") == "seed"]
+    assert sorted(r.data.tags["mlflow.parentRunId"] for r in seeds) == [parent.info.run_id] * 2
+    # Both seeds averaged, one value per epoch.
+    assert parent.data.metrics["n_seeds"] == 2
+    means = client.get_metric_history(parent.info.run_id, "test_accuracy_mean")
+    assert sorted(m.step for m in means) == [1, 2]
+    finals = [r.data.metrics["final_test_accuracy"] for r in seeds]
+    assert parent.data.metrics["final_test_accuracy_mean"] == pytest.approx(np.mean(finals))
+    assert float(parent.data.tags["paper.mean"]) == pytest.approx(0.9801)
+    assert all(r.data.tags["pepita.platform"] == tracking.DEFAULT_PLATFORM for r in runs)
+    assert client.get_run(seed0.info.run_id).data.params["hidden_activation"] == "relu"
+    # The second folder now resumes into the kept parent.
+    state = json.loads((tmp_path / "b" / config.run_name / reproduce.PARENT_FILE).read_text())
+    assert state["run_id"] == parent.info.run_id
+    # Idempotent.
+    again = migrate.migrate_store(uri, rebuild_artifacts=False)
+    assert again["parents_joined"] == again["runs_backfilled"] == 0
