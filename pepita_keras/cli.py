@@ -429,6 +429,8 @@ def build_parser():
 # ---------------------------------------------------------------------------
 # Running a command.
 # ---------------------------------------------------------------------------
+# Commands that load Keras and its backend (TensorFlow's start-up lines filtered).
+_TRAINING_COMMANDS = ("reproduce", "tune", "migrate-store")
 # What a command may raise for bad user input (see the module docstring).
 USER_ERROR_TYPES = (ValueError, FileNotFoundError)
 _PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
@@ -474,6 +476,11 @@ def main(argv=None):
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
+    if args.command in _TRAINING_COMMANDS:
+        from pepita_keras import console
+
+        with console.quiet_native_startup():
+            import keras  # noqa: F401  (loads the backend once, quietly)
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
     try:

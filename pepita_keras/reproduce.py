@@ -598,6 +598,8 @@ def reproduce(config, seeds=(0,), data_dir=None, run_root=DEFAULT_RUN_ROOT,
     command = command or provenance.command_line()
     data = epoch_data.EpochData(arrays, config.batch_size, config.eval_batch_size)
     inputs = lineage.dataset_inputs(config, arrays, data_dir, synthetic)
+    if verbose:
+        _banner(config, seeds, arrays, inputs, uri, cell_dir, synthetic, data_dir)
     # One parent run per cell, even when two processes start it at once.
     with checkpoints.RunLock(cell_dir / checkpoints.LOCK_FILE, f"{config.run_name} (parent run)"):
         parent_run_id = _parent_run(client, experiment_id, config, cell_dir, uri, command,
@@ -619,6 +621,24 @@ def reproduce(config, seeds=(0,), data_dir=None, run_root=DEFAULT_RUN_ROOT,
         _mark_unfinished(client, parent_run_id, seeds, results)
         tracking.finish_run(client, parent_run_id, status=status)
     return parent_run_id, results
+
+
+def _banner(config, seeds, arrays, inputs, uri, cell_dir, synthetic, data_dir):
+    """What this call will do, before the first epoch: config, data, store, folder, platform."""
+    from pepita_keras import console
+
+    (x, _), (x_test, _) = arrays
+    described = lineage.describe(inputs)
+    digest = ", ".join(f"{context} {item['digest']}" for context, item in described.items())
+    source = "synthetic (no files)" if synthetic else str(data_dir or "$PEPITA_DATA_DIR / TFDS")
+    console.banner(f"pepita reproduce {config.name} — {config.label}", [
+        ("run", f"{config.run_name}, seeds {','.join(map(str, seeds))}, "
+                f"{config.epochs} epoch{'s' if config.epochs != 1 else ''}"),
+        ("data", f"{source}: {len(x)} train / {len(x_test)} test examples (digests {digest})"),
+        ("store", uri),
+        ("run folder", str(cell_dir.resolve())),
+        ("platform", provenance.platform_name()),
+    ])
 
 
 def _mark_unfinished(client, parent_run_id, seeds, results):
