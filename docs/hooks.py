@@ -2,7 +2,9 @@
 
 `reproductions/results/README.md` (written by `pepita results` from the committed
 MLflow store) and its curve figures become `docs/results/`, and `CHANGELOG.md`
-becomes `docs/changelog.md`, each time the site is built.
+becomes `docs/changelog.md`, each time the site is built. MathJax is served from
+the site itself when `npm install --no-save mathjax@3` put it in `node_modules/`
+(machines without internet render the equations then); else from its CDN.
 """
 
 import pathlib
@@ -11,7 +13,7 @@ import shutil
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def on_pre_build(config, **kwargs):
+def on_config(config, **kwargs):
     docs = pathlib.Path(config["docs_dir"])
     results = docs / "results"
     shutil.rmtree(results, ignore_errors=True)
@@ -21,3 +23,14 @@ def on_pre_build(config, **kwargs):
     for figure in sorted((source / "curves").glob("*.png")):
         shutil.copyfile(figure, results / "curves" / figure.name)
     shutil.copyfile(ROOT / "CHANGELOG.md", docs / "changelog.md")
+    vendored = ROOT / "node_modules" / "mathjax" / "es5"
+    target = docs / "javascripts" / "mathjax"
+    shutil.rmtree(target, ignore_errors=True)
+    scripts = config["extra_javascript"]
+    if vendored.is_dir():
+        shutil.copytree(vendored, target)
+        for index, script in enumerate(scripts):
+            if "cdn.jsdelivr.net/npm/mathjax" in str(script):
+                scripts[index] = type(script)("javascripts/mathjax/tex-mml-chtml.js") \
+                    if not isinstance(script, str) else "javascripts/mathjax/tex-mml-chtml.js"
+    return config
