@@ -2,6 +2,7 @@
 
 ```
 pepita list
+pepita show fc_mnist_drtp --json
 pepita reproduce fc_mnist_pepita --seeds 0,1 --data-dir /data
 pepita results
 pepita migrate-store --tracking-uri sqlite:///reproductions/results/tracking.db
@@ -120,12 +121,38 @@ def list_command(args):
     if not configs:
         print("No configs found in: " + ", ".join(map(str, config_files.config_dirs())))
         return 1
-    width = max(len(name) for name in configs)
+    rows = []
     for name in configs:
         config = experiment.load_config(configs[name])
         paper = f"{config.paper[0]:.2f} ± {config.paper[1]:.2f}" if config.paper else "—"
-        print(f"{name:<{width}}  {config.label:<28} paper {paper:<14} "
-              f"{config.epochs} epochs, lr {config.learning_rate}, batch {config.batch_size}")
+        rows.append((name, config.label, f"paper {paper}",
+                     f"{config.epochs} epochs, lr {config.learning_rate}, batch {config.batch_size}"))
+    # Every column as wide as its longest entry, so long names and labels still line up.
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
+    return 0
+
+
+def show_command(args):
+    """`pepita show <config>`: the resolved config, every value (`--json` for machines)."""
+    import json
+
+    from pepita_keras import experiment
+
+    config = configure(experiment.load_config(args.config), args.smoke, overrides=args.overrides)
+    flat = config.flatten()
+    if args.json:
+        print(json.dumps(dict(flat, run_name=config.run_name), indent=2, default=str))
+        return 0
+    print(f"{config.name} — {config.label} (runs as {config.run_name})")
+    width = max(len(key) for key in flat)
+    for key, value in flat.items():
+        if key == "notes":
+            continue
+        print(f"  {key.ljust(width)}  {value}")
+    if config.notes:
+        print(f"  notes: {config.notes}")
     return 0
 
 
@@ -239,8 +266,11 @@ def tune_command(args):
               "see the trial errors above.", file=sys.stderr)
         return 1
     for trial in best:
-        print(f"  trial {trial['trial_id']}: {trial['score']:.4f}  {trial['hyperparameters']}"
-              f"  (run {tuner.trial_run_id(trial['trial_id'])})")
+        # keras-tuner counts trials from 1 on screen ("Trial #2"), its ids from 0.
+        number = f" (keras-tuner's Trial #{int(trial['trial_id']) + 1})" \
+            if str(trial["trial_id"]).isdigit() else ""
+        print(f"  trial_{trial['trial_id']}{number}: {trial['score']:.4f}  "
+              f"{trial['hyperparameters']}  (run {tuner.trial_run_id(trial['trial_id'])})")
     print(f"MLflow: {tuner.tracking_uri}, experiment {tuner.experiment!r}, search run "
           f"{tuner.parent_run_id} ({len(tuner.oracle.trials)} trial runs nested under it)")
     return 0
@@ -269,6 +299,15 @@ def tune_report_command(args):
 def _add_list_and_reproduce(subparsers):
     subparsers.add_parser("list", help="list the reproduction configs").set_defaults(
         func=list_command)
+
+    parser = subparsers.add_parser(
+        "show", help="print a config's resolved settings (what `reproduce` would train)")
+    parser.add_argument("config", help="config name (see `pepita list`) or path to a .py file")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="as for `pepita reproduce`")
+    parser.add_argument("--smoke", action="store_true", help="its smoke version")
+    parser.add_argument("--json", action="store_true", help="as JSON")
+    parser.set_defaults(func=show_command)
 
     parser = subparsers.add_parser(
         "reproduce", help="run (or resume) one paper cell, tracked in MLflow",
@@ -485,6 +524,11 @@ def main(argv=None):
     previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:
+        # Output piped into `head` and the like: the reader left, nothing to report.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print(f"\n{parser.prog} {args.command}: interrupted. Runs that were training are "
               "marked KILLED in MLflow and every completed epoch is checkpointed; "

@@ -568,3 +568,18 @@ def test_distributed_search_chief_and_two_workers(tmp_path, mlflow_uri):
     assert {r.data.tags["pepita.tuner_id"] for r in trials} <= {"tuner0", "tuner1"}
     assert sum(r.data.tags.get("pepita.best_trial") == "true" for r in trials) == 1
     assert "pepita.best_trial_id" in parents[0].data.tags
+
+
+def test_a_search_resumed_with_other_settings_is_refused(tmp_path):
+    from pepita_keras.tuning import commands
+
+    folder = tmp_path / "search"
+    settings = {"epochs": 3, "train_examples": 10000, "space.learning_rate": [0.1, 0.01]}
+    commands._check_same_search(folder, settings, overwrite=False)
+    commands._check_same_search(folder, dict(settings), overwrite=False)  # same: resumes
+    with pytest.raises(ValueError, match=r"epochs: 3 → 5.*--project-name"):
+        commands._check_same_search(folder, dict(settings, epochs=5), overwrite=False)
+    # --overwrite starts over and records the new settings.
+    commands._check_same_search(folder, dict(settings, epochs=5), overwrite=True)
+    with pytest.raises(ValueError, match=r"epochs: 5 → 3"):
+        commands._check_same_search(folder, settings, overwrite=False)

@@ -15,6 +15,7 @@ of a distributed search (see README, "Tuning").
 """
 
 import datetime
+import json
 import os
 import pathlib
 import re
@@ -100,6 +101,8 @@ def run_search(
     params = config.params()
     params["smoke"] = smoke
     params["synthetic"] = synthetic
+    _check_same_search(pathlib.Path(directory).resolve() / (project_name or config.name),
+                       params, overwrite)
     search = tuners.build_tuner(
         config.tuner,
         model_builder,
@@ -132,6 +135,33 @@ def run_search(
         search.search(x, y, validation_data=validation, epochs=config.epochs,
                       verbose=verbose)
     return search, config, time.monotonic() - start
+
+
+SEARCH_FILE = "pepita_search.json"
+
+
+def _check_same_search(folder, params, overwrite):
+    """Refuses to resume a search folder with other settings (as `reproduce` does for run folders).
+
+    The settings that shape every trial (epochs, examples, objective, space,
+    seed, data) are written beside keras-tuner's state when a search starts;
+    a rerun must match them, or pass `--overwrite` / another `--project-name`.
+    """
+    from pepita_keras import json_files
+
+    record = folder / SEARCH_FILE
+    settings = json.loads(json.dumps(params, default=str))
+    previous = None if overwrite else json_files.read_json(record)
+    if previous is not None and previous != settings:
+        changed = "; ".join(f"{key}: {previous.get(key)!r} → {settings.get(key)!r}"
+                            for key in sorted(set(previous) | set(settings))
+                            if previous.get(key) != settings.get(key))
+        raise ValueError(
+            f"the search in {folder} was started with other settings ({changed}); its "
+            "trials would be ranked together with these. Rerun with the original options, "
+            "or start a new search with --project-name NAME (or --overwrite to discard it).")
+    folder.mkdir(parents=True, exist_ok=True)
+    json_files.write_json(record, settings)
 
 
 def logged_metric_names(hypermodel):

@@ -47,6 +47,7 @@ import time
 
 import keras
 import keras_tuner
+import numpy as np
 from keras_tuner.engine import trial as trial_module
 
 from pepita_keras import experiment as experiment_lib
@@ -388,7 +389,10 @@ class MLflowTracking(keras_tuner.Tuner):
         except Exception as error:  # e.g. its checkpoint was deleted
             tracking.set_tags(client, run_id, {"pepita.model_error": repr(error)[:500]})
             return
-        tracking.log_keras_model(client, run_id, model)
+        shape = getattr(self.hypermodel, "input_shape", None)
+        # An example input gives the logged model its signature (MLflow warns without one).
+        example = np.zeros((1, *shape), "float32") if shape else None
+        tracking.log_keras_model(client, run_id, model, input_example=example)
         tracking.set_tags(client, run_id, {"pepita.model_logged": True})
 
 
