@@ -125,9 +125,24 @@ def client(uri=None):
     for name in ("mlflow.store.db.utils", "alembic.runtime.migration"):
         logging.getLogger(name).setLevel(logging.WARNING)
     uri = tracking_uri(uri)
+    remote = str(uri).startswith(("http://", "https://"))
+    if remote:
+        # MLflow's defaults retry an unreachable server for minutes; answer in seconds.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     with store_lock(uri):
         mlflow_client = mlflow.MlflowClient(tracking_uri=uri)
-        mlflow_client.search_experiments(max_results=1)
+        try:
+            mlflow_client.search_experiments(max_results=1)
+        except Exception as error:  # noqa: BLE001 - any failure to reach it is the same message
+            if not remote:
+                raise
+            reason = " ".join(str(error).split())[:200]
+            raise ValueError(
+                f"cannot reach the MLflow tracking server {uri} ({type(error).__name__}: "
+                f"{reason}). Is `mlflow server` running there? Set --tracking-uri / "
+                "MLFLOW_TRACKING_URI to a reachable server or a sqlite:/// file.") from None
     return mlflow_client
 
 

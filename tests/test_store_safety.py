@@ -315,3 +315,20 @@ def test_merged_artifacts_land_beside_the_committed_store_from_any_folder(tmp_pa
     assert list(elsewhere.rglob("*")) == []
     notes = sorted(p.name for p in (root / tracking.COMMITTED_ARTIFACTS).rglob("note*.txt"))
     assert notes == ["note0.txt", "note1.txt"]
+
+
+def test_an_unreachable_tracking_server_is_named_within_seconds(monkeypatch):
+    import socket
+    import time
+
+    for name in ("MLFLOW_HTTP_REQUEST_TIMEOUT", "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+                 "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"):
+        monkeypatch.delenv(name, raising=False)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    uri = f"http://127.0.0.1:{port}"
+    start = time.monotonic()
+    with pytest.raises(ValueError, match=f"cannot reach the MLflow tracking server {uri}"):
+        tracking.client(uri)
+    assert time.monotonic() - start < 30
