@@ -22,6 +22,8 @@ def on_config(config, **kwargs):
     (results / "index.md").write_text((source / "README.md").read_text())
     for figure in sorted((source / "curves").glob("*.png")):
         shutil.copyfile(figure, results / "curves" / figure.name)
+    if (source / "figures").is_dir():
+        shutil.copytree(source / "figures", results / "figures")
     shutil.copyfile(ROOT / "CHANGELOG.md", docs / "changelog.md")
     vendored = ROOT / "node_modules" / "mathjax" / "es5"
     target = docs / "javascripts" / "mathjax"

@@ -5,6 +5,7 @@ pepita list
 pepita show fc_mnist_drtp --json
 pepita reproduce fc_mnist_pepita --seeds 0,1 --data-dir /data
 pepita results
+pepita figures --output reproductions/results/figures
 pepita migrate-store --tracking-uri sqlite:///reproductions/results/tracking.db
 pepita tune pepita_fc_mnist --max-trials 10
 pepita tune-report
@@ -213,6 +214,21 @@ def results_command(args):
     return 0
 
 
+def figures_command(args):
+    """`pepita figures`: accuracy curves per rule, alignment angle, slowness, ours vs paper."""
+    from pepita_keras import figures, results, tracking
+
+    client = tracking.client(tracking.tracking_uri(args.tracking_uri))
+    cells = results.collect(client, **_given(experiment=args.experiment))
+    paths = figures.write_figures(cells, client, args.output)
+    if not paths:
+        print(f"No completed seeds in {tracking.client_uri(client)}: no figures written.",
+              file=sys.stderr)
+        return 1
+    print(f"Wrote {len(paths)} figures to {args.output}: " + ", ".join(p.name for p in paths))
+    return 0
+
+
 def migrate_command(args):
     """`pepita migrate-store`: upgrades a store written by an older version."""
     from pepita_keras import migrate, tracking
@@ -359,6 +375,16 @@ def _add_results_and_migrate(subparsers):
     parser.add_argument("--force", action="store_true",
                         help="replace the table even if the store has fewer completed seeds")
     parser.set_defaults(func=results_command)
+
+    parser = subparsers.add_parser(
+        "figures", help="draw accuracy curves per rule, the F alignment angle, slowness and "
+                        "ours-vs-paper from a store")
+    parser.add_argument("--output", default="reproductions/results/figures",
+                        help="folder for the PNGs (default: reproductions/results/figures)")
+    parser.add_argument("--tracking-uri", default=None, help=STORE_HELP)
+    parser.add_argument("--experiment", default=None,
+                        help="MLflow experiment (default: pepita-reproductions)")
+    parser.set_defaults(func=figures_command)
 
     parser = subparsers.add_parser(
         "migrate-store", help="upgrade an MLflow store written by an older pepita_keras",

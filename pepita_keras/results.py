@@ -61,6 +61,7 @@ class CellResult:
         platforms: `{platform: CellResult}` of this cell's runs with its own
             settings on platforms other than `tracking.DEFAULT_PLATFORM`
             (e.g. `"jax-gpu"`): shown beside the cell, never averaged into it.
+        run_ids: `{seed: MLflow run id}` of the seeds read.
     """
 
     config: object
@@ -76,6 +77,7 @@ class CellResult:
     other_runs: dict = dataclasses.field(default_factory=dict)
     outdated_names: list = dataclasses.field(default_factory=list)
     platforms: dict = dataclasses.field(default_factory=dict)
+    run_ids: dict = dataclasses.field(default_factory=dict)
 
     @property
     def n(self):
@@ -251,6 +253,7 @@ def collect(client, experiment=None, configs=None, include_smoke=False):
             for key in ("train_accuracy", "test_accuracy")
         }
         cell.histories[seed] = curves
+        cell.run_ids[seed] = run_id
         commit = tags.get("git.commit", "unknown")
         dirty = tracking.tag_is_true(tags.get("git.dirty"))
         cell.commits.add(commit[:10] + ("+dirty" if dirty else ""))

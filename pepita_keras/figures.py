@@ -1,0 +1,182 @@
+"""`pepita figures`: the paper-style figures, drawn from any store.
+
+From the cells `results.collect` reads (only seeds that count for a cell):
+
+- `accuracy_<net>_<dataset>.png`: test accuracy per epoch, one line per rule
+  (mean over seeds, ± std band), the paper's final value marked at the last
+  epoch (mean ± σ error bar);
+- `alignment_angle.png`: the angle between F and the forward path over epochs
+  (`alignment_angle_F*`, logged by `callbacks.AlignmentDiagnostics`), mean ±
+  std over seeds per PEPITA cell; the paper reports ~90° → ~127° on MNIST;
+- `slowness.png`: s (the official code's convergence rate, `slowness`) per
+  cell, mean ± std over seeds;
+- `results_vs_paper.png`: every cell with a paper number, ours ± std beside
+  the paper's ± σ.
+
+Figures are bare `matplotlib.figure.Figure`s saved at 150 dpi and at most
+~1400 px wide (readable at page width).
+
+Example:
+
+```python
+from pepita_keras import figures, results, tracking
+
+client = tracking.client("sqlite:///reproductions/results/tracking.db")
+paths = figures.write_figures(results.collect(client), client, "reproductions/results/figures")
+```
+"""
+
+import pathlib
+
+import numpy as np
+
+from pepita_keras import experiment as experiment_lib
+from pepita_keras import tracking
+
+_DPI = 150
+
+
+def _figure(width, height):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
+
+
+def _mean_std(curves):
+    """Per-epoch mean and std (ddof 1; 0 for one seed) over curves of unequal length."""
+    length = min(len(c) for c in curves)
+    values = np.array([c[:length] for c in curves], dtype=float)
+    std = values.std(axis=0, ddof=1) if len(values) > 1 else np.zeros(length)
+    return values.mean(axis=0), std
+
+
+def _counted(cells):
+    return {name: cell for name, cell in cells.items() if cell.finals}
+
+
+def accuracy_figures(cells, output):
+    """One accuracy-per-epoch figure per (architecture, dataset) with counted seeds."""
+    groups = {}
+    for name, cell in _counted(cells).items():
+        config = cell.config
+        groups.setdefault((config.architecture, config.dataset), []).append((name, cell))
+    paths = []
+    for (architecture, dataset), members in sorted(groups.items()):
+        figure = _figure(7.5, 4.5)
+        axis = figure.add_subplot()
+        lowest = 100.0
+        for name, cell in members:
+            curves = [100 * np.asarray(cell.histories[s]["test_accuracy"]) for s in cell.finals]
+            mean, std = _mean_std(curves)
+            epochs = np.arange(1, len(mean) + 1)
+            line, = axis.plot(epochs, mean, label=f"{name} (n={cell.n})", linewidth=1.2)
+            axis.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+            if cell.config.paper:
+                axis.errorbar([len(mean) + 1.5], [cell.config.paper[0]],
+                              yerr=[cell.config.paper[1]], fmt="D", markersize=4,
+                              color=line.get_color(), capsize=3)
+            lowest = min(lowest, float(np.percentile(mean, 10)))
+        axis.set_ylim(max(0.0, lowest - 1.0), 100.0)
+        axis.set_xlabel("epoch")
+        axis.set_ylabel("test accuracy (%)")
+        label = experiment_lib.DATASET_LABELS[dataset]
+        axis.set_title(f"{architecture.upper()} · {label}: ours (mean ± std over seeds), "
+                       "paper final value ◆")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7, loc="lower right")
+        path = pathlib.Path(output) / f"accuracy_{architecture}_{dataset}.png"
+        figure.savefig(path)
+        paths.append(path)
+    return paths
+
+
+def alignment_figure(cells, client, output):
+    """The F–forward-path angle over epochs, per cell that logged it; None if none did."""
+    series = {}
+    for name, cell in _counted(cells).items():
+        for seed, run_id in cell.run_ids.items():
+            if seed not in cell.finals:
+                continue
+            keys = [k for k in client.get_run(run_id).data.metrics
+                    if k.startswith("alignment_angle_F")]
+            for key, values in tracking.metric_histories(client, run_id, keys).items():
+                if values:
+                    series.setdefault((name, key), []).append(np.asarray(values, dtype=float))
+    if not series:
+        return None
+    figure = _figure(7.5, 4.5)
+    axis = figure.add_subplot()
+    for (name, key), curves in sorted(series.items()):
+        mean, std = _mean_std(curves)
+        epochs = np.arange(1, len(mean) + 1)
+        suffix = key[len("alignment_angle_F"):].lstrip("_")
+        line, = axis.plot(epochs, mean, label=f"{name}{' ' + suffix if suffix else ''}",
+                          linewidth=1.2)
+        axis.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+    axis.axhline(90, color="gray", linestyle=":", linewidth=1)
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("angle between F and the forward path (°)")
+    axis.set_title("Alignment of F with the forward path (paper: ~90° → ~127° on MNIST)")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7)
+    path = pathlib.Path(output) / "alignment_angle.png"
+    figure.savefig(path)
+    return path
+
+
+def slowness_figure(cells, output):
+    """Bars of s (mean ± std over seeds) per counted cell; None without any."""
+    rows = [(name, [s for _, s in cell.slowness.values()])
+            for name, cell in _counted(cells).items() if cell.slowness]
+    if not rows:
+        return None
+    figure = _figure(7.5, 0.35 * len(rows) + 1.2)
+    axis = figure.add_subplot()
+    names = [name for name, _ in rows]
+    means = [float(np.mean(values)) for _, values in rows]
+    stds = [float(np.std(values, ddof=1)) if len(values) > 1 else 0.0 for _, values in rows]
+    axis.barh(range(len(rows)), means, xerr=stds, color="tab:blue", alpha=0.7, capsize=3)
+    axis.set_yticks(range(len(rows)), names, fontsize=8)
+    axis.invert_yaxis()
+    axis.set_xlabel("s, epochs to half of acc_max (smaller = faster)")
+    axis.set_title("Slowness: acc(t) = acc_max·t/(s+t) before the first LR decay")
+    axis.grid(alpha=0.3, axis="x")
+    path = pathlib.Path(output) / "slowness.png"
+    figure.savefig(path)
+    return path
+
+
+def results_vs_paper_figure(cells, output):
+    """Every counted cell with a paper number: ours ± std beside the paper's ± σ."""
+    rows = [(name, cell) for name, cell in _counted(cells).items() if cell.config.paper]
+    if not rows:
+        return None
+    figure = _figure(7.5, 0.4 * len(rows) + 1.2)
+    axis = figure.add_subplot()
+    for index, (name, cell) in enumerate(rows):
+        paper_mean, paper_std = cell.config.paper
+        axis.errorbar([paper_mean], [index + 0.15], xerr=[paper_std], fmt="D", color="gray",
+                      capsize=3, label="paper ± σ" if index == 0 else None)
+        axis.errorbar([cell.mean], [index - 0.15], xerr=[cell.std or 0.0], fmt="o",
+                      color="tab:red", capsize=3, label="ours ± std" if index == 0 else None)
+    axis.set_yticks(range(len(rows)), [name for name, _ in rows], fontsize=8)
+    axis.invert_yaxis()
+    axis.set_xlabel("final test accuracy (%)")
+    axis.set_title("Ours vs the paper (Table 1)")
+    axis.grid(alpha=0.3, axis="x")
+    axis.legend(fontsize=8, loc="lower left")
+    path = pathlib.Path(output) / "results_vs_paper.png"
+    figure.savefig(path)
+    return path
+
+
+def write_figures(cells, client, output):
+    """Writes every figure of the module docstring into `output`; returns their paths."""
+    output = pathlib.Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    paths = accuracy_figures(cells, output)
+    for path in (alignment_figure(cells, client, output), slowness_figure(cells, output),
+                 results_vs_paper_figure(cells, output)):
+        if path is not None:
+            paths.append(path)
+    return paths

@@ -1,0 +1,37 @@
+"""`pepita figures` draws each figure from what a store holds."""
+
+import pytest
+
+from pepita_keras import cli, experiment, figures, reproduce, results, tracking
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("figures")
+    uri = f"sqlite:///{folder / 'store.db'}"
+    config = experiment.load_config("fc_mnist_pepita").smoke_version().replace(epochs=3)
+    reproduce.reproduce(config, seeds=[0, 1], synthetic=True, run_root=folder / "runs",
+                        tracking_uri=uri, verbose=0)
+    return folder, uri, config
+
+
+def test_every_figure_is_drawn_at_page_width(store):
+    from matplotlib.image import imread
+
+    folder, uri, config = store
+    client = tracking.client(uri)
+    # The smoke run stands for the cell here (a real store counts only shipped settings).
+    cells = results.collect(client, configs={config.name: config.replace(paper=(98.01, 0.09))},
+                            include_smoke=True)
+    paths = figures.write_figures(cells, client, folder / "out")
+    assert sorted(p.name for p in paths) == sorted([
+        "accuracy_fc_mnist.png", "alignment_angle.png", "slowness.png", "results_vs_paper.png"])
+    for path in paths:
+        height, width = imread(path).shape[:2]
+        assert 600 <= width <= 1400 and height <= 1400, (path.name, width, height)
+
+
+def test_an_empty_store_draws_nothing_and_says_so(tmp_path, capsys):
+    code = cli.main(["figures", "--tracking-uri", f"sqlite:///{tmp_path / 'empty.db'}",
+                     "--output", str(tmp_path / "out")])
+    assert code == 1 and "no figures written" in capsys.readouterr().err
