@@ -2,6 +2,7 @@
 
 ```
 pepita list
+pepita data --data-dir /data                 # what is found where; --fetch mnist downloads
 pepita show fc_mnist_drtp --json
 pepita reproduce fc_mnist_pepita --seeds 0,1 --data-dir /data
 pepita results
@@ -214,6 +215,24 @@ def results_command(args):
     return 0
 
 
+def data_command(args):
+    """`pepita data`: where each dataset is looked for and found; `--fetch NAME` downloads it."""
+    from pepita_keras import data_fetch
+
+    if args.fetch:
+        target = args.data_dir or os.environ.get("PEPITA_DATA_DIR")
+        if not target:
+            raise ValueError("--fetch needs a folder: pass --data-dir DIR (or set "
+                             "PEPITA_DATA_DIR).")
+        folder = data_fetch.fetch(args.fetch, target)
+        print(f"{args.fetch} is in {folder}; train with --data-dir {target} "
+              f"(or PEPITA_DATA_DIR={target}).")
+        return 0
+    for line in data_fetch.status_lines(args.data_dir):
+        print(line)
+    return 0
+
+
 def figures_command(args):
     """`pepita figures`: accuracy curves per rule, alignment angle, slowness, ours vs paper."""
     from pepita_keras import figures, results, tracking
@@ -375,6 +394,16 @@ def _add_results_and_migrate(subparsers):
     parser.add_argument("--force", action="store_true",
                         help="replace the table even if the store has fewer completed seeds")
     parser.set_defaults(func=results_command)
+
+    parser = subparsers.add_parser(
+        "data", help="show where each dataset is looked for and found (checksums); "
+                     "--fetch NAME downloads it")
+    parser.add_argument("--data-dir", default=None,
+                        help="the data folder (default: $PEPITA_DATA_DIR)")
+    parser.add_argument("--fetch", default=None,
+                        choices=("mnist", "fashion_mnist", "cifar10", "cifar100"),
+                        help="download this dataset into DATA_DIR/<name>, checksums verified")
+    parser.set_defaults(func=data_command)
 
     parser = subparsers.add_parser(
         "figures", help="draw accuracy curves per rule, the F alignment angle, slowness and "

@@ -23,9 +23,11 @@ import traceback
 import types
 
 import keras
+import numpy as np
 import pytest
 
 from pepita_keras import cli
+from tests.test_datasets import write_mnist
 
 
 def _environment(tmp_path):
@@ -312,7 +314,7 @@ def test_bad_settings_are_refused_before_anything_is_written(tmp_path, args, mes
 
 def test_more_examples_than_the_data_has_are_refused(tmp_path):
     data = tmp_path / "data" / "mnist"
-    _write_small_mnist(data, train=100, test=20)
+    write_mnist(data, np.random.default_rng(0), n_train=100, n_test=20)
     result = _pepita(tmp_path, "reproduce", "fc_mnist_pepita", "--data-dir", data.parent,
                      "--no-verify", "--train-examples", "100000", "--epochs", "1",
                      "--run-root", tmp_path / "runs")
@@ -320,27 +322,9 @@ def test_more_examples_than_the_data_has_are_refused(tmp_path):
     assert "has 100 examples" in result.stderr and not (tmp_path / "runs").exists()
 
 
-def _write_small_mnist(folder, train, test):
-    import gzip
-
-    import numpy as np
-
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for split, count in (("train", train), ("t10k", test)):
-        images = rng.integers(0, 256, size=(count, 28, 28), dtype=np.uint8)
-        labels = rng.integers(0, 10, size=count, dtype=np.uint8)
-        header = np.array([2051, count, 28, 28], dtype=">i4").tobytes()
-        (folder / f"{split}-images-idx3-ubyte.gz").write_bytes(
-            gzip.compress(header + images.tobytes()))
-        header = np.array([2049, count], dtype=">i4").tobytes()
-        (folder / f"{split}-labels-idx1-ubyte.gz").write_bytes(
-            gzip.compress(header + labels.tobytes()))
-
-
 def test_a_smaller_data_folder_trains_a_custom_run_not_the_paper_cell(tmp_path):
     data = tmp_path / "data" / "mnist"
-    _write_small_mnist(data, train=200, test=50)
+    write_mnist(data, np.random.default_rng(0), n_train=200, n_test=50)
     result = _pepita(tmp_path, "reproduce", "fc_mnist_pepita", "--data-dir", data.parent,
                      "--no-verify", "--epochs", "1", "--run-root", tmp_path / "runs",
                      "--verbose", "0")
