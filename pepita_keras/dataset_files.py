@@ -9,7 +9,6 @@ dataset's files directly.
 
 import dataclasses
 import hashlib
-import pathlib
 
 ENV_VAR = "PEPITA_DATA_DIR"
 _MNIST_STEMS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import pytest
 
-from pepita_keras import datasets
+from pepita_keras import dataset_files, datasets
 
 REAL_DATA_DIR = os.environ.get(datasets.ENV_VAR)  # read before fixtures clear it
 MNIST_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -281,7 +281,7 @@ def test_official_mnist_hashes_are_enforced_and_cached(tmp_path, rng, monkeypatc
         datasets.load_arrays("mnist", tmp_path)
     hashed = []
     real_sha256 = hashlib.sha256
-    monkeypatch.setattr(datasets.hashlib, "sha256", lambda: hashed.append(1) or real_sha256())
+    monkeypatch.setattr(dataset_files.hashlib, "sha256", lambda: hashed.append(1) or real_sha256())
     for _ in range(2):
         with pytest.raises(datasets.DatasetIntegrityError):
             datasets.load_arrays("mnist", tmp_path)
