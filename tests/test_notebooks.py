@@ -8,6 +8,7 @@ otherwise.
 
 import os
 import pathlib
+import re
 
 import nbclient
 import nbformat
@@ -83,3 +84,18 @@ def test_mlflow_results_notebook_builds_table_and_curves(tmp_path, small_budget)
     tables = outputs(notebook, "text/html")
     assert any("fc_mnist_pepita" in html and "98.01" in html for html in tables)
     assert outputs(notebook, "image/png"), "the curves plot is missing"
+
+
+def test_results_notebook_quotes_the_committed_table():
+    # Re-executed whenever the committed results change: its saved table shows results.csv.
+    import csv
+
+    with open(NOTEBOOKS.parent / "reproductions" / "results" / "results.csv", newline="") as f:
+        rows = [row for row in csv.DictReader(f) if int(row["n_seeds"] or 0)]
+    notebook = nbformat.read(NOTEBOOKS / "02_mlflow_results.ipynb", as_version=4)
+    html = "".join(outputs(notebook, "text/html"))
+    for row in rows:
+        shown = re.search(rf">{re.escape(row['cell'])}</td>\s*<td>([^<]*)</td>\s*<td>([^<]*)</td>"
+                          rf"\s*<td>(\d+)</td>", html)
+        assert shown, f"{row['cell']} is not in notebook 02's saved table"
+        assert shown.groups() == (row["ours_mean"], row["ours_std"], row["n_seeds"]), row["cell"]
