@@ -35,8 +35,9 @@ import random
 import keras
 from keras import ops
 
-from pepita_keras import jax_step, validation
+from pepita_keras import validation
 from pepita_keras import ops as backend_ops
+from pepita_keras.backend import RuleTrainer
 from pepita_keras.network import network_blocks
 
 
@@ -141,7 +142,7 @@ def local_updates(blocks, inputs, deltas, sample_weight=None):
     return updates
 
 
-class LearningRuleModel(keras.Model):
+class LearningRuleModel(RuleTrainer, keras.Model):
     """Base class of every learning rule: a Keras model around a network.
 
     Subclasses implement `updates_and_predictions`, the update each
@@ -375,33 +376,6 @@ class LearningRuleModel(keras.Model):
                 index += 1
         return selected
 
-    def train_step(self, *args):
-        if keras.backend.backend() == "jax":
-            # Keras's JAX trainer: stateless `train_step(state, data)`.
-            return jax_step.train_step(self, *args)
-        return self.stateful_train_step(*args)
-
-    def test_step(self, *args):
-        if keras.backend.backend() == "jax":
-            return jax_step.test_step(self, *args)
-        return self.stateful_test_step(*args)
-
-    def make_train_function(self, force=False):
-        if keras.backend.backend() != "jax" or not jax_step.can_scan(self):
-            return super().make_train_function(force)
-        if self.train_function is None or force:
-            self.train_function = jax_step.scanned_steps(
-                self.train_step, self.steps_per_execution
-            )
-
-    def make_test_function(self, force=False):
-        if keras.backend.backend() != "jax" or not jax_step.can_scan(self):
-            return super().make_test_function(force)
-        if self.test_function is None or force:
-            self.test_function = jax_step.scanned_steps(
-                self.test_step, self.steps_per_execution
-            )
-
     def predict_step(self, *args):
         # Keras's TF trainer calls predict_step(data), its JAX trainer
         # predict_step(state, data). Integer pixels are refused as in fit.
@@ -515,8 +489,7 @@ class LearningRuleModel(keras.Model):
         validation.check_compile_arguments(
             type(self).__name__, loss, metrics, kwargs.get("weighted_metrics")
         )
-        if keras.backend.backend() == "jax":
-            kwargs.setdefault("steps_per_execution", jax_step.default_steps_per_execution())
+        kwargs = self._compile_defaults(kwargs)  # the backend's (RuleTrainer)
         super().compile(
             optimizer=optimizer, metrics=validation.categorical_metrics(metrics), **kwargs
         )
