@@ -1,0 +1,56 @@
+"""The package's shape: no import circle between its modules, no backend branch in core."""
+
+import ast
+import pathlib
+
+PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "pepita_keras"
+
+
+def _module_name(path):
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _top_level_imports(path):
+    """Package modules imported at module level (what runs on import)."""
+    found = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(
+                "pepita_keras"):
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("pepita_keras"))
+    return found
+
+
+def test_no_import_circle_between_modules():
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph = {name: {m for m in _top_level_imports(path) if m in modules and m != name}
+             for name, path in modules.items()}
+    # A package imports its own submodules; that is not a circle.
+    graph = {name: {m for m in deps if not (m.startswith(name + ".") or name.startswith(m + "."))}
+             for name, deps in graph.items()}
+    state, cycles = {}, []
+
+    def visit(node, stack):
+        state[node] = "open"
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                cycles.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, stack + [nxt])
+        state[node] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert not cycles, cycles
+    assert "pepita_keras.migrate" not in graph["pepita_keras.reproduce"]
+
+
+def test_core_has_no_backend_branch():
+    # The backend's trainer is chosen once, in pepita_keras.backend.
+    source = (PACKAGE / "core.py").read_text()
+    assert "backend()" not in source
+    assert not [m for m in _top_level_imports(PACKAGE / "core.py") if "jax" in m]
