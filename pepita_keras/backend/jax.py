@@ -21,16 +21,18 @@ class RuleTrainer:
     def make_train_function(self, force=False):
         if not jax_step.can_scan(self):
             return super().make_train_function(force)
-        if self.train_function is None or force:
-            self.train_function = jax_step.scanned_steps(self.train_step,
-                                                         self.steps_per_execution)
+        self._make_scanned("train", force)
 
     def make_test_function(self, force=False):
         if not jax_step.can_scan(self):
             return super().make_test_function(force)
-        if self.test_function is None or force:
-            self.test_function = jax_step.scanned_steps(self.test_step,
-                                                        self.steps_per_execution)
+        self._make_scanned("test", force)
+
+    def _make_scanned(self, kind, force):
+        attribute = f"{kind}_function"
+        if getattr(self, attribute) is None or force:
+            step = getattr(self, f"{kind}_step")
+            setattr(self, attribute, jax_step.scanned_steps(step, self.steps_per_execution))
 
     def _compile_defaults(self, kwargs):
         kwargs.setdefault("steps_per_execution", jax_step.default_steps_per_execution())
