@@ -319,8 +319,24 @@ def load_arrays(name, data_dir=None, *, label_mode="fine", verify=True):
     >>> (x, y), (x_test, y_test) = load_arrays("mnist", "/data")  # doctest: +SKIP
     """
     _check_args(name, label_mode)
-    splits, _ = _read_arrays(name, data_dir, label_mode, verify)
+    splits, source = _read_arrays(name, data_dir, label_mode, verify)
+    _check_labels(name, splits, source, label_mode)
     return tuple(_to_float(x, y) for x, y in splits)
+
+
+def _check_labels(name, splits, source, label_mode):
+    """Refuses labels outside [0, classes) with the file named (else a TF error mid-epoch)."""
+    classes = 20 if name == "cifar100" and label_mode == "coarse" else _SPECS[name].num_classes
+    for split, (_, labels) in zip(("train", "test"), splits):
+        labels = np.asarray(labels)
+        if labels.size == 0:
+            raise DatasetIntegrityError(f"{name} {split} split in {source} has no examples.")
+        bad = labels[(labels < 0) | (labels >= classes)]
+        if bad.size:
+            raise DatasetIntegrityError(
+                f"{name} {split} labels in {source} must lie in [0, {classes}); found "
+                f"{bad.size} outside, e.g. {sorted(set(bad.tolist()))[:5]}. The file is not "
+                f"{name}'s (or is damaged): replace it.")
 
 
 def _to_float(images, labels):

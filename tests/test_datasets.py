@@ -416,3 +416,21 @@ def test_real_mnist(monkeypatch):
     assert (data.num_train, data.num_test) == (60000, 10000)
     xb, yb = next(iter(data.train))
     assert xb.shape == (128, 28, 28, 1) and yb.dtype == "int32"
+
+
+@pytest.mark.parametrize("label", [10, 42, 255])
+def test_labels_outside_the_classes_name_the_file(tmp_path, rng, label):
+    write_mnist(tmp_path / "mnist", rng)
+    path = tmp_path / "mnist" / "train-labels-idx1-ubyte.gz"
+    blob = bytearray(gzip.decompress(path.read_bytes()))
+    blob[8 + 3] = label  # the 4th training label
+    path.write_bytes(gzip.compress(bytes(blob)))
+    with pytest.raises(datasets.DatasetIntegrityError,
+                       match=rf"mnist train labels in .*mnist must lie in \[0, 10\).*\[{label}\]"):
+        datasets.load_arrays("mnist", tmp_path, verify=False)
+
+
+def test_an_empty_split_is_refused_with_the_file_named(tmp_path, rng):
+    write_mnist(tmp_path / "mnist", rng, n_test=0)
+    with pytest.raises(datasets.DatasetIntegrityError, match="test split in .*mnist has no"):
+        datasets.load_arrays("mnist", tmp_path, verify=False)
