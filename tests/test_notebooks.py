@@ -99,3 +99,14 @@ def test_results_notebook_quotes_the_committed_table():
                           rf"\s*<td>(\d+)</td>", html)
         assert shown, f"{row['cell']} is not in notebook 02's saved table"
         assert shown.groups() == (row["ours_mean"], row["ours_std"], row["n_seeds"]), row["cell"]
+
+
+@pytest.mark.slow  # two fresh kernels
+def test_quickstart_notebook_gives_the_same_numbers_on_a_rerun(tmp_path, small_budget):
+    def metrics():
+        text = "".join(outputs(execute("01_quickstart.ipynb", tmp_path), "text"))
+        # Keras's per-epoch lines without their timings: loss and accuracy values only.
+        return re.findall(r"(?:loss|accuracy): [\d.]+", text)
+
+    first = metrics()
+    assert first and first == metrics()
