@@ -115,6 +115,7 @@ def test_help_usage_errors_and_list_load_no_tensorflow_keras_or_mlflow(tmp_path)
         assert command in result.stdout
 
 
+@pytest.mark.slow  # a fresh process: what it imports is the point
 def test_results_reads_the_store_without_tensorflow_or_keras(tmp_path):
     # `pepita results` only reads MLflow and draws plots: a copy of the committed
     # store (real runs, so the table and curve code paths all run) gives a table

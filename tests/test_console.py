@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from pepita_keras import console
 
 
@@ -24,6 +26,7 @@ def test_the_environment_variable_shows_everything(capfd, monkeypatch):
     assert "oneDNN" in capfd.readouterr().err
 
 
+@pytest.mark.slow  # a fresh process importing TensorFlow
 def test_pepita_reproduce_starts_without_tensorflows_notices(tmp_path):
     script = ("from pepita_keras import cli; import sys; "
               "sys.exit(cli.main(['reproduce', 'fc_mnist_pepita', '--smoke', '--synthetic', "

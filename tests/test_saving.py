@@ -75,6 +75,7 @@ def test_which_imports_register_the_rules_for_keras_load_model(saved, imports, r
     assert result.stdout.strip().splitlines()[-1].startswith(expected), result.stdout
 
 
+@pytest.mark.slow  # a fresh process
 def test_loads_in_a_fresh_process_without_importing_the_package_first(saved):
     # keras.saving.load_model alone cannot find the PEPITA class there.
     _, path = saved

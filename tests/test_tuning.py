@@ -267,6 +267,7 @@ def _mnist_subset(n_train, n_val):
     return (x[:n_train], y[:n_train]), (x[-n_val:], y[-n_val:])
 
 
+@pytest.mark.slow  # trains 4 models on real MNIST (~16 s idle)
 @pytest.mark.real_data
 def test_search_beats_a_bad_configuration_and_is_nested_in_mlflow(tmp_path, mlflow_uri):
     import mlflow
