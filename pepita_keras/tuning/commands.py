@@ -26,7 +26,7 @@ import numpy as np
 
 from pepita_keras import datasets, epoch_data, lineage, tracking
 from pepita_keras.tuning import configs, tuners
-from pepita_keras.tuning.hypermodel import RuleHyperModel
+from pepita_keras.tuning.hypermodel import RuleHyperModel, describe
 
 DEFAULT_DIRECTORY = "tuning"
 DEFAULT_REPORT = pathlib.Path("reproductions") / "results" / "tuning.md"
@@ -122,6 +122,8 @@ def run_search(
               "pepita.architecture": base.architecture, "pepita.synthetic": synthetic},
         **dict(config.tuner_kwargs),
     )
+    if verbose:
+        _banner(config, base, data_dir, synthetic, search)
     start = time.monotonic()
     if tuners.is_chief():
         search.search(verbose=verbose)  # serves the oracle; needs no data
@@ -135,6 +137,28 @@ def run_search(
         search.search(x, y, validation_data=validation, epochs=config.epochs,
                       verbose=verbose)
     return search, config, time.monotonic() - start
+
+
+def _banner(config, base, data_dir, synthetic, search):
+    """What this search will run, before its first trial."""
+    from pepita_keras import console, provenance
+
+    space = ", ".join(f"{name}: {describe(spec)}"
+                      for name, spec in search.hypermodel.space.items())
+    source = "synthetic (no files)" if synthetic else str(
+        data_dir or os.environ.get("PEPITA_DATA_DIR") or "TFDS")
+    console.banner(f"pepita tune {config.name} — around {base.name} ({base.label})", [
+        ("trials", f"{config.max_trials} × {config.epochs} epochs, {config.tuner} tuner, "
+                   f"seed {config.seed}, "
+                   f"{'minimising' if 'loss' in config.objective else 'maximising'} "
+                   f"{config.objective}"),
+        ("space", space),
+        ("data", f"{source}: first {config.train_examples} training images, validated on "
+                 f"the last {config.val_examples} (never the test set)"),
+        ("store", f"{search.tracking_uri} (experiment {search.experiment!r})"),
+        ("state", str(pathlib.Path(search.project_dir))),
+        ("platform", provenance.platform_name()),
+    ])
 
 
 SEARCH_FILE = "pepita_search.json"
