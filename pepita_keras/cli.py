@@ -36,9 +36,7 @@ import argparse
 import linecache
 import os
 import pathlib
-import signal
 import sys
-import threading
 
 from pepita_keras import __version__
 
@@ -570,15 +568,15 @@ def main(argv=None):
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
-    if args.command in _TRAINING_COMMANDS:
-        from pepita_keras import console
+    from pepita_keras import console
 
+    if args.command in _TRAINING_COMMANDS:
         with console.quiet_native_startup():
             import keras  # noqa: F401  (loads the backend once, quietly)
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
     try:
-        return int(args.func(args) or 0)
+        # `reproduce` stops at its next checkpointed epoch on a first Ctrl-C / SIGTERM.
+        with console.graceful_interrupts(at_safe_points=args.command == "reproduce"):
+            return int(args.func(args) or 0)
     except BrokenPipeError:
         # Output piped into `head` and the like: the reader left, nothing to report.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -594,14 +592,6 @@ def main(argv=None):
             raise
         print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)
         return 2
-    finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def _interrupt(signum, frame):
-    """SIGTERM (`kill`, a scheduler's stop) stops like Ctrl-C: at the next Python instruction."""
-    raise KeyboardInterrupt
 
 
 def _command_line(argv):

@@ -1,5 +1,9 @@
 """What the `pepita` command prints around the work: quiet start-up, a banner.
 
+Interrupts: within `graceful_interrupts()`, a first Ctrl-C or SIGTERM asks a
+training loop to stop at its next safe point (`stop_requested()`, checked after
+each checkpointed epoch), a second stops at once.
+
 TensorFlow's C++ runtime writes start-up lines straight to file descriptor 2
 (`WARNING: All log messages before absl::InitializeLog() ...`, `oneDNN custom
 operations are on ...`), which `TF_CPP_MIN_LOG_LEVEL` does not silence in
@@ -19,8 +23,10 @@ with console.quiet_native_startup():
 
 import contextlib
 import os
+import signal
 import sys
 import tempfile
+import threading
 
 NATIVE_LOGS_ENV = "PEPITA_NATIVE_LOGS"
 # Informational lines TensorFlow prints at every start on a CPU machine.
@@ -72,3 +78,53 @@ def banner(command, lines):
     print(command, flush=True)
     for label, value in lines:
         print(f"  {label.ljust(width)}  {value}", flush=True)
+
+
+# A first Ctrl-C or SIGTERM asks long work to stop at its next safe point (a
+# training loop checks `stop_requested()` after each checkpointed epoch); a
+# second one stops at once. Raising inside Keras's fit could land in a tf.data
+# callback, where TensorFlow turns it into an error of its own.
+_STOP = threading.Event()
+
+
+def stop_requested():
+    """Whether a first Ctrl-C / SIGTERM asked the current command to stop at a safe point."""
+    return _STOP.is_set()
+
+
+def _request_stop(signum, frame):
+    if _STOP.is_set():
+        raise KeyboardInterrupt
+    _STOP.set()
+    print("\nStopping after the current epoch (it is checkpointed); press Ctrl-C again to "
+          "stop now.", file=sys.stderr, flush=True)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM ends a command as Ctrl-C does
+
+
+@contextlib.contextmanager
+def graceful_interrupts(at_safe_points=True):
+    """Ctrl-C and SIGTERM within the block (main thread only).
+
+    Args:
+        at_safe_points: a first signal requests a stop (`stop_requested()`), a
+            second raises `KeyboardInterrupt`; False: SIGTERM raises
+            `KeyboardInterrupt` at once, as Ctrl-C does.
+    """
+    _STOP.clear()
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    if at_safe_points:
+        handlers = {signal.SIGINT: _request_stop, signal.SIGTERM: _request_stop}
+    else:
+        handlers = {signal.SIGTERM: _raise_interrupt}
+    previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        _STOP.clear()

@@ -63,7 +63,7 @@ import tempfile
 import keras
 import numpy as np
 
-from pepita_keras import build
+from pepita_keras import build, console
 from pepita_keras import callbacks as callbacks_lib
 from pepita_keras import (checkpoints, epoch_data, json_files, lineage, plots, provenance,
                           slowness, tracking)
@@ -337,6 +337,8 @@ def _run_seed_locked(config, seed, data, client, experiment_id, parent_run_id, f
                           verbose=1 if verbose == 1 else 0, callbacks=callbacks)
                 if state.get("diverged"):
                     break
+                if console.stop_requested():  # a safe point: this epoch is checkpointed
+                    raise KeyboardInterrupt
     except BaseException:
         # Ctrl-C / errors: mark the run; a rerun reopens it. (SIGKILL skips this.)
         tracking.finish_run(client, run_id, status="KILLED")

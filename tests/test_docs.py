@@ -102,12 +102,13 @@ def test_the_site_renders_in_a_real_browser(site):
     base = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         browser.get(f"{base}/results/")
-        cells = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "table td")]
         mean = _results()["fc_mnist_pepita"]["ours_mean"]
-        assert any(mean in text for text in cells), cells[:20]
+        # The theme's scripts lay the page out after `load`: wait for the table's text.
+        WebDriverWait(browser, 60).until(lambda b: any(
+            mean in td.text for td in b.find_elements(By.CSS_SELECTOR, "table td")))
         browser.get(f"{base}/")
         # MathJax replaces the TeX source by its own elements once it has typeset it.
-        WebDriverWait(browser, 30).until(
+        WebDriverWait(browser, 60).until(
             lambda b: b.find_elements(By.CSS_SELECTOR, "mjx-container"))
         assert "x_{\\text{mod}}" not in browser.find_element(By.TAG_NAME, "article").text
     finally:

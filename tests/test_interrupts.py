@@ -58,7 +58,7 @@ def test_ctrl_c_marks_the_runs_prints_how_to_resume_and_the_rerun_finishes(
 
 
 @pytest.mark.slow
-def test_sigterm_stops_a_real_process_the_same_way(tmp_path):
+def test_sigterm_stops_a_real_process_after_its_epoch(tmp_path):
     uri = f"sqlite:///{tmp_path / 'store.db'}"
     command = [sys.executable, "-m", "pepita_keras.cli", "reproduce", "fc_mnist_pepita",
                "--smoke", "--synthetic", "--epochs", "500", "--run-root", str(tmp_path / "runs"),
@@ -71,7 +71,8 @@ def test_sigterm_stops_a_real_process_the_same_way(tmp_path):
     time.sleep(0.5)
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=120)
-    assert process.returncode == 130
+    assert process.returncode == 130, err
     assert "Traceback" not in err and "rerun the same command" in err
+    assert "Stopping after the current epoch" in err  # at a safe point, not mid-batch
     _, runs = _runs(uri)
     assert {run.info.status for run in runs.values()} == {"KILLED"}
