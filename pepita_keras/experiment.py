@@ -33,7 +33,6 @@ import hashlib
 import json
 import math
 
-import pepita_keras
 from pepita_keras import config_files, registry, untrusted
 
 # Rule short names → class names and table labels, read from the rules' own
@@ -246,16 +245,16 @@ class ExperimentConfig:
         number("weight_decay", 0)
         number("lr_decay_factor", 0, None, low_open=True)
         number("dropout", 0, 1, high_open=True)
-        for field in ("lr_decay_epochs", "hidden_units"):
+        def integers(field, minimum, what, example):
             value = getattr(self, field)
             if not isinstance(value, (tuple, list)) or not all(
-                    isinstance(v, int) and not isinstance(v, bool) and v >= (0 if field ==
-                                                                          "lr_decay_epochs" else 1)
+                    isinstance(v, int) and not isinstance(v, bool) and v >= minimum
                     for v in value):
-                raise ValueError(
-                    f"{field} must be a tuple of {'epoch numbers' if field == 'lr_decay_epochs' else 'positive widths'}, "
-                    f"e.g. {field}=({'60, 90' if field == 'lr_decay_epochs' else '1024,'}). "
-                    f"Received: {field}={value!r}.")
+                raise ValueError(f"{field} must be a tuple of {what}, e.g. {field}={example}. "
+                                 f"Received: {field}={value!r}.")
+
+        integers("lr_decay_epochs", 0, "epoch numbers", "(60, 90)")
+        integers("hidden_units", 1, "positive widths", "(1024,)")
         if not self.hidden_units and self.architecture == "fc":
             raise ValueError("hidden_units must name at least one hidden layer.")
         if not isinstance(self.rule_kwargs, tuple) or not all(

@@ -72,15 +72,9 @@ def _local_artifacts(run, source_folder, source_root, max_bytes):
     """
     if source_folder is None:
         return None
-    text = run.info.artifact_uri or ""
-    if text.startswith("file://"):
-        text = text.removeprefix("file://")
-    elif "://" in text:
-        return None  # remote artifacts: only an archive brings them
-    path = pathlib.Path(text)
-    if not path.is_absolute():
-        path = (source_root or source_folder) / path
-    if not path.exists() and not path.is_symlink():
+    # Remote artifacts (None): only an archive brings them.
+    path = tracking.local_artifact_path(run.info.artifact_uri, source_root or source_folder)
+    if path is None or (not path.exists() and not path.is_symlink()):
         return None
     if path.parts[-2:] != (run.info.run_id, "artifacts") or not untrusted.is_inside(
             path, source_folder):

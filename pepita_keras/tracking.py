@@ -312,18 +312,21 @@ def artifact_context(mlflow_client, artifact_uri=None):
             os.chdir(previous)
 
 
-def local_artifact_folder(mlflow_client, run):
-    """The local folder of a run's artifacts (relative locations against the store root), or None."""
-    text = run.info.artifact_uri or ""
+def local_artifact_path(artifact_uri, base):
+    """The local path of an artifact URI, a relative one read against `base`; None if remote."""
+    text = artifact_uri or ""
     if text.startswith("file://"):
         text = text.removeprefix("file://")
     elif "://" in text or not text:
         return None
     path = pathlib.Path(text)
-    if not path.is_absolute():
-        root = store_root(client_uri(mlflow_client))
-        path = (root or pathlib.Path.cwd()) / path
-    return path
+    return path if path.is_absolute() else pathlib.Path(base) / path
+
+
+def local_artifact_folder(mlflow_client, run):
+    """The local folder of a run's artifacts (relative locations against the store root), or None."""
+    root = store_root(client_uri(mlflow_client))
+    return local_artifact_path(run.info.artifact_uri, root or pathlib.Path.cwd())
 
 
 def run_artifact_context(mlflow_client, run_id):
