@@ -31,6 +31,7 @@ import pathlib
 import socket
 import sys
 import time
+import zipfile
 
 import keras
 import numpy as np
@@ -74,21 +75,34 @@ def save_checkpoint(arrays, folder, epoch):
 
 
 def restore_checkpoint(model, path):
-    """Restores what `save_checkpoint` saved into a freshly built model."""
-    with np.load(path) as data:
-        for prefix, variables in (
-            ("model", model.variables),
-            ("optimizer", model.optimizer.variables),
-        ):
-            keys = sorted(k for k in data.files if k.startswith(prefix + "/"))
-            if len(keys) != len(variables):
-                raise ValueError(
-                    f"Checkpoint {path} holds {len(keys)} {prefix} variables but "
-                    f"the model has {len(variables)}; it was written by a "
-                    "different model. Delete the run directory to start over."
-                )
-            for key, variable in zip(keys, variables):
-                variable.assign(data[key])
+    """Restores what `save_checkpoint` saved into a freshly built model.
+
+    Raises:
+        ValueError: naming the file, if it is truncated, damaged or was
+            written by another model.
+    """
+    try:
+        with np.load(path) as data:
+            saved = {key: data[key] for key in data.files}
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as error:
+        raise ValueError(
+            f"checkpoint {path} cannot be read ({type(error).__name__}: {error}): it is "
+            "truncated or damaged (checkpoints are written atomically, so by something "
+            f"else). Restore it, or delete the folder {pathlib.Path(path).parent} to "
+            "train that seed again from its first epoch.") from None
+    for prefix, variables in (
+        ("model", model.variables),
+        ("optimizer", model.optimizer.variables),
+    ):
+        keys = sorted(k for k in saved if k.startswith(prefix + "/"))
+        if len(keys) != len(variables):
+            raise ValueError(
+                f"Checkpoint {path} holds {len(keys)} {prefix} variables but "
+                f"the model has {len(variables)}; it was written by a "
+                "different model. Delete the run directory to start over."
+            )
+        for key, variable in zip(keys, variables):
+            variable.assign(saved[key])
 
 
 class RunLock:

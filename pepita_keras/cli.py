@@ -592,6 +592,29 @@ def main(argv=None):
             raise
         print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except Exception as error:
+        problem = _store_problem(error, args)
+        if problem is None or os.environ.get("PEPITA_TRACEBACK"):
+            raise
+        print(f"{parser.prog} {args.command}: error: {problem}", file=sys.stderr)
+        return 1
+
+
+def _store_problem(error, args):
+    """`tracking.store_problem` of a database error, or None (also for anything else).
+
+    MLflow raises some of them wrapped (an `MlflowException` from the SQLAlchemy error).
+    """
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if type(error).__module__.split(".")[0] in ("sqlalchemy", "sqlite3"):
+            from pepita_keras import tracking
+
+            uri = tracking.named_uri(getattr(args, "tracking_uri", None))
+            return tracking.store_problem(error, uri)
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def _command_line(argv):

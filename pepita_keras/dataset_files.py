@@ -109,7 +109,14 @@ def _sums_file_hash(path):
     sums = path.parent / "SHA256SUMS"
     if not sums.is_file():
         return None
-    for line in sums.read_text().splitlines():
+    try:
+        text = sums.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise DatasetIntegrityError(
+            f"{sums} cannot be read as a checksum list ({type(error).__name__}: {error}). "
+            "It should hold lines '<sha256>  <file name>' (as `sha256sum` writes); fix or "
+            "delete it.") from None
+    for line in text.splitlines():
         parts = line.split(None, 1)
         if len(parts) == 2 and parts[1].strip().lstrip("*").removeprefix("./") == path.name:
             return parts[0].lower()

@@ -160,6 +160,10 @@ class ExperimentConfig:
         train_examples: keep only the first N training examples (None: all).
         test_examples: keep only the first N test examples (None: all).
         eval_batch_size: batch size for the per-epoch test evaluation.
+        data_digest: None when the run trains on the genuine dataset (TFDS,
+            or files that all match their official SHA-256); otherwise the
+            digest of the files used (`lineage.unofficial_data_digest`),
+            which `pepita reproduce` sets, so such a run is a custom one.
         paper: `(mean, std)` test accuracy % reported by the paper, or None.
         paper_source: where `paper` comes from.
         notes: settings chosen where the sources are silent.
@@ -187,6 +191,7 @@ class ExperimentConfig:
     train_examples: int = None
     test_examples: int = None
     eval_batch_size: int = 1000
+    data_digest: str = None
     paper: tuple = None
     paper_source: str = ""
     notes: str = ""
@@ -389,6 +394,8 @@ class ExperimentConfig:
 
         config = self.to_dict()
         config["rule_kwargs"] = dict(self.rule_kwargs)
+        if self.data_digest is None:  # the genuine dataset: unchanged params and digests
+            del config["data_digest"]
         visit("", config)
         return flat
 
@@ -397,7 +404,7 @@ SMOKE_FIELDS = tuple(field.name for field in dataclasses.fields(SmokeSettings))
 # Fields `--set` may change; `name` and `is_smoke` identify the run instead.
 SETTABLE_FIELDS = tuple(
     field.name for field in dataclasses.fields(ExperimentConfig)
-    if field.name not in ("name", "is_smoke", "smoke", "rule_kwargs")
+    if field.name not in ("name", "is_smoke", "smoke", "rule_kwargs", "data_digest")
 )
 
 

@@ -46,5 +46,20 @@ def write_json(path, data):
 
 
 def read_json(path):
-    """The JSON content of `path`, or None if it does not exist."""
-    return json.loads(path.read_text()) if path.exists() else None
+    """The JSON content of `path`, or None if it does not exist.
+
+    Raises:
+        ValueError: naming the file, if it is empty or not valid JSON (files
+            written here are atomic, so it was cut short or edited elsewhere).
+    """
+    if not path.exists():
+        return None
+    text = path.read_text(errors="replace")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        what = "is empty" if not text.strip() else f"is not valid JSON ({error})"
+        raise ValueError(
+            f"{path} {what}; pepita writes it atomically, so it was cut short or edited "
+            f"elsewhere (a full disk, a copy, an editor). Restore it from a backup, or "
+            f"delete the folder {path.parent} to start that run over.") from None

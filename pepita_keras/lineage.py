@@ -143,6 +143,34 @@ def dataset_inputs(config, arrays, data_dir=None, synthetic=False, splits=("trai
     return inputs
 
 
+def unofficial_data_digest(dataset, inputs):
+    """None if the files of `inputs` are the genuine dataset, else a digest of them.
+
+    Genuine means every file read matches a published SHA-256 of that file
+    (`dataset_files` lists them), whether or not the loader verified it;
+    data from TFDS or synthetic data has no files and counts as genuine (TFDS
+    verifies its own downloads; synthetic runs are named apart anyway).
+    A `SHA256SUMS` written beside other files does not make them genuine.
+
+    Args:
+        dataset: the dataset name, e.g. `"mnist"`.
+        inputs: `dataset_inputs(...)` of the run.
+
+    Returns:
+        None, or 12 hex digits identifying the files (an
+        `ExperimentConfig.data_digest`).
+    """
+    from pepita_keras import dataset_files
+
+    hashes = {}
+    for item in inputs:
+        hashes.update(item.file_hashes)
+    official = dataset_files._KNOWN_SHA256.get(dataset, {})
+    if all(digest in official.get(name, ()) for name, digest in hashes.items()):
+        return None
+    return _digest(f"{name} {digest}" for name, digest in sorted(hashes.items()))[:12]
+
+
 def log_dataset_inputs(mlflow_client, run_id, inputs):
     """Attaches `dataset_inputs(...)` to a run (idempotent: MLflow keeps one per dataset)."""
     from mlflow.entities import DatasetInput as MlflowDatasetInput

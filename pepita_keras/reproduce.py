@@ -339,15 +339,17 @@ def _run_seed_locked(config, seed, data, client, experiment_id, parent_run_id, f
                     break
                 if console.stop_requested():  # a safe point: this epoch is checkpointed
                     raise KeyboardInterrupt
+        # The wrap-up is idempotent: a rerun after a kill here redoes it.
+        if state.get("diverged"):
+            _record_divergence(config, seed, folder, state, client, run_id, prefix)
+        else:
+            _finalize_seed(config, seed, model, folder, state, client, run_id, inputs,
+                           example=data.probe[0][:2])
     except BaseException:
         # Ctrl-C / errors: mark the run; a rerun reopens it. (SIGKILL skips this.)
-        tracking.finish_run(client, run_id, status="KILLED")
+        if not state.get("finished"):
+            tracking.finish_run(client, run_id, status="KILLED")
         raise
-    if state.get("diverged"):
-        _record_divergence(config, seed, folder, state, client, run_id, prefix)
-    else:
-        _finalize_seed(config, seed, model, folder, state, client, run_id, inputs,
-                       example=data.probe[0][:2])
     return _seed_result(seed, state, resumed_from, model)
 
 
@@ -421,11 +423,9 @@ def _finalize_seed(config, seed, model, folder, state, client, run_id, inputs=()
         "wall_time_s": state["wall_time_s"],
         "epochs_completed": state["epoch"],
     }, step=state["epoch"])
-    run = client.get_run(run_id)
-    # A kill after the model was logged must not log a second one.
-    if not tracking.tag_is_true(run.data.tags.get("pepita.model_logged")):
-        tracking.log_keras_model(client, run_id, model, input_example=example)
-        tracking.set_tags(client, run_id, {"pepita.model_logged": True})
+    # Exactly one complete model per seed, whenever a kill came during the wrap-up.
+    tracking.log_keras_model_once(client, run_id, model, input_example=example)
+    tracking.set_tags(client, run_id, {"pepita.model_logged": True})
     environment = {"environment": provenance.environment_info(), "git": provenance.git_info(),
                    "config": config.to_dict(), "data": lineage.describe(inputs)}
     artifacts = folder / "artifacts"
@@ -585,13 +585,9 @@ def reproduce(config, seeds=(0,), data_dir=None, run_root=DEFAULT_RUN_ROOT,
         if not isinstance(seed, int) or not 0 <= seed < 2**32:
             raise ValueError(f"seeds must be integers in [0, 2**32). Received: {seed!r}.")
     arrays = epoch_data.load_config_arrays(config, data_dir, synthetic=synthetic, verify=verify)
+    inputs = lineage.dataset_inputs(config, arrays, data_dir, synthetic)
     if not synthetic:
-        sized = epoch_data.with_data_sizes(config, arrays)
-        if sized is not config:
-            print(f"[{config.name}] the data found has {len(arrays[0][0])} training and "
-                  f"{len(arrays[1][0])} test examples, not the full dataset's: recorded as "
-                  f"{sized.run_name}, not as the paper cell.", flush=True)
-            config = sized
+        config = _with_data_actually_used(config, arrays, inputs)
     uri = tracking.tracking_uri(tracking_uri)
     client = tracking.client(uri)
     experiment_id = tracking.experiment_id(client, experiment)
@@ -599,7 +595,6 @@ def reproduce(config, seeds=(0,), data_dir=None, run_root=DEFAULT_RUN_ROOT,
     cell_dir.mkdir(parents=True, exist_ok=True)
     command = command or provenance.command_line()
     data = epoch_data.EpochData(arrays, config.batch_size, config.eval_batch_size)
-    inputs = lineage.dataset_inputs(config, arrays, data_dir, synthetic)
     if verbose:
         _banner(config, seeds, arrays, inputs, uri, cell_dir, synthetic, data_dir)
     # One parent run per cell, even when two processes start it at once.
@@ -623,6 +618,29 @@ def reproduce(config, seeds=(0,), data_dir=None, run_root=DEFAULT_RUN_ROOT,
         _mark_unfinished(client, parent_run_id, seeds, results)
         tracking.finish_run(client, parent_run_id, status=status)
     return parent_run_id, results
+
+
+def _with_data_actually_used(config, arrays, inputs):
+    """`config` with the split sizes and file digest of the data found, where they differ.
+
+    Fewer examples than the full dataset, or files that are not the official
+    ones (`--no-verify`, or a `SHA256SUMS` of the user's own), make a custom
+    run (`<cell>-custom-…`), never one that counts as the paper cell.
+    """
+    changed = epoch_data.with_data_sizes(config, arrays)
+    why = []
+    if changed is not config:
+        why.append(f"has {len(arrays[0][0])} training and {len(arrays[1][0])} test examples, "
+                   "not the full dataset's")
+    digest = lineage.unofficial_data_digest(config.dataset, inputs)
+    if digest is not None:
+        changed = changed.replace(data_digest=digest)
+        why.append(f"is not the official {config.dataset} files (their SHA-256 differ from "
+                   "the published checksums)")
+    if why:
+        print(f"[{config.name}] the data found {' and '.join(why)}: recorded as "
+              f"{changed.run_name}, not as the paper cell.", flush=True)
+    return changed
 
 
 def _banner(config, seeds, arrays, inputs, uri, cell_dir, synthetic, data_dir):

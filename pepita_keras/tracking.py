@@ -124,6 +124,9 @@ def client(uri=None):
     # every new store; the package's own lines say what happens.
     for name in ("mlflow.store.db.utils", "alembic.runtime.migration"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # It also logs each database error with its traceback before raising it;
+    # the raised error is what `store_problem` explains (or Python shows).
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     uri = tracking_uri(uri)
     remote = str(uri).startswith(("http://", "https://"))
     if remote:
@@ -131,6 +134,7 @@ def client(uri=None):
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    check_sqlite_file(uri)
     with store_lock(uri):
         mlflow_client = mlflow.MlflowClient(tracking_uri=uri)
         try:
@@ -154,11 +158,58 @@ def sqlite_path(uri):
     return pathlib.Path(str(uri)[len(prefix):].split("?", 1)[0])
 
 
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_sqlite_file(uri):
+    """Refuses a `sqlite:///` URI whose file exists but is not an SQLite database."""
+    path = sqlite_path(uri)
+    if path is None or not path.is_file():
+        return
+    try:
+        with open(path, "rb") as f:
+            header = f.read(len(_SQLITE_HEADER))
+    except OSError as error:
+        raise ValueError(f"cannot read the MLflow store {path}: {error.strerror}.") from None
+    if header and header != _SQLITE_HEADER:
+        raise ValueError(
+            f"{path} is not an SQLite database (it does not start with 'SQLite format 3'), so "
+            "it cannot be an MLflow store. Point --tracking-uri / MLFLOW_TRACKING_URI at an "
+            "MLflow sqlite:/// file (a new name creates one).")
+
+
+def store_problem(error, uri):
+    """A one-line explanation of a database error from the store `uri`, or None.
+
+    MLflow surfaces SQLite's conditions as SQLAlchemy exceptions with raw SQL;
+    these are the ones a user causes and can fix.
+    """
+    text = str(getattr(error, "orig", None) or error)
+    where = sqlite_path(uri) or uri
+    if "database is locked" in text:
+        return (f"the MLflow store {where} is locked by another process (SQLite: database is "
+                "locked). Wait until the other `pepita` or `mlflow` command writing to it "
+                "finishes, then rerun; a run that was training resumes from its checkpoint.")
+    if "readonly database" in text or "unable to open database file" in text:
+        return (f"the MLflow store {where} cannot be written here (SQLite: {text}). Make the "
+                "file and its folder writable, or copy the store to a writable folder and pass "
+                "--tracking-uri sqlite:///<copy>.")
+    if "file is not a database" in text or "database disk image is malformed" in text:
+        return (f"{where} is not a readable SQLite database (SQLite: {text}). Restore the "
+                "store from its backup (e.g. `git checkout -- reproductions/results/tracking.db` "
+                "for the committed one) or point --tracking-uri at another store.")
+    return None
+
+
 @contextlib.contextmanager
 def store_lock(uri):
-    """Holds an exclusive lock on `<db>.lock` for a SQLite `uri` (no-op otherwise)."""
+    """Holds an exclusive lock on `<db>.lock` for a SQLite `uri` (no-op otherwise).
+
+    In a folder this process cannot write (a read-only copy of a store),
+    there is no lock to take: nothing can migrate or write the store there.
+    """
     path = sqlite_path(uri)
-    if path is None:
+    if path is None or (path.parent.is_dir() and not os.access(path.parent, os.W_OK)):
         yield
         return
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -583,6 +634,36 @@ def log_keras_model(mlflow_client, run_id, model, name="model", input_example=No
     # start_run/end_run mark the run FINISHED; keep the caller's status.
     mlflow_client.update_run(run_id, status=status)
     return info
+
+
+def logged_models(mlflow_client, run_id, name="model"):
+    """The MLflow logged models called `name` that `run_id` produced (any status)."""
+    run = mlflow_client.get_run(run_id)
+    found = mlflow_client.search_logged_models(
+        experiment_ids=[run.info.experiment_id], filter_string=f"source_run_id = '{run_id}'")
+    return [model for model in found if model.name == name]
+
+
+def log_keras_model_once(mlflow_client, run_id, model, name="model", input_example=None):
+    """`log_keras_model`, unless the run already has that model complete.
+
+    A process killed while it logged the model leaves it PENDING (or
+    FAILED): such an incomplete copy is deleted and the model logged again,
+    so a run ends with exactly one complete model, never a half-written one
+    beside it.
+
+    Returns:
+        True if the model was logged now, False if the run had it already.
+    """
+    from mlflow.entities import LoggedModelStatus
+
+    existing = logged_models(mlflow_client, run_id, name)
+    if any(item.status == LoggedModelStatus.READY for item in existing):
+        return False
+    for item in existing:
+        mlflow_client.delete_logged_model(item.model_id)
+    log_keras_model(mlflow_client, run_id, model, name=name, input_example=input_example)
+    return True
 
 
 @contextlib.contextmanager

@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 
 from pepita_keras import cli
+from pepita_keras import lineage
 from tests.test_datasets import write_mnist
 
 
@@ -335,6 +336,157 @@ def test_a_smaller_data_folder_trains_a_custom_run_not_the_paper_cell(tmp_path):
 
     config = experiment.load_config("fc_mnist_pepita").replace(epochs=1)
     sized = config.replace(train_examples=200, test_examples=50)
-    # The sizes are part of the recorded settings: not even the plain --epochs 1 run's name.
-    assert [p.name for p in (tmp_path / "runs").iterdir()] == [sized.run_name]
-    assert sized.run_name != config.run_name
+    # The sizes and the files are part of the recorded settings: not even the
+    # plain --epochs 1 run's name, nor that of the same sizes of official files.
+    [folder] = (tmp_path / "runs").iterdir()
+    assert folder.name.startswith("fc_mnist_pepita-custom-")
+    assert folder.name not in (sized.run_name, config.run_name)
+
+
+def _fake_full_mnist(tmp_path, monkeypatch):
+    """A 200/50-example MNIST folder that the package takes for the full dataset's sizes."""
+    from pepita_keras import epoch_data, experiment, lineage
+
+    monkeypatch.setitem(experiment.FULL_SPLITS, "mnist", (200, 50))
+    data = tmp_path / "data" / "mnist"
+    write_mnist(data, np.random.default_rng(0), n_train=200, n_test=50)
+    config = experiment.load_config("fc_mnist_pepita")
+    arrays = epoch_data.load_config_arrays(config, data.parent, verify=False)
+    return config, arrays, lineage.dataset_inputs(config, arrays, data.parent), data
+
+
+def test_files_that_are_not_the_official_ones_make_a_custom_run(tmp_path, monkeypatch, capsys):
+    from pepita_keras import reproduce
+
+    config, arrays, inputs, data = _fake_full_mnist(tmp_path, monkeypatch)
+    # A SHA256SUMS of the user's own does not make the files genuine.
+    (data / "SHA256SUMS").write_text("".join(
+        f"{digest}  {name}\n" for item in inputs for name, digest in item.file_hashes.items()))
+    used = reproduce._with_data_actually_used(config, arrays, inputs)
+    assert used.data_digest is not None and used.run_name.startswith("fc_mnist_pepita-custom-")
+    assert used.replace(data_digest=None) == config  # only the data identity changed
+    assert "is not the official mnist files" in capsys.readouterr().out
+    # Other files, another digest, another custom run.
+    write_mnist(data, np.random.default_rng(1), n_train=200, n_test=50)
+    other = lineage.dataset_inputs(config, arrays, data.parent)
+    assert lineage.unofficial_data_digest("mnist", other) != used.data_digest
+
+
+def test_the_official_files_train_the_paper_cell_even_unverified(tmp_path, monkeypatch, capsys):
+    from pepita_keras import dataset_files, reproduce
+
+    config, arrays, inputs, _ = _fake_full_mnist(tmp_path, monkeypatch)
+    official = {name: {digest} for item in inputs for name, digest in item.file_hashes.items()}
+    assert len(official) == 4
+    monkeypatch.setitem(dataset_files._KNOWN_SHA256, "mnist", official)
+    used = reproduce._with_data_actually_used(config, arrays, inputs)
+    assert used is config and used.run_name == "fc_mnist_pepita"
+    assert capsys.readouterr().out == ""
+    # The digest of the genuine data is not a recorded setting at all.
+    assert "data_digest" not in config.flatten()
+
+
+# ---------------------------------------------------------------------------
+# Stores that cannot be used: one line naming the store and what to do.
+# ---------------------------------------------------------------------------
+def _assert_store_error(result, command, message):
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines()
+              if line.startswith(f"pepita {command}: error: ")]
+    assert len(errors) == 1 and message in errors[0], result.stderr
+
+
+def test_a_file_that_is_not_sqlite_is_refused_before_mlflow_opens_it(tmp_path):
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"\x00\xffnot a database at all" * 10)
+    result = _pepita(tmp_path, "results", "--tracking-uri", f"sqlite:///{junk}", "--output", "-")
+    _assert_user_error(result, "results", f"{junk} is not an SQLite database")
+    assert junk.read_bytes() == b"\x00\xffnot a database at all" * 10
+    assert not (tmp_path / "junk.db.lock").exists()
+
+
+@pytest.mark.slow  # MLflow waits ~20 s for the lock before it gives up
+def test_a_locked_store_says_so_instead_of_a_traceback(tmp_path):
+    from pepita_keras import tracking
+
+    store = tmp_path / "store.db"
+    tracking.client(f"sqlite:///{store}")  # a real, migrated MLflow store
+    holder = sqlite3.connect(store, timeout=0)
+    holder.execute("BEGIN EXCLUSIVE")  # another process writing it, as SQLite sees it
+    try:
+        result = _pepita(tmp_path, "results", "--tracking-uri", f"sqlite:///{store}",
+                         "--output", "-")
+    finally:
+        holder.rollback()
+        holder.close()
+    _assert_store_error(result, "results", f"the MLflow store {store} is locked")
+
+
+def test_a_store_in_a_read_only_folder_is_read_without_a_lock_file(tmp_path, monkeypatch):
+    from pepita_keras import tracking
+
+    folder = tmp_path / "readonly"
+    store = folder / "store.db"
+    tracking.client(f"sqlite:///{store}")
+    (folder / "store.db.lock").unlink()
+    real_access = os.access
+    # Root may write anywhere; the folder is read-only as `os.access` reports it.
+    monkeypatch.setattr(os, "access", lambda path, mode: False if pathlib.Path(path) == folder
+                        and mode == os.W_OK else real_access(path, mode))
+    result = _pepita(tmp_path, "results", "--tracking-uri", f"sqlite:///{store}",
+                     "--output", "-")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in folder.iterdir()) == ["store.db"]
+
+
+@pytest.mark.parametrize("sqlite_message, expected", [
+    ("attempt to write a readonly database", "cannot be written here"),
+    ("unable to open database file", "cannot be written here"),
+    ("database disk image is malformed", "is not a readable SQLite database"),
+    ("no such table: runs", None),  # not the user's to fix: keeps its traceback
+])
+def test_store_errors_a_user_can_fix_are_explained(sqlite_message, expected):
+    import sqlalchemy.exc
+
+    from pepita_keras import tracking
+
+    error = sqlalchemy.exc.OperationalError("SELECT 1", {}, sqlite3.OperationalError(sqlite_message))
+    message = tracking.store_problem(error, "sqlite:////data/store.db")
+    if expected is None:
+        assert message is None
+    else:
+        assert expected in message and "/data/store.db" in message
+
+
+# ---------------------------------------------------------------------------
+# Run folders damaged outside pepita: one line naming the file.
+# ---------------------------------------------------------------------------
+def test_an_empty_state_file_names_the_file_and_the_folder_to_delete(tmp_path):
+    runs = tmp_path / "runs"
+    argv = ("reproduce", "fc_mnist_pepita", "--smoke", "--synthetic", "--run-root", runs,
+            "--verbose", "0")
+    assert _pepita(tmp_path, *argv).returncode == 0
+    state = runs / "fc_mnist_pepita-smoke" / "seed0" / "state.json"
+    state.write_text("")  # e.g. a disk that filled up under another program
+    result = _pepita(tmp_path, *argv)
+    _assert_user_error(result, "reproduce", f"{state} is empty")
+    assert f"delete the folder {state.parent}" in result.stderr
+
+
+def test_a_truncated_checkpoint_names_the_file(tmp_path):
+    from pepita_keras import checkpoints, models
+
+    model = models.paper_fc(input_shape=(4,), num_classes=3, hidden_units=(5,))
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
+    model.optimizer.build(model.trainable_variables)
+    name = checkpoints.save_checkpoint(checkpoints.variable_arrays(model), tmp_path, 3)
+    path = tmp_path / name
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ValueError, match=f"checkpoint {path} cannot be read .* truncated"):
+        checkpoints.restore_checkpoint(model, path)
+    # The error is the user's message, not a traceback.
+    try:
+        checkpoints.restore_checkpoint(model, path)
+    except ValueError as error:
+        assert cli.is_user_error(error)

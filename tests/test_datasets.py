@@ -275,6 +275,15 @@ def test_sha256sums_mismatch_names_file_and_hashes(tmp_path, rng):
     datasets.load_arrays("cifar10", tmp_path)  # correct sum: verified and accepted
 
 
+def test_a_sha256sums_of_binary_junk_is_named_not_a_traceback(tmp_path, rng):
+    write_cifar(tmp_path, rng, "cifar10", as_tar=False)
+    sums = tmp_path / "cifar-10-batches-py" / "SHA256SUMS"
+    sums.write_bytes(bytes(range(128, 256)) * 3)
+    with pytest.raises(datasets.DatasetIntegrityError,
+                       match=f"{sums} cannot be read as a checksum list"):
+        datasets.load_arrays("cifar10", tmp_path)
+
+
 def test_official_mnist_hashes_are_enforced_and_cached(tmp_path, rng, monkeypatch):
     write_mnist(tmp_path, rng)  # genuine file names, not genuine content
     with pytest.raises(datasets.DatasetIntegrityError, match="official mnist"):

@@ -373,6 +373,8 @@ def _config_change(tmp_path, monkeypatch):
         epochs=1, train_examples=256, test_examples=100)
     shipped = {"fc_mnist_bp": base}
     monkeypatch.setattr(experiment, "shipped_config", lambda name: shipped.get(name))
+    # The fake files stand in for the official ones (the data is not what these tests vary).
+    monkeypatch.setattr(lineage, "unofficial_data_digest", lambda dataset, inputs: None)
     options = dict(data_dir=write_fake_datasets(tmp_path / "data", cifar=False), verify=False,
                    run_root=tmp_path / "runs", verbose=0)
     return base, base.replace(learning_rate=0.05), shipped, options
@@ -675,3 +677,37 @@ def test_migrate_store_joins_split_parents_and_tidies_what_older_versions_logged
     # Idempotent.
     again = migrate.migrate_store(uri, rebuild_artifacts=False)
     assert again["parents_joined"] == again["runs_backfilled"] == 0
+
+
+def test_a_kill_while_the_model_is_logged_leaves_one_complete_model(
+        tmp_path, monkeypatch, mlflow_uri):
+    from mlflow.entities import LoggedModelStatus
+
+    config = experiment.load_config("fc_mnist_bp").smoke_version()
+    run = dict(seeds=[0], synthetic=True, run_root=tmp_path / "runs", verbose=0)
+    real_log = tracking.log_keras_model
+
+    def killed_while_uploading(client, run_id, model, **kwargs):
+        # What MLflow has written when a kill lands mid-upload: a PENDING model.
+        experiment_id = client.get_run(run_id).info.experiment_id
+        client.create_logged_model(experiment_id, name="model", source_run_id=run_id)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tracking, "log_keras_model", killed_while_uploading)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce.reproduce(config, **run)
+    client = tracking.client(mlflow_uri)
+    (seed,) = [r for r in _runs(client) if r.data.tags.get("pepita.role") == "seed"]
+    run_id = seed.info.run_id
+    assert [m.status for m in tracking.logged_models(client, run_id)] == [
+        LoggedModelStatus.PENDING]
+    assert client.get_run(run_id).info.status == "KILLED"
+
+    monkeypatch.setattr(tracking, "log_keras_model", real_log)
+    reproduce.reproduce(config, **run)  # resumes: only the wrap-up was left
+    (model,) = tracking.logged_models(client, run_id)
+    assert model.status == LoggedModelStatus.READY
+    assert client.get_run(run_id).info.status == "FINISHED"
+    # Once complete, never logged again.
+    assert not tracking.log_keras_model_once(client, run_id, None)
+    assert len(tracking.logged_models(client, run_id)) == 1

@@ -392,7 +392,7 @@ class MLflowTracking(keras_tuner.Tuner):
         shape = getattr(self.hypermodel, "input_shape", None)
         # An example input gives the logged model its signature (MLflow warns without one).
         example = np.zeros((1, *shape), "float32") if shape else None
-        tracking.log_keras_model(client, run_id, model, input_example=example)
+        tracking.log_keras_model_once(client, run_id, model, input_example=example)
         tracking.set_tags(client, run_id, {"pepita.model_logged": True})
 
 
