@@ -311,13 +311,13 @@ def tune_command(args):
 
 def tune_report_command(args):
     """`pepita tune-report`: prints (and writes) the best trials of every search."""
-    from pepita_keras.tuning import commands
+    from pepita_keras.tuning import report
 
-    output = commands.DEFAULT_REPORT if args.output is None else args.output
+    output = report.DEFAULT_REPORT if args.output is None else args.output
     try:
-        text = commands.write_report(output, args.experiment, args.include_smoke, args.top,
-                                     args.tracking_uri, force=args.force)
-    except commands.ShrinkingReportError as error:
+        text = report.write_report(output, args.experiment, args.include_smoke, args.top,
+                                   args.tracking_uri, force=args.force)
+    except report.ShrinkingReportError as error:
         print(f"pepita tune-report: error: {error}", file=sys.stderr)
         return 1
     sys.stdout.write(text)

@@ -83,6 +83,8 @@ PLATFORM_TAG = "pepita.platform"
 DEFAULT_PLATFORM = "tensorflow-cpu"
 # Where `pepita reproduce` records its runs and `pepita results` reads them.
 REPRODUCTIONS_EXPERIMENT = "pepita-reproductions"
+# Where `pepita tune` records its searches and `pepita tune-report` reads them.
+TUNING_EXPERIMENT = "pepita-tuning"
 
 
 def tracking_uri(uri=None):

@@ -490,3 +490,21 @@ def test_a_truncated_checkpoint_names_the_file(tmp_path):
         checkpoints.restore_checkpoint(model, path)
     except ValueError as error:
         assert cli.is_user_error(error)
+
+
+@pytest.mark.parametrize("command", [("tune-report", "--output", "-"),
+                                     ("results", "--output", "-")])
+def test_commands_that_only_read_the_store_load_no_tensorflow_keras_or_tuner(tmp_path, command):
+    # They answer in seconds: the store is read with MLflow alone.
+    script = textwrap.dedent(f"""
+        import sys
+        from pepita_keras import cli
+        code = cli.main({list(command)!r} + ["--tracking-uri", "sqlite:///{tmp_path}/s.db"])
+        print("exit", code)
+        print("loaded", sorted(m for m in ("tensorflow", "keras", "jax", "keras_tuner")
+                               if m in sys.modules))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-2:] == ["exit 0", "loaded []"], result.stdout

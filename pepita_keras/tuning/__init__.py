@@ -7,7 +7,7 @@
   nested run per trial, resumable and distributable (`tuners.py`).
 - `TuningConfig`, `load_tuning_config`: what `pepita tune <config>` runs
   (`configs.py`); `run_search`, `write_report`: what the `pepita tune` and
-  `pepita tune-report` commands run (`commands.py`).
+  `pepita tune-report` commands run (`commands.py`, `report.py`).
 
 keras-tuner and MLflow are imported on first use of a name.
 
@@ -38,9 +38,9 @@ _LAZY = {
     "TuningConfig": "configs",
     "load_tuning_config": "configs",
     "run_search": "commands",
-    "write_report": "commands",
-    "format_report": "commands",
-    "ShrinkingReportError": "commands",
+    "write_report": "report",
+    "format_report": "report",
+    "ShrinkingReportError": "report",
 }
 
 __all__ = sorted(_LAZY)

@@ -58,7 +58,7 @@ TUNERS = {
     "hyperband": keras_tuner.Hyperband,
     "bayesian": keras_tuner.BayesianOptimization,
 }
-DEFAULT_EXPERIMENT = "pepita-tuning"
+DEFAULT_EXPERIMENT = tracking.TUNING_EXPERIMENT
 # How long a worker waits for the chief to create the parent run.
 PARENT_WAIT_S = 600
 
