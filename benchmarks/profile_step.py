@@ -7,10 +7,16 @@ step's wall time. The trace is left in `--logdir` for TensorBoard's profile
 tab. Summarising needs the `xprof` package (`pip install xprof`, the
 TensorBoard profile plugin's converter); without it only the trace is written.
 
+With `--cell`, the model is the one `pepita reproduce <cell>` trains (the
+package's one factory, `pepita_keras.build.build_model`: network, rule,
+optimizer and schedule of the cell), at the cell's batch size.
+
 Usage:
 
     python benchmarks/profile_step.py --rule PEPITA --batch 64
     python benchmarks/profile_step.py --rule BP --batch 1024 --top 15
+    python benchmarks/profile_step.py --cell conv_mnist_pepita
+    python benchmarks/profile_step.py --cell conv_mnist_bp
 """
 
 import argparse
@@ -62,12 +68,22 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rule", default="PEPITA", help="'BP' or a pepita_keras rule")
     parser.add_argument("--net", choices=["fc", "conv"], default="fc")
-    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--cell", default=None,
+                        help="profile this reproduction cell's model instead (sets rule, net, batch)")
+    parser.add_argument("--batch", type=int, default=None, help="default 64, or the cell's")
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--top", type=int, default=12)
     parser.add_argument("--logdir", default="/tmp/pepita_profile")
     args = parser.parse_args(argv)
 
+    config = None
+    if args.cell:
+        from pepita_keras import experiment
+
+        config = experiment.load_config(args.cell)
+        args.rule, args.net = config.rule, config.architecture
+        args.batch = args.batch or config.batch_size
+    args.batch = args.batch or 64
     rng = np.random.default_rng(0)
     n = args.batch * args.steps
     x = rng.random((n, 28, 28, 1), dtype=np.float32)
@@ -78,7 +94,11 @@ def main(argv=None):
                .prefetch(2).with_options(options))
     network = (models.paper_fc if args.net == "fc" else models.paper_conv)(seed=0)
     optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
-    if args.rule == "BP":
+    if config is not None:
+        from pepita_keras import build
+
+        model = build.build_model(config, 0, args.steps)
+    elif args.rule == "BP":
         model = network
         model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"])
@@ -94,7 +114,7 @@ def main(argv=None):
     model.fit(dataset, epochs=1, verbose=0)
     traced = (time.perf_counter() - start) / args.steps
     tf.profiler.experimental.stop()
-    print(f"{args.rule} {args.net} batch {args.batch}: {plain * 1e3:.2f} ms/step "
+    print(f"{args.cell or args.rule} {args.net} batch {args.batch}: {plain * 1e3:.2f} ms/step "
           f"({traced * 1e3:.2f} while tracing), load average "
           f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}; trace in {args.logdir}")
     try:

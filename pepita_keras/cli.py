@@ -158,10 +158,18 @@ def show_command(args):
 
 def reproduce_command(args):
     """`pepita reproduce`: trains (or resumes) one cell and prints each seed's outcome."""
-    from pepita_keras import experiment, reproduce, tracking
+    from pepita_keras import experiment, tracking
 
     config = configure(experiment.load_config(args.config), args.smoke, args.epochs,
                        args.train_examples, args.test_examples, args.overrides)
+    if args.plan:
+        from pepita_keras import plan
+
+        print("\n".join(plan.describe(config, parse_seeds(args.seeds), args.run_root,
+                                      args.tracking_uri, args.experiment)))
+        return 0
+    from pepita_keras import reproduce
+
     parent, results = reproduce.reproduce(
         config, parse_seeds(args.seeds), data_dir=args.data_dir,
         tracking_uri=args.tracking_uri, synthetic=args.synthetic, verify=not args.no_verify,
@@ -376,6 +384,9 @@ def _add_list_and_reproduce(subparsers):
                              "live progress line within it (default)")
     parser.add_argument("--system-metrics", action="store_true",
                         help="also record MLflow's system metrics (CPU, memory, GPU) per seed")
+    parser.add_argument("--plan", action="store_true",
+                        help="print the epochs each seed would train and the estimated time "
+                             "(from the epoch times the store recorded); train nothing")
     parser.set_defaults(func=reproduce_command)
 
 
@@ -570,7 +581,7 @@ def main(argv=None):
         return 2
     from pepita_keras import console
 
-    if args.command in _TRAINING_COMMANDS:
+    if args.command in _TRAINING_COMMANDS and not getattr(args, "plan", False):
         with console.quiet_native_startup():
             import keras  # noqa: F401  (loads the backend once, quietly)
     try:

@@ -65,12 +65,12 @@ import numpy as np
 
 from pepita_keras import build, console
 from pepita_keras import callbacks as callbacks_lib
-from pepita_keras import (checkpoints, epoch_data, json_files, lineage, plots, provenance,
+from pepita_keras import (checkpoints, epoch_data, json_files, lineage, plan, plots, provenance,
                           slowness, tracking)
 from pepita_keras import experiment as experiment_lib
 
 DEFAULT_EXPERIMENT = tracking.REPRODUCTIONS_EXPERIMENT
-DEFAULT_RUN_ROOT = "runs"
+DEFAULT_RUN_ROOT = plan.DEFAULT_RUN_ROOT
 # Per-epoch metrics of a parent run: mean and std over its completed seeds.
 PARENT_CURVES = ("train_accuracy", "test_accuracy", "train_loss", "test_loss")
 PARENT_FILE = "parent.json"

@@ -493,7 +493,8 @@ def test_a_truncated_checkpoint_names_the_file(tmp_path):
 
 
 @pytest.mark.parametrize("command", [("tune-report", "--output", "-"),
-                                     ("results", "--output", "-")])
+                                     ("results", "--output", "-"),
+                                     ("reproduce", "fc_mnist_bp", "--plan")])
 def test_commands_that_only_read_the_store_load_no_tensorflow_keras_or_tuner(tmp_path, command):
     # They answer in seconds: the store is read with MLflow alone.
     script = textwrap.dedent(f"""

@@ -1,0 +1,61 @@
+"""`pepita reproduce --plan`: what each seed would train and the time the store's epochs predict."""
+
+import json
+
+import pytest
+
+from pepita_keras import experiment, plan, reproduce, tracking
+
+
+@pytest.fixture
+def trained(tmp_path, mlflow_uri):
+    """A 2-epoch synthetic fc_mnist_bp smoke seed 0, finished, in a fresh store."""
+    config = experiment.load_config("fc_mnist_bp").smoke_version().replace(epochs=2)
+    run_root = tmp_path / "runs"
+    reproduce.reproduce(config, seeds=[0], synthetic=True, run_root=run_root, verbose=0)
+    return config, run_root, mlflow_uri
+
+
+def test_plan_reads_the_run_folders_and_the_store_epoch_times(trained):
+    config, run_root, uri = trained
+    client = tracking.client(uri)
+    (seed0,) = [run for run in client.search_runs(
+        [client.get_experiment_by_name(tracking.REPRODUCTIONS_EXPERIMENT).experiment_id])
+        if run.info.run_name.endswith("/seed0")]
+    recorded = [m.value for m in client.get_metric_history(seed0.info.run_id, "epoch_time_s")]
+    assert len(recorded) == 2
+    # Seed 1 was interrupted after its first epoch (as its state.json would say).
+    folder = run_root / config.run_name / "seed1"
+    folder.mkdir()
+    (folder / "state.json").write_text(json.dumps(
+        {"epoch": 1, "finished": False, "settings": config.training_settings()}))
+
+    lines = plan.describe(config, [0, 1, 2], run_root, uri)
+    per_epoch = sum(recorded) / 2  # the median of two values
+    assert lines[0].startswith(f"pepita reproduce {config.run_name}: plan")
+    assert lines[1].endswith("seed0): finished; skipped")
+    assert "seed1): resumes after epoch 1: 1 epoch" in lines[2]
+    assert "seed2): new: 2 epochs" in lines[3]
+    assert lines[4].startswith("  total: about") and "for 3 epochs at" in lines[4]
+    assert f"{per_epoch:.1f} s/epoch (median of 2 epochs of 1 earlier" in lines[4]
+
+
+def test_plan_names_a_folder_of_other_settings_and_an_unknown_time(tmp_path, trained):
+    config, run_root, uri = trained
+    changed = config.replace(learning_rate=0.05, is_smoke=False)  # fc_mnist_bp-custom-…
+    # Another run name has no epochs of its own; its rule's runs give the estimate.
+    lines = plan.describe(changed, [0], run_root, uri)
+    assert "new: 2 epochs" in lines[1]
+    assert "other bp fc mnist runs in the store" in lines[-1]
+    # The same name with other settings (a shipped config that changed) is refused.
+    monkey_folder = run_root / changed.run_name / "seed0"
+    monkey_folder.mkdir(parents=True)
+    (monkey_folder / "state.json").write_text(json.dumps(
+        {"epoch": 2, "finished": True, "settings": config.training_settings()}))
+    lines = plan.describe(changed, [0], run_root, uri)
+    assert "trained with other settings (learning_rate: 0.1 → 0.05)" in lines[1]
+    # No store yet: nothing is created, the time is unknown.
+    missing = tmp_path / "none.db"
+    lines = plan.describe(config, [0], tmp_path / "elsewhere", f"sqlite:///{missing}")
+    assert lines[-1] == f"  total: 2 epochs; time unknown (no store at {missing} yet)"
+    assert not missing.exists()
