@@ -52,6 +52,7 @@ _PUBLIC = {
     "DirectFeedbackAlignment": "pepita_keras.rules.dfa",
     "DRTP": "pepita_keras.rules.drtp",
     "FeedbackAlignment": "pepita_keras.rules.feedback_alignment",
+    "ForwardForward": "pepita_keras.rules.forward_forward",
     "callbacks": None,
     "datasets": None,
     "models": None,

@@ -108,7 +108,9 @@ def build_network(config, seed=None, input_shape=None, num_classes=None, filters
 
     shape = tuple(input_shape or config.input_shape)
     classes = int(num_classes or config.num_classes)
-    common = dict(input_shape=shape, num_classes=classes, seed=seed,
+    if not getattr(rule_class(config.rule), "classifier_layer", True):
+        classes = None  # e.g. Forward-Forward: the rule classifies, the network has no head
+    common = dict(input_shape=shape, num_classes=classes, seed=seed, use_bias=config.use_bias,
                   hidden_activation=config.hidden_activation,
                   output_activation=config.output_activation,
                   kernel_initializer=config.kernel_initializer)
@@ -119,9 +121,13 @@ def build_network(config, seed=None, input_shape=None, num_classes=None, filters
 
 
 def build_optimizer(config, steps_per_epoch):
-    """`keras.optimizers.SGD` with the config's momentum, weight decay and schedule."""
+    """The config's optimizer (`SGD` with its momentum, or `Adam`), weight decay and schedule."""
     import keras
 
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(
+            learning_rate=learning_rate_schedule(config, steps_per_epoch),
+            weight_decay=config.weight_decay or None)
     return keras.optimizers.SGD(
         learning_rate=learning_rate_schedule(config, steps_per_epoch),
         momentum=config.momentum,
@@ -144,7 +150,11 @@ def build_model(config, seed, steps_per_epoch, **network_kwargs):
         be restored before the first step).
     """
     network = build_network(config, seed, **network_kwargs)
-    model = rule_class(config.rule)(network, seed=seed, **dict(config.rule_kwargs))
+    cls = rule_class(config.rule)
+    kwargs = dict(config.rule_kwargs)
+    if not getattr(cls, "classifier_layer", True):
+        kwargs["num_classes"] = int(network_kwargs.get("num_classes") or config.num_classes)
+    model = cls(network, seed=seed, **kwargs)
     model.compile(optimizer=build_optimizer(config, steps_per_epoch), metrics=["accuracy"])
     model.optimizer.build(model.trainable_variables)
     return model

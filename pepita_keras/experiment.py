@@ -99,6 +99,11 @@ OPEN_SETTINGS = (
 )
 
 
+# Fields added after the first runs were recorded, with the default those runs
+# trained with: `flatten()` leaves them out at that default.
+LATER_FIELDS = {"optimizer": "sgd", "use_bias": False, "data_digest": None}
+OPTIMIZERS = ("sgd", "adam")
+
 # Config fields that do not change what is trained: runs that differ only in
 # these are the same experiment (a note edited after a run, a smoke variant's
 # settings, the cell's own name).
@@ -140,7 +145,10 @@ class ExperimentConfig:
         dataset: a key of `DATASETS`.
         epochs: training epochs.
         batch_size: training batch size.
-        learning_rate: initial SGD learning rate.
+        optimizer: `"sgd"` (the paper's; `keras.optimizers.SGD` with
+            `momentum`) or `"adam"` (`keras.optimizers.Adam` with Keras's
+            defaults but the learning rate; `momentum` must then be 0).
+        learning_rate: initial learning rate.
         momentum: SGD momentum.
         weight_decay: decoupled weight decay given to the optimizer
             (`keras.optimizers.SGD(weight_decay=...)`); 0 disables it.
@@ -148,12 +156,15 @@ class ExperimentConfig:
             is multiplied by `lr_decay_factor`.
         lr_decay_factor: the multiplicative decay.
         hidden_units: FC hidden widths.
+        use_bias: whether the learnable layers have biases (the paper's
+            nets: no; the keras-io Forward-Forward net: yes).
         hidden_activation: activation of the hidden layers (`"relu"` in the
             paper's nets; the DRTP code uses `"tanh"`).
         output_activation: activation of the output layer (`"softmax"`;
             the DRTP code uses `"sigmoid"`).
-        kernel_initializer: `"he_uniform"` (official FC code) or
-            `"torch_default"` (U(±1/√fan_in), official conv script).
+        kernel_initializer: `"he_uniform"` (official FC code),
+            `"torch_default"` (U(±1/√fan_in), official conv script) or
+            `"glorot_uniform"` (Keras's default, the keras-io FF net).
         dropout: dropout rate after each FC hidden layer.
         rule_kwargs: extra keyword arguments of the rule class, as a tuple
             of `(name, value)` pairs (e.g. `(("feedback_scale", 0.05),)`).
@@ -177,12 +188,14 @@ class ExperimentConfig:
     dataset: str
     epochs: int = 100
     batch_size: int = 64
+    optimizer: str = "sgd"
     learning_rate: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 0.0
     lr_decay_epochs: tuple = (60, 90)
     lr_decay_factor: float = 0.1
     hidden_units: tuple = (1024,)
+    use_bias: bool = False
     hidden_activation: str = "relu"
     output_activation: str = "softmax"
     kernel_initializer: str = "he_uniform"
@@ -245,6 +258,14 @@ class ExperimentConfig:
                     where = f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
                 raise ValueError(f"{field} must be a number {where}. Received: {field}={value!r}.")
 
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}. "
+                             f"Received: optimizer={self.optimizer!r}.")
+        if self.optimizer == "adam" and self.momentum:
+            raise ValueError("momentum applies to optimizer='sgd' only; set momentum=0 with "
+                             f"optimizer='adam'. Received: momentum={self.momentum!r}.")
+        if not isinstance(self.use_bias, bool):
+            raise ValueError(f"use_bias must be True or False. Received: {self.use_bias!r}.")
         number("learning_rate", 0, None, low_open=True)
         number("momentum", 0, 1, high_open=True)
         number("weight_decay", 0)
@@ -394,8 +415,11 @@ class ExperimentConfig:
 
         config = self.to_dict()
         config["rule_kwargs"] = dict(self.rule_kwargs)
-        if self.data_digest is None:  # the genuine dataset: unchanged params and digests
-            del config["data_digest"]
+        # Fields added after runs were recorded are left out at their default,
+        # so the params and digests of those runs stay what they were.
+        for field, default in LATER_FIELDS.items():
+            if config[field] == default:
+                del config[field]
         visit("", config)
         return flat
 

@@ -46,6 +46,11 @@ def dropout_mask(shape, rate, seed, dtype):
     return keep.astype(dtype) / jnp.asarray(1.0 - rate, dtype)
 
 
+def stateless_uniform(shape, seed, dtype):
+    """`U[0, 1)` draw, the same for the same stateless seed (2,)."""
+    return jax.random.uniform(_key(seed), tuple(shape)).astype(dtype)
+
+
 def stateless_normal(shape, stddev, seed, dtype):
     """`N(0, stddev²)` draw, the same for the same stateless seed (2,)."""
     return (stddev * jax.random.normal(_key(seed), tuple(shape))).astype(dtype)

@@ -25,7 +25,7 @@ OUTPUT_ACTIVATIONS = ("softmax", "sigmoid")
 # Weight initialisations: the official FC code's He-uniform U(±√(6/fan_in)),
 # and PyTorch's default for Linear/Conv2d, U(±1/√fan_in) (kaiming_uniform_ with
 # a=√5), which the official conv script keeps (its --w_init is never applied).
-KERNEL_INITIALIZERS = ("he_uniform", "torch_default")
+KERNEL_INITIALIZERS = ("he_uniform", "torch_default", "glorot_uniform")
 
 
 def _initializer(kind, seed, offset):
@@ -34,6 +34,8 @@ def _initializer(kind, seed, offset):
         # limit = √(3·scale/fan_in) = 1/√fan_in.
         return keras.initializers.VarianceScaling(
             scale=1.0 / 3.0, mode="fan_in", distribution="uniform", seed=seed)
+    if kind == "glorot_uniform":  # Keras's Dense default (the keras-io Forward-Forward net)
+        return keras.initializers.GlorotUniform(seed=seed)
     return keras.initializers.HeUniform(seed=seed)
 
 
@@ -78,7 +80,9 @@ def paper_fc(
 
     Args:
         input_shape: image or vector shape, e.g. (28, 28, 1) or (784,).
-        num_classes: number of output classes.
+        num_classes: number of output classes; None builds the hidden
+            layers only, without an output layer (for `ForwardForward`,
+            which classifies by goodness).
         hidden_units: widths of the hidden layers.
         dropout: dropout rate after each hidden layer (0 disables it).
         use_bias: whether Dense layers have biases (paper: False).
@@ -116,15 +120,16 @@ def paper_fc(
         )
         if dropout:
             layers.append(keras.layers.Dropout(dropout, name=f"dropout_{index + 1}"))
-    layers.append(
-        keras.layers.Dense(
-            num_classes,
-            activation=output_activation,
-            use_bias=use_bias,
-            kernel_initializer=_initializer(kernel_initializer, seed, len(hidden_units)),
-            name="output",
+    if num_classes is not None:
+        layers.append(
+            keras.layers.Dense(
+                num_classes,
+                activation=output_activation,
+                use_bias=use_bias,
+                kernel_initializer=_initializer(kernel_initializer, seed, len(hidden_units)),
+                name="output",
+            )
         )
-    )
     return keras.Sequential(layers, name=name)
 
 

@@ -28,6 +28,7 @@ OPERATIONS = (
     "replica_info",
     "run_if",
     "stateless_normal",
+    "stateless_uniform",
     "value_and_gradients",
 )
 __all__ = list(OPERATIONS)

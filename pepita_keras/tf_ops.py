@@ -168,6 +168,11 @@ def after(tensors, dependencies):
         return tf.nest.map_structure(tf.identity, tensors)
 
 
+def stateless_uniform(shape, seed, dtype):
+    """`U[0, 1)` draw, the same for the same stateless seed (an integer tensor of shape (2,))."""
+    return tf.random.stateless_uniform(shape, seed=seed, dtype=dtype)
+
+
 def stateless_normal(shape, stddev, seed, dtype):
     """`N(0, stddev²)` draw, the same for the same stateless seed.
 

@@ -4,7 +4,8 @@ Config round trip, a tiny fit, and a `.keras` save mid-training that
 continues bit-identically (tests/harness.py). One case per rule, plus the
 settings that add saved state or config: PEPITA's variants (mirroring state,
 two optimizer steps per batch), its official conv update, conv feedback
-matrices (FA's kernel-shaped B, DFA's feature-map D), a sigmoid output.
+matrices (FA's kernel-shaped B, DFA's feature-map D), a sigmoid output, and
+Forward-Forward's head-less network (its own num_classes, threshold, local steps).
 """
 
 import keras
@@ -70,6 +71,12 @@ CASES = {
         "drtp",
         dict(feedback_scale=0.25, seed=7),
         lambda: mlp([6, 5, 4, 3], use_bias=True, dropout=0.3),
+    ),
+    "ff": (
+        "ff",
+        dict(num_classes=3, threshold=0.5, local_steps=2, seed=4),
+        lambda: models.paper_fc((12,), None, hidden_units=(8, 6), use_bias=True, dropout=0,
+                                seed=0),
     ),
     "drtp_sigmoid_output": (
         "drtp",

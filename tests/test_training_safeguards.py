@@ -14,6 +14,20 @@ def _data(n=64, features=12, classes=4, seed=0):
     return rng.uniform(size=(n, features)).astype("float32"), rng.integers(0, classes, n)
 
 
+def _head_less(seed=0):
+    """For a rule that classifies without a classifier layer (Forward-Forward)."""
+    init = keras.initializers.HeUniform
+    return keras.Sequential([keras.Input((12,)), keras.layers.Dense(
+        9, activation="relu", kernel_initializer=init(seed))])
+
+
+def _rule(rule, network_fn=None):
+    cls = RULES[rule]
+    if getattr(cls, "classifier_layer", True):
+        return cls((network_fn or _network)(), seed=0)
+    return cls(_head_less(), num_classes=4, seed=0)
+
+
 def _network(output_layer_softmax=False, seed=0, **dense_kwargs):
     init = keras.initializers.HeUniform
     return keras.Sequential([
@@ -47,7 +61,7 @@ def test_terminate_on_nan_stops_at_the_first_non_finite_loss(rule):
     # the next clean pass overflow, the logged loss turns NaN/Inf.
     runs = {}
     for stop in (False, True):
-        model = RULES[rule](_network(), seed=0)
+        model = _rule(rule)
         model.compile(optimizer=keras.optimizers.SGD(1e30), metrics=["accuracy"])
         batches = BatchLosses()
         callbacks = [batches] + ([keras.callbacks.TerminateOnNaN()] if stop else [])
@@ -68,6 +82,8 @@ def test_terminate_on_nan_stops_at_the_first_non_finite_loss(rule):
 # ----------------------------------------------------------------------------
 @pytest.mark.parametrize("rule", list(RULES))
 def test_softmax_output_layer_equals_softmax_activation(rule):
+    if not getattr(RULES[rule], "classifier_layer", True):
+        pytest.skip(f"{rule} has no output layer (it classifies by goodness)")
     x, y = _data(n=16)
     with_activation = RULES[rule](_network(), seed=0)
     with_layer = RULES[rule](_network(output_layer_softmax=True), seed=0)
