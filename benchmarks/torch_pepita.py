@@ -18,7 +18,8 @@ prints the median samples/s and the Keras/PyTorch ratio.
 
 Usage (needs `pip install 'pepita_keras[bench]'`, i.e. torch==2.13.0):
 
-    python benchmarks/torch_pepita.py --batches 64 1024 --threads 2
+    python benchmarks/torch_pepita.py --batches 64 1024              # default threads
+    python benchmarks/torch_pepita.py --batches 64 1024 --threads 1  # one thread each
     PEPITA_DATA_DIR=../shared/data python benchmarks/torch_pepita.py --data mnist
 """
 
@@ -118,7 +119,8 @@ def _torch_worker(connection, threads, x, y):
     PyTorch runs in its own process so that its OpenMP threads and
     TensorFlow's thread pools never share (or spin in) one process.
     """
-    torch.set_num_threads(threads)
+    if threads:
+        torch.set_num_threads(threads)
     tx, ty = torch.from_numpy(x.reshape(len(x), -1)), torch.from_numpy(y).long()
     models = {}
     while True:
@@ -147,7 +149,9 @@ def main(argv=None):
     """Prints a markdown table; returns its rows."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batches", nargs="+", type=int, default=[64, 1024])
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for both sides (TensorFlow intra/inter-op and torch); "
+                             "default: each library's own default for this machine")
     parser.add_argument("--examples", type=int, default=12800,
                         help="training examples per timed epoch")
     parser.add_argument("--repeats", type=int, default=5)
@@ -159,11 +163,15 @@ def main(argv=None):
 
     import tensorflow as tf
 
+    if args.threads:  # the same budget for both sides
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     from pepita_keras import datasets
 
     x, y, x_test, y_test = load_data(args.data, args.examples)
     worker = WorkerProcess(_torch_worker, args.threads, x, y)
-    print(f"torch {torch.__version__} ({args.threads} threads, own process), "
+    threads = f"{args.threads} threads each" if args.threads else "default threads"
+    print(f"torch {torch.__version__} ({threads}, own process), "
           f"TensorFlow {tf.__version__}, data={args.data}, {len(x)} examples/epoch, "
           f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print("| batch | implementation | samples/s | vs torch |")

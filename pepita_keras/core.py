@@ -207,6 +207,10 @@ class LearningRuleModel(RuleTrainer, keras.Model):
         base_seed = seed if seed is not None else random.SystemRandom().getrandbits(31)
         self.dropout_seed_state.assign([base_seed, 0])
         self.last_dropout_masks = None
+        # Check each batch's values (NaN/Inf, label range) inside the step. A
+        # caller that checked its whole dataset once (`pepita reproduce`:
+        # `EpochData.check_values`) sets it False before the first `fit`.
+        self.check_batch_values = True
         self.built = True
 
     def build(self, input_shape=None):
@@ -322,6 +326,7 @@ class LearningRuleModel(RuleTrainer, keras.Model):
             num_classes=self.num_classes,
             dtype=self.variable_dtype,
             network_name=self.network.name,
+            check_values=self.check_batch_values,
         )
 
     def _step_seed(self):

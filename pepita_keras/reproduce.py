@@ -282,6 +282,7 @@ def _run_seed_locked(config, seed, data, client, experiment_id, parent_run_id, f
             return _seed_result(seed, state, state["epoch"])
     keras.utils.set_random_seed(seed)
     model = experiment_lib.build_model(config, seed, data.steps_per_epoch)
+    model.check_batch_values = not data.values_checked
     if state is None:
         tags = {
             tracking.ROLE_TAG: "seed",
@@ -595,6 +596,7 @@ def reproduce(config, seeds=(0,), data_dir=None, run_root=DEFAULT_RUN_ROOT,
     cell_dir.mkdir(parents=True, exist_ok=True)
     command = command or provenance.command_line()
     data = epoch_data.EpochData(arrays, config.batch_size, config.eval_batch_size)
+    data.check_values(config.num_classes)  # once here, instead of inside every step
     if verbose:
         _banner(config, seeds, arrays, inputs, uri, cell_dir, synthetic, data_dir)
     # One parent run per cell, even when two processes start it at once.

@@ -313,7 +313,7 @@ def table_rows(results):
     rows = []
     for name, cell in results.items():
         config = cell.config
-        command = config_command(name)
+        command = config.command
         rows.append({
             "cell": name,
             "rule": experiment_lib.RULE_LABELS[config.rule],
@@ -345,7 +345,7 @@ def table_rows(results):
             "commit": " ".join(sorted(cell.commits)),
             "hardware": " | ".join(sorted(cell.hardware)),
             "notes": config.notes,
-            "gap": config_field(name, "Gap") if cell.matches_paper is False else "",
+            "gap": config.gap if cell.matches_paper is False else "",
         })
     return rows
 
@@ -358,33 +358,6 @@ def _slowness_columns(cell):
     return {"slowness_mean": f"{values.mean():.3g}",
             "slowness_std": f"{values.std(ddof=1):.2g}" if len(values) > 1 else "",
             "acc_max_mean": f"{100 * np.mean([a for a, _ in fits]):.2f}"}
-
-
-def config_command(name):
-    """The `Command:` line of a config's docstring (or a default command)."""
-    return config_field(name, "Command") or f"pepita reproduce {name}"
-
-
-def config_field(name, key):
-    """The `<key>:` entry of a config's docstring, continuation lines joined; "" if absent.
-
-    An entry runs until a blank line or the next line that starts with a
-    capitalised `Word:` (e.g. `Gap:` up to `Runtime:`).
-    """
-    try:
-        lines = experiment_lib.config_docstring(name).splitlines()
-    except ValueError:
-        return ""
-    found = []
-    for line in lines:
-        if found:
-            head = line.split(":", 1)[0]
-            if not line.strip() or (":" in line and head[:1].isupper() and " " not in head):
-                break
-            found.append(line.strip())
-        elif line.startswith(f"{key}:"):
-            found.append(line.split(":", 1)[1].strip())
-    return " ".join(found)
 
 
 def _duration(seconds):
@@ -526,7 +499,7 @@ def write_results(results, output=DEFAULT_OUTPUT, tracking_uri="", plots=True, f
                     + ("matches." if cell.matches_paper else "does not match."))
             if cell.matches_paper is False:
                 lines.append("- Why it differs: " + (
-                    row["gap"] or "not explained yet (no `Gap:` entry in the config's docstring)."))
+                    row["gap"] or "not explained yet (the config sets no `gap`)."))
             lines += [
                 f"- Commit: {row['commit'] or 'unknown'}",
                 f"- Hardware: {row['hardware'] or 'unknown'}",

@@ -148,7 +148,8 @@ def categorical_metrics(metrics):
 # ----------------------------------------------------------------------
 # A batch.
 # ----------------------------------------------------------------------
-def validated_batch(x, y, sample_weight, *, input_shape, num_classes, dtype, network_name):
+def validated_batch(x, y, sample_weight, *, input_shape, num_classes, dtype, network_name,
+                    check_values=True):
     """`(x, one-hot targets, sample_weight)`, each checked.
 
     Args:
@@ -159,16 +160,22 @@ def validated_batch(x, y, sample_weight, *, input_shape, num_classes, dtype, net
         num_classes: C.
         dtype: the dtype x is cast to (the model's variable dtype).
         network_name: for the messages.
+        check_values: also check the values in the step (NaN/Inf, label
+            range, one-hot rows): ops that run at every step. False for
+            data whose values were checked once beforehand
+            (`epoch_data.EpochData.check_values`); shapes and dtypes are
+            checked either way (they cost nothing at run time).
     """
-    x = validated_inputs(x, input_shape, dtype, network_name)
+    x = validated_inputs(x, input_shape, dtype, network_name, check_values)
     y = ops.convert_to_tensor(y)
     if sample_weight is not None:
         sample_weight = ops.convert_to_tensor(sample_weight)
     check_batch_sizes(x, y, sample_weight)
-    return x, one_hot_targets(y, num_classes), checked_sample_weight(sample_weight)
+    return (x, one_hot_targets(y, num_classes, check_values),
+            checked_sample_weight(sample_weight, check_values))
 
 
-def validated_inputs(x, input_shape, dtype, network_name):
+def validated_inputs(x, input_shape, dtype, network_name, check_values=True):
     """Checks the input batch's shape, dtype and values; returns it in `dtype`."""
     x = ops.convert_to_tensor(x)
     if tuple(x.shape[1:]) != tuple(input_shape):
@@ -181,6 +188,8 @@ def validated_inputs(x, input_shape, dtype, network_name):
     # Rules add small perturbations to x (PEPITA's F e): keep it in the
     # variable dtype; layers cast to their compute dtype themselves.
     x = ops.cast(x, dtype)
+    if not check_values:
+        return x
     return backend_ops.check_finite(x, "Input batch contains NaN or Inf values.")
 
 
@@ -215,7 +224,7 @@ def check_batch_sizes(x, y, sample_weight=None):
         )
 
 
-def one_hot_targets(y, num_classes):
+def one_hot_targets(y, num_classes, check_values=True):
     """Integer class ids (B,) / (B, 1) or one-hot (B, C) → one-hot float.
 
     Refused (the rules would otherwise train on something else than the
@@ -226,6 +235,8 @@ def one_hot_targets(y, num_classes):
     """
     y = ops.convert_to_tensor(y)
     if len(y.shape) == 2 and y.shape[-1] == num_classes and num_classes > 1:
+        if not check_values:
+            return ops.cast(y, keras.config.floatx())
         return _checked_one_hot(y, num_classes)
     if len(y.shape) == 2 and y.shape[-1] == 1:
         y = ops.squeeze(y, axis=-1)
@@ -235,7 +246,9 @@ def one_hot_targets(y, num_classes):
             f"(batch, 1), or one-hot of shape (batch, {num_classes}). "
             f"Received labels of shape {tuple(y.shape)}."
         )
-    if "float" in str(y.dtype):
+    if "float" in str(y.dtype) and not check_values:
+        y = ops.cast(y, "int32")
+    elif "float" in str(y.dtype):
         # Checked before the cast: NaN casts to a (negative) integer.
         y = backend_ops.check_finite(
             y,
@@ -254,7 +267,8 @@ def one_hot_targets(y, num_classes):
         y = ops.cast(y, "int32")
     elif "int" not in str(y.dtype):
         raise ValueError(f"Labels must be integers; received dtype {y.dtype}.")
-    backend_ops.assert_labels_in_range(y, num_classes)
+    if check_values:
+        backend_ops.assert_labels_in_range(y, num_classes)
     return ops.one_hot(y, num_classes, dtype=keras.config.floatx())
 
 
@@ -278,13 +292,15 @@ def _checked_one_hot(y, num_classes):
     )
 
 
-def checked_sample_weight(sample_weight):
-    """`sample_weight` as a float tensor; refused if it holds NaN/Inf."""
+def checked_sample_weight(sample_weight, check_values=True):
+    """`sample_weight` as a float tensor; refused if it holds NaN/Inf (with `check_values`)."""
     if sample_weight is None:
         return None
     sample_weight = ops.convert_to_tensor(sample_weight)
     if "float" not in str(sample_weight.dtype):
         sample_weight = ops.cast(sample_weight, keras.config.floatx())
+    if not check_values:
+        return sample_weight
     return backend_ops.check_finite(
         sample_weight,
         "sample_weight contains NaN or Inf; every example's weight must "

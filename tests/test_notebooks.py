@@ -63,9 +63,20 @@ def test_quickstart_notebook_trains_and_plots(tmp_path, small_budget):
     assert outputs(notebook, "image/png"), "the learning-curve plot is missing"
 
 
+@pytest.mark.slow  # fresh kernel + two rules trained: ~30 s idle
+def test_pepita_vs_forward_forward_notebook_trains_both(tmp_path, small_budget):
+    notebook = execute("03_pepita_vs_forward_forward.ipynb", tmp_path)
+    text = "".join(outputs(notebook, "text"))
+    for rule in ("PEPITA", "FF"):
+        assert f"{rule}: test accuracy per epoch" in text
+    assert "FF layer 2: goodness above θ" in text and "PEPITA: median relative change" in text
+    assert len(outputs(notebook, "image/png")) == 2
+
+
 def test_committed_notebooks_show_their_outputs_on_real_mnist():
     # They render on GitHub without running: executed on real MNIST, outputs kept.
-    for name in ("01_quickstart.ipynb", "02_mlflow_results.ipynb"):
+    for name in ("01_quickstart.ipynb", "02_mlflow_results.ipynb",
+                 "03_pepita_vs_forward_forward.ipynb"):
         notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
         code = [cell for cell in notebook.cells if cell.cell_type == "code"]
         assert all(cell.get("outputs") for cell in code), name
@@ -75,6 +86,9 @@ def test_committed_notebooks_show_their_outputs_on_real_mnist():
     assert "MNIST from" in text and "synthetic" not in text
     accuracy = float(text.split("test accuracy after 3 epochs:")[1].split("%")[0])
     assert 80.0 < accuracy < 100.0  # PEPITA on 10k real MNIST images, 3 epochs
+    text = "".join(outputs(nbformat.read(NOTEBOOKS / "03_pepita_vs_forward_forward.ipynb",
+                                         as_version=4), "text"))
+    assert "MNIST from" in text and "slowness s =" in text
 
 
 @pytest.mark.slow  # + a new MLflow store and a smoke reproduction: ~40 s idle, ~100 s busy

@@ -11,4 +11,4 @@ from pepita_keras.experiment import paper_cell
 
 
 def get_config():
-    return paper_cell("bp", "fc", "cifar10", learning_rate=0.01)
+    return paper_cell("bp", "fc", "cifar10", learning_rate=0.01, seeds=(0, 1, 2, 3, 4))

@@ -43,4 +43,5 @@ def get_config():
         hidden_activation="tanh",
         output_activation="sigmoid",
         notes=NOTES,
+        seeds=(0, 1, 2, 3, 4),
     )

@@ -16,4 +16,4 @@ from pepita_keras.experiment import iclr_variant
 
 
 def get_config():
-    return iclr_variant("cifar100", "wd_norm", learning_rate=0.01, weight_decay=1e-4)
+    return iclr_variant("cifar100", "wd_norm", learning_rate=0.01, weight_decay=1e-4, seeds=(0, 1, 2, 3, 4))

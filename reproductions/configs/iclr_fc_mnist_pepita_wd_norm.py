@@ -37,4 +37,5 @@ def get_config():
         weight_decay=1e-4,
         notes=ICLR_NOTES + "; lr 10 from pepita tune searches (the normalisation shrinks "
         "activations and updates ~85-fold)",
+        seeds=(0, 1, 2, 3, 4),
     )
