@@ -140,7 +140,7 @@ class EpochData:
 
         What `LearningRuleModel` otherwise checks inside every step
         (`check_batch_values`); after this call the model can skip those
-        per-step ops (measured: 3–6% of an epoch, `benchmarks/epoch_costs.py`).
+        per-step ops (their cost: `benchmarks/epoch_costs.py`, `benchmarks/RESULTS.md`).
 
         Raises:
             ValueError: naming the split and the first offending example.

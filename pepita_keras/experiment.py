@@ -10,9 +10,12 @@ Settings from the PEPITA paper and its official code
 normalisation, no biases, F scale 0.05, SGD with momentum 0.9, 100 epochs.
 FC (numpy `main.py`): He-uniform init, batch 64, learning rate 0.1 (MNIST)
 or 0.01 (CIFAR), ×0.1 at epochs 60 and 90, dropout 0.1 on the hidden layer.
-Conv: batch 50, no dropout, the same schedule and init, and for PEPITA the
-official conv script's updates (`main_pytorch.py`: `conv_update="official"`,
-`last_layer_error="clean"`). Final-epoch test accuracy is reported.
+Conv: batch 50, no dropout; PEPITA, FA and DRTP keep the FC schedule and
+init (PEPITA with the official conv script's updates, `main_pytorch.py`:
+`conv_update="official"`, `last_layer_error="clean"`), while conv BP uses
+that script's own settings (lr 0.01, ×0.1 at epochs 10, 30 and 60,
+PyTorch's default init); each config file says so. Final-epoch test
+accuracy is reported.
 
 `paper_cell` gives the defaults every cell shares; each config file states
 its own non-default settings (learning rate, schedule, rule arguments), and

@@ -14,7 +14,7 @@ Per batch of size B, with `h_0 = x` and softmax output:
        hidden:  G_l = (h_{l-1}^mod)^T (h_l − h_l^mod) / B
        last:    G_L = (h_{L-1}^mod)^T e_* / B
    with e_* = e_mod (`last_layer_error="modulated"`, the official tutorial
-   code that reaches 52.58% on CIFAR-10) or e (`"clean"`, Algorithm 1 of the
+   code) or e (`"clean"`, Algorithm 1 of the
    paper and the ICLR-2024 code). Biases get the batch mean of the same
    difference. With `keras.optimizers.SGD(lr, momentum=0.9)` this is exactly
    the official `v ← 0.9 v + η ΔW / B, w ← w + v` (ΔW = −B·G).
