@@ -109,6 +109,11 @@ def test_the_default_search_around_a_cell_is_the_rules_knobs():
         (0.005, 0.5, 0.05))
     bp = tuning.RuleHyperModel.from_experiment(experiment.load_config("fc_mnist_bp"), seed=0)
     assert set(bp.space) == {"learning_rate"}
+    ff = tuning.RuleHyperModel.from_experiment(experiment.load_config("ff_mnist"), seed=0)
+    assert set(ff.space) == {"learning_rate", "threshold"}
+    threshold = ff.space["threshold"].get_config()
+    assert (threshold["min_value"], threshold["max_value"], threshold["default"]) == \
+        pytest.approx((0.5, 4.5, 1.5))
 
 
 def test_a_trial_changes_only_what_it_searches():

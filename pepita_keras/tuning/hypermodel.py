@@ -138,9 +138,10 @@ def default_search_space(rule_class=None, architecture="fc"):
 def cell_search_space(rule_class, config):
     """The default space around a reproduction cell: the rule's own knobs only.
 
-    The learning rate (log range ×/÷ 10 around the cell's), and the feedback
-    scale where the rule has one (×/÷ 10 around the cell's); everything else,
-    architecture included, stays the cell's.
+    The learning rate (log range ×/÷ 10 around the cell's), the feedback
+    scale where the rule has one (×/÷ 10 around the cell's), and
+    Forward-Forward's goodness threshold (×/÷ 3 around the cell's);
+    everything else, architecture included, stays the cell's.
 
     Args:
         rule_class: the cell's rule class.
@@ -158,6 +159,11 @@ def cell_search_space(rule_class, config):
                                                    rule_args["feedback_scale"].default))
         space["feedback_scale"] = hp_types.Float("feedback_scale", scale / 10, scale * 10,
                                                  sampling="log", default=scale)
+    if "threshold" in rule_args:
+        threshold = float(dict(config.rule_kwargs).get("threshold",
+                                                       rule_args["threshold"].default))
+        space["threshold"] = hp_types.Float("threshold", threshold / 3, threshold * 3,
+                                            sampling="log", default=threshold)
     return space
 
 
