@@ -492,6 +492,7 @@ def test_a_truncated_checkpoint_names_the_file(tmp_path):
         assert cli.is_user_error(error)
 
 
+@pytest.mark.slow  # a fresh process each (what it imports is the point): ~5 s apiece
 @pytest.mark.parametrize("command", [("tune-report", "--output", "-"),
                                      ("results", "--output", "-"),
                                      ("reproduce", "fc_mnist_bp", "--plan")])
