@@ -589,14 +589,14 @@ def reproduce(config, seeds=(0,), data_dir=None, run_root=DEFAULT_RUN_ROOT,
     inputs = lineage.dataset_inputs(config, arrays, data_dir, synthetic)
     if not synthetic:
         config = _with_data_actually_used(config, arrays, inputs)
+    data = epoch_data.EpochData(arrays, config.batch_size, config.eval_batch_size)
+    data.check_values(config.num_classes)  # once here, instead of inside every step
     uri = tracking.tracking_uri(tracking_uri)
     client = tracking.client(uri)
     experiment_id = tracking.experiment_id(client, experiment)
     cell_dir = pathlib.Path(run_root) / config.run_name
     cell_dir.mkdir(parents=True, exist_ok=True)
     command = command or provenance.command_line()
-    data = epoch_data.EpochData(arrays, config.batch_size, config.eval_batch_size)
-    data.check_values(config.num_classes)  # once here, instead of inside every step
     if verbose:
         _banner(config, seeds, arrays, inputs, uri, cell_dir, synthetic, data_dir)
     # One parent run per cell, even when two processes start it at once.
