@@ -180,6 +180,14 @@ def _parent_run(client, experiment_id, config, cell_dir, uri, command, synthetic
         _upgrade_if_old(client, state["run_id"])
         tracking.reopen_run(client, state["run_id"])
         return state["run_id"]
+    existing = _existing_parent(client, experiment_id, config, synthetic)
+    if existing is not None:
+        # A new run folder (another --run-root, another machine) adds its seeds
+        # to the cell's parent instead of splitting the cell in two.
+        _upgrade_if_old(client, existing)
+        tracking.reopen_run(client, existing)
+        _write_parent_file(path, existing, uri, config, synthetic)
+        return existing
     tags = {
         tracking.ROLE_TAG: "cell",
         **tracking.config_tags(config),
@@ -198,10 +206,37 @@ def _parent_run(client, experiment_id, config, cell_dir, uri, command, synthetic
                      "paper.source": config.paper_source})
     run_id = tracking.create_run(client, experiment_id, config.run_name, tags=tags)
     tracking.log_params(client, run_id, config.flatten())
+    _write_parent_file(path, run_id, uri, config, synthetic)
+    return run_id
+
+
+def _write_parent_file(path, run_id, uri, config, synthetic):
     json_files.write_json(path, {"run_id": run_id, "tracking_uri": uri,
                                  "settings": config.training_settings(),
                                  "synthetic": bool(synthetic)})
-    return run_id
+
+
+def _existing_parent(client, experiment_id, config, synthetic):
+    """The earliest parent run of this cell in the store with the same settings, or None.
+
+    Same settings: run name, settings digest, smoke and synthetic flags and
+    platform (`migrate.tidy_cells` joins parents by the same key).
+    """
+    digest = config.settings_digest()
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=(f"tags.`{tracking.ROLE_TAG}` = 'cell' and "
+                       f"tags.`pepita.settings_digest` = '{digest}'"),
+        max_results=1000)
+    platform = provenance.platform_name()
+    same = [run for run in runs
+            if run.info.run_name == config.run_name
+            and tracking.tag_is_true(run.data.tags.get("pepita.smoke")) == config.is_smoke
+            and tracking.tag_is_true(run.data.tags.get("pepita.synthetic")) == bool(synthetic)
+            and run.data.tags.get(tracking.PLATFORM_TAG, tracking.DEFAULT_PLATFORM) == platform]
+    if not same:
+        return None
+    return min(same, key=lambda run: run.info.start_time or 0).info.run_id
 
 
 def _upgrade_if_old(client, run_id):

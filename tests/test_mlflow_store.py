@@ -624,13 +624,38 @@ def test_merged_gpu_runs_keep_everything_and_show_beside_the_cell(tmp_path, monk
     assert again == {"copied": 0, "already_merged": 3}
 
 
+def test_a_second_run_folder_adds_its_seeds_to_the_cells_parent(tmp_path):
+    # Seeds of one cell started from two run folders (another --run-root, a
+    # fresh machine) share one parent: MLflow shows the cell's mean over all.
+    config = experiment.load_config("fc_mnist_pepita").smoke_version().replace(epochs=1)
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    first, _ = reproduce.reproduce(config, seeds=[0], synthetic=True, run_root=tmp_path / "a",
+                                   tracking_uri=uri, verbose=0)
+    second, _ = reproduce.reproduce(config, seeds=[1], synthetic=True,
+                                    run_root=tmp_path / "b", tracking_uri=uri, verbose=0)
+    assert second == first
+    client = tracking.client(uri)
+    parents = [r for r in _runs(client) if r.data.tags.get("pepita.role") == "cell"]
+    assert [p.info.run_id for p in parents] == [first]
+    assert parents[0].data.metrics["n_seeds"] == 2
+    state = json.loads((tmp_path / "b" / config.run_name / reproduce.PARENT_FILE).read_text())
+    assert state["run_id"] == first
+    # Other settings (real data instead of synthetic, other epochs) stay apart.
+    third, _ = reproduce.reproduce(config.replace(epochs=2), seeds=[0], synthetic=True,
+                                   run_root=tmp_path / "c", tracking_uri=uri, verbose=0)
+    assert third != first
+
+
 # ---------------------------------------------------------------------------
 # migrate-store step 6: the store shows what the table says.
 # ---------------------------------------------------------------------------
-def test_migrate_store_joins_split_parents_and_tidies_what_older_versions_logged(tmp_path):
+def test_migrate_store_joins_split_parents_and_tidies_what_older_versions_logged(
+        tmp_path, monkeypatch):
     config = experiment.load_config("fc_mnist_pepita").smoke_version().replace(epochs=2)
     uri = f"sqlite:///{tmp_path / 'store.db'}"
-    # One cell, its seeds started from two run folders: two parents of one name.
+    # One cell, its seeds started from two run folders by a version that gave
+    # each folder its own parent: two parents of one name.
+    monkeypatch.setattr(reproduce, "_existing_parent", lambda *args: None)
     reproduce.reproduce(config, seeds=[0], synthetic=True, run_root=tmp_path / "a",
                         tracking_uri=uri, verbose=0)
     reproduce.reproduce(config, seeds=[1], synthetic=True, run_root=tmp_path / "b",

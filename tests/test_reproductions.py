@@ -606,6 +606,34 @@ def test_unfinished_runs_with_other_settings_show_their_last_epoch(tmp_path, mlf
     assert row.endswith(f"| — | seed 0: epoch 1, test {accuracy:.2f} | — |")
 
 
+def test_a_seed_run_again_from_another_folder_supersedes_its_unfinished_run(
+        tmp_path, mlflow_uri, monkeypatch):
+    # Seed 0 killed in one run folder, then run to the end from another: the
+    # table counts the completed run (its whole curve), not a partial seed.
+    config = cli.configure(experiment.load_config("fc_mnist_bp"), epochs=2,
+                           train_examples=300, test_examples=100)
+    finalize = reproduce._finalize_seed
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(reproduce, "_finalize_seed", killed)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce.reproduce(config, seeds=[0], synthetic=True, run_root=tmp_path / "a",
+                            verbose=0)
+    monkeypatch.setattr(reproduce, "_finalize_seed", finalize)
+    _, (result,) = reproduce.reproduce(config, seeds=[0], synthetic=True,
+                                       run_root=tmp_path / "b", verbose=0)
+    client = tracking.client(mlflow_uri)
+    seed_runs = [r for r in client.search_runs(
+        [client.get_experiment_by_name(tracking.REPRODUCTIONS_EXPERIMENT).experiment_id])
+        if r.data.tags.get("pepita.role") == "seed"]
+    assert sorted(r.info.status for r in seed_runs) == ["FINISHED", "KILLED"]
+    (other,) = results.collect(client)["fc_mnist_bp"].other_runs.values()
+    assert other.partial == {}
+    assert other.finals == {0: pytest.approx(100 * result.final_test_accuracy)}
+
+
 def test_runs_of_one_name_with_different_settings_are_listed_apart(tmp_path, mlflow_uri):
     # A config edited after it ran (a new learning rate) keeps its name: each
     # earlier setting is its own row, with its own seeds, never merged.

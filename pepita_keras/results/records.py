@@ -205,7 +205,16 @@ def collect(client, experiment=None, configs=None, include_smoke=False):
         platform = tags.get(tracking.PLATFORM_TAG) or tracking.DEFAULT_PLATFORM
         parents[run.info.run_id] = (cell.config.name, None, platform)
         _platform_result(cell, platform).command = tags.get("command", "")
-    for run in runs:
+
+    def ended_last(run):
+        # A seed rerun from scratch (e.g. from another run folder) supersedes its
+        # unfinished run: partial runs first, ended ones after, each by start.
+        tags = run.data.tags
+        ended = tracking.tag_is_true(tags.get("pepita.complete")) or bool(
+            tags.get("pepita.diverged_epoch"))
+        return ended, run.info.start_time or 0
+
+    for run in sorted(runs, key=ended_last):
         tags = run.data.tags
         name, other, platform = parents.get(tags.get("mlflow.parentRunId"), (None, None, None))
         if name is None or tracking.role(tags) != "seed":
@@ -214,6 +223,8 @@ def collect(client, experiment=None, configs=None, include_smoke=False):
         complete = tracking.tag_is_true(tags.get("pepita.complete"))
         diverged_epoch = tags.get("pepita.diverged_epoch")
         if other is not None:
+            for outcome in (other.partial, other.diverged, other.finals):
+                outcome.pop(seed, None)
             if diverged_epoch:
                 other.diverged[seed] = int(diverged_epoch)
             elif complete:
@@ -233,6 +244,9 @@ def collect(client, experiment=None, configs=None, include_smoke=False):
         cell.run_ids[seed] = run_id
         commit = tags.get("git.commit", "unknown")
         dirty = tracking.tag_is_true(tags.get("git.dirty"))
+        # The latest ended run of a seed is its result (runs come ordered).
+        for outcome in (cell.partial, cell.diverged, cell.finals):
+            outcome.pop(seed, None)
         cell.commits.add(commit[:10] + ("+dirty" if dirty else ""))
         if tags.get("hardware"):
             cell.hardware.add(tags["hardware"])
