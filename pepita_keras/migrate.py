@@ -526,7 +526,7 @@ def tidy_cells(client, experiment_id, say=lambda text: None):
         `{"parents_joined": n, "runs_backfilled": m}`.
     """
     counts = {"parents_joined": 0, "runs_backfilled": 0}
-    resummarize = set()
+    resummarize, joined = set(), set()
     for run in client.search_runs([experiment_id], max_results=50000):
         tags, changed = run.data.tags, False
         if tracking.role(tags) == "seed":
@@ -569,9 +569,14 @@ def tidy_cells(client, experiment_id, say=lambda text: None):
             tracking.set_tags(client, keep.info.run_id,
                               {"pepita.joined_parents": ",".join(
                                   r.info.run_id for r in extras)})
+            if extra.data.tags.get("pepita.unfinished_seeds"):
+                reproduce.mark_unfinished_seeds(
+                    client, keep.info.run_id,
+                    also=extra.data.tags["pepita.unfinished_seeds"].split(","))
             tracking.delete_run_completely(client, extra)
             counts["parents_joined"] += 1
             resummarize.add(keep.info.run_id)
+            joined.add(keep.info.run_id)
             say(f"  {keep.info.run_name}: parent {extra.info.run_id} joined into "
                 f"{keep.info.run_id}")
     for run_id in sorted(resummarize):
@@ -580,4 +585,23 @@ def tidy_cells(client, experiment_id, say=lambda text: None):
         if config is not None:
             reproduce.summarize_parent(client, run_id, config, force=True)
             say(f"  {run.info.run_name}: per-epoch mean/std rewritten, one value per epoch")
+        if run_id in joined:
+            _settle_joined_parent(client, run)
     return counts
+
+
+def _settle_joined_parent(client, parent):
+    """Unfinished seeds that ended under a joined parent stop counting as unfinished.
+
+    A parent left KILLED/FAILED by an interrupted seed, whose seed later ended
+    from another run folder, becomes FINISHED once no seed of it is unfinished
+    or running.
+    """
+    if "pepita.unfinished_seeds" not in parent.data.tags:
+        return  # nothing known to be unfinished: the status stays what the last call left
+    if reproduce.mark_unfinished_seeds(client, parent.info.run_id):
+        return
+    children = reproduce.child_runs(client, parent.info.run_id)
+    running = any(child.info.status == "RUNNING" for child in children)
+    if parent.info.status in ("KILLED", "FAILED") and not running:
+        tracking.finish_run(client, parent.info.run_id, status="FINISHED")

@@ -701,9 +701,26 @@ def _banner(config, seeds, arrays, inputs, uri, cell_dir, synthetic, data_dir):
 def _mark_unfinished(client, parent_run_id, seeds, results):
     """Tags the parent with the asked-for seeds that did not end (`pepita.unfinished_seeds`)."""
     ended = {result.seed for result in results}
-    unfinished = [str(seed) for seed in seeds if seed not in ended]
+    mark_unfinished_seeds(client, parent_run_id,
+                          [seed for seed in seeds if seed not in ended])
+
+
+def mark_unfinished_seeds(client, parent_run_id, also=()):
+    """Updates the parent's `pepita.unfinished_seeds`: listed or `also`, minus seeds that ended.
+
+    A seed ended when a child run of it completed or diverged (from any run
+    folder). Returns the unfinished seeds (strings, in order).
+    """
+    tags = client.get_run(parent_run_id).data.tags
+    ended = {child.data.tags.get("pepita.seed") for child in child_runs(client, parent_run_id)
+             if tracking.tag_is_true(child.data.tags.get("pepita.complete"))
+             or child.data.tags.get("pepita.diverged_epoch")}
+    listed = [seed for seed in tags.get("pepita.unfinished_seeds", "").split(",") if seed]
+    unfinished = [seed for seed in dict.fromkeys([*listed, *map(str, also)])
+                  if seed not in ended]
     if unfinished:
         tracking.set_tags(client, parent_run_id,
                           {"pepita.unfinished_seeds": ",".join(unfinished)})
-    elif "pepita.unfinished_seeds" in client.get_run(parent_run_id).data.tags:
+    elif listed:
         client.delete_tag(parent_run_id, "pepita.unfinished_seeds")
+    return unfinished

@@ -704,6 +704,44 @@ def test_migrate_store_joins_split_parents_and_tidies_what_older_versions_logged
     assert again["parents_joined"] == again["runs_backfilled"] == 0
 
 
+def test_joining_parents_settles_a_seed_that_ended_from_the_other_folder(tmp_path, monkeypatch):
+    # Seed 0 killed under one parent (KILLED, seed 0 unfinished), then run to
+    # the end from another folder by a version that made a second parent: once
+    # joined, the cell has no unfinished seed and its parent is FINISHED.
+    config = experiment.load_config("fc_mnist_pepita").smoke_version().replace(epochs=1)
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    finalize = reproduce._finalize_seed
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(reproduce, "_finalize_seed", killed)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce.reproduce(config, seeds=[0, 1], synthetic=True, run_root=tmp_path / "a",
+                            tracking_uri=uri, verbose=0)
+    monkeypatch.setattr(reproduce, "_finalize_seed", finalize)
+    monkeypatch.setattr(reproduce, "_existing_parent", lambda *args: None)
+    reproduce.reproduce(config, seeds=[0], synthetic=True, run_root=tmp_path / "b",
+                        tracking_uri=uri, verbose=0)
+    client = tracking.client(uri)
+    first = min((r for r in _runs(client) if r.data.tags.get("pepita.role") == "cell"),
+                key=lambda r: r.info.start_time)
+    assert first.info.status == "KILLED"
+    assert first.data.tags["pepita.unfinished_seeds"] == "0,1"
+
+    assert migrate.migrate_store(uri, rebuild_artifacts=False)["parents_joined"] == 1
+    parent = client.get_run(first.info.run_id)
+    # Seed 1 never ran to its end anywhere: still unfinished, status kept.
+    assert parent.data.tags["pepita.unfinished_seeds"] == "1"
+    assert parent.info.status == "KILLED"
+    # Seed 1 ended later (the folder resumes into the kept parent).
+    reproduce.reproduce(config, seeds=[1], synthetic=True, run_root=tmp_path / "a",
+                        tracking_uri=uri, verbose=0)
+    parent = client.get_run(first.info.run_id)
+    assert "pepita.unfinished_seeds" not in parent.data.tags
+    assert parent.info.status == "FINISHED"
+
+
 def test_a_kill_while_the_model_is_logged_leaves_one_complete_model(
         tmp_path, monkeypatch, mlflow_uri):
     from mlflow.entities import LoggedModelStatus
