@@ -16,13 +16,17 @@ config = config_files.load_python_config(files["fc_mnist_pepita"], (ExperimentCo
 ```
 """
 
+import contextlib
 import importlib.util
 import os
 import pathlib
+import sys
 
 # The repository's own reproduction configs: the cells of the results table.
 SHIPPED_CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "reproductions" / "configs"
 CONFIG_ENV_VAR = "PEPITA_CONFIG_DIR"
+# The shared helper module of a config folder (big_vision's `configs/common.py`).
+COMMON_MODULE = "common"
 
 
 def config_dirs(subfolder="configs", env_var=CONFIG_ENV_VAR):
@@ -73,14 +77,15 @@ def list_config_files(dirs, exclude=()):
 
     Returns:
         A dict from file stem to `pathlib.Path`. Files whose stem starts
-        with `_` are private helpers and are left out.
+        with `_` are private helpers and `common.py` is a folder's shared
+        module (`load_common`): both are left out.
     """
     found = {}
     for folder in dirs:
         if not folder.is_dir():
             continue
         for path in sorted(folder.glob("*.py")):
-            if path.stem.startswith("_") or path.stem in exclude:
+            if path.stem.startswith("_") or path.stem in (COMMON_MODULE, *exclude):
                 continue
             found.setdefault(path.stem, path)
     return found
@@ -128,9 +133,8 @@ def load_python_config(path, accepted_types, description="Config"):
     """
     path = pathlib.Path(path)
     module_name = "pepita_" + description.lower().replace(" ", "_") + f"_{path.stem}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    with _common_importable(path.parent):
+        module = _run_file(module_name, path)
     if not hasattr(module, "get_config"):
         raise ValueError(f"{description} file {path} does not define get_config().")
     config = module.get_config()
@@ -141,3 +145,62 @@ def load_python_config(path, accepted_types, description="Config"):
             f"received {type(config).__name__}."
         )
     return config
+
+
+def _run_file(module_name, path):
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def common_file(folder):
+    """The `common.py` a config file in `folder` imports: the folder's own, else the shipped one."""
+    own = pathlib.Path(folder) / f"{COMMON_MODULE}.py"
+    return own if own.is_file() else SHIPPED_CONFIG_DIR / f"{COMMON_MODULE}.py"
+
+
+def load_common(folder):
+    """Runs and returns the `common` module that config files in `folder` import.
+
+    Args:
+        folder: a config folder.
+
+    Returns:
+        The module of `common_file(folder)`, freshly run.
+
+    Raises:
+        ValueError: if neither `folder` nor the shipped config folder has a
+            `common.py` (the message names both).
+    """
+    path = common_file(folder)
+    if not path.is_file():
+        raise ValueError(
+            f"No {COMMON_MODULE}.py in {folder} nor in the shipped config folder "
+            f"{SHIPPED_CONFIG_DIR}: the shipped configs come with a source checkout "
+            "of pepita_keras (git clone, then pip install -e .).")
+    return _run_file(f"pepita_{COMMON_MODULE}_{abs(hash(str(path.resolve())))}", path)
+
+
+@contextlib.contextmanager
+def _common_importable(folder):
+    """While a config file runs, `import common` finds its folder's `common.py`.
+
+    The folder comes first on `sys.path`, then the shipped config folder (for
+    a folder without a `common.py` of its own); `common` is imported only if
+    the file imports it. Another module called `common` (a user's package, or
+    the `common` of a config folder loaded earlier) is set aside and put back
+    afterwards, so each folder's files see their own helpers.
+    """
+    added = [str(pathlib.Path(folder).resolve()), str(SHIPPED_CONFIG_DIR)]
+    saved = sys.modules.pop(COMMON_MODULE, None)
+    sys.path[:0] = added
+    importlib.invalidate_caches()  # a common.py written since the last load is found
+    try:
+        yield
+    finally:
+        for entry in added:
+            sys.path.remove(entry)
+        sys.modules.pop(COMMON_MODULE, None)
+        if saved is not None:
+            sys.modules[COMMON_MODULE] = saved

@@ -17,7 +17,7 @@ from pepita_keras.tuning import configs as tuning_configs
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 _TUNING_CONFIG = """
-from pepita_keras.experiment import paper_cell
+from common import paper_cell
 from pepita_keras.tuning.configs import TuningConfig
 
 
@@ -99,7 +99,7 @@ def test_tune_accepts_a_reproduction_config_name_or_file(elsewhere):
     # A file returning an ExperimentConfig is searched around it, under the
     # config's own name.
     path = _write(elsewhere, "cell", """
-        from pepita_keras.experiment import paper_cell
+        from common import paper_cell
 
 
         def get_config():
@@ -114,9 +114,23 @@ def test_load_config_names_a_copy_after_its_file(elsewhere, monkeypatch):
     monkeypatch.setenv("PEPITA_CONFIG_DIR", str(mine))
     source = (config_files.SHIPPED_CONFIG_DIR / "fc_mnist_bp.py").read_text()
     _write(mine, "my_cell", source)
-    _write(mine, "common", "raise RuntimeError('common.py is a helper')\n")
+    _write(mine, "common", "raise RuntimeError('common.py is a helper, not a config')\n")
+    _write(mine, "plain", """
+        from pepita_keras.experiment import ExperimentConfig
+
+
+        def get_config():
+            return ExperimentConfig("plain", "bp", "fc", "mnist")
+    """)
     found = experiment.list_configs()
     assert found["my_cell"] == mine / "my_cell.py" and "common" not in found
+    # common.py runs only when a config of its folder imports it.
+    assert experiment.load_config("plain").name == "plain"
+    with pytest.raises(RuntimeError, match="a helper"):
+        experiment.load_config("my_cell")
+    (mine / "common.py").write_text(
+        "from pepita_keras.experiment import shipped_common\n\n"
+        "paper_cell = shipped_common().paper_cell\n")
     assert experiment.load_config("my_cell").name == "my_cell"
 
 
@@ -148,3 +162,62 @@ def test_unknown_names_and_missing_files(elsewhere):
         tuning_configs.load_tuning_config("nope")
     with pytest.raises(ValueError, match=r"Unknown config 'absent\.py': not a \.py file"):
         experiment.load_config("absent.py")
+
+
+# ---------------------------------------------------------------------------
+# `common`: the shared module of a config folder (big_vision's configs/common.py).
+# ---------------------------------------------------------------------------
+def test_shipped_cells_take_paper_numbers_from_common():
+    common = experiment.shipped_common()
+    config = experiment.load_config("fc_mnist_pepita")
+    # Table 1 of the paper: PEPITA, FC, MNIST = 98.01 ± 0.09.
+    assert common.PAPER_RESULTS[("pepita", "fc", "mnist")] == (98.01, 0.09)
+    assert config.paper == (98.01, 0.09) and config.paper_source == common.PAPER_SOURCE
+    assert "common" not in experiment.list_configs()
+
+
+def test_a_folders_own_common_wins_and_others_fall_back_to_the_shipped_one(
+        elsewhere, monkeypatch):
+    mine, bare = elsewhere / "mine", elsewhere / "bare"
+    _write(mine, "common", """
+        from pepita_keras.experiment import ExperimentConfig
+
+
+        def my_cell(**overrides):
+            return ExperimentConfig("my_cell", "bp", "fc", "mnist", learning_rate=0.123,
+                                    **overrides)
+    """)
+    _write(mine, "mine_bp", """
+        from common import my_cell
+
+
+        def get_config():
+            return my_cell(epochs=7)
+    """)
+    _write(bare, "bare_bp", """
+        from common import paper_cell
+
+
+        def get_config():
+            return paper_cell("bp", "fc", "mnist", epochs=3)
+    """)
+    import sys
+    import types
+
+    theirs = types.ModuleType("common")  # a user's own module of that name
+    monkeypatch.setitem(sys.modules, "common", theirs)
+    config = experiment.load_config(mine / "mine_bp.py")
+    assert (config.name, config.learning_rate, config.epochs) == ("mine_bp", 0.123, 7)
+    # No common.py beside it: the shipped one (a user's copy of a cell loads anywhere).
+    config = experiment.load_config(bare / "bare_bp.py")
+    assert (config.name, config.epochs, config.paper) == ("bare_bp", 3, (98.63, 0.03))
+    assert sys.modules["common"] is theirs  # put back after each load
+    assert "common" not in config_files.list_config_files([mine])
+
+
+def test_cell_helpers_imported_from_the_old_place_still_work_with_a_warning():
+    with pytest.warns(DeprecationWarning, match="from common import paper_cell"):
+        old = experiment.paper_cell("pepita", "fc", "mnist")
+    assert old == experiment.shipped_common().paper_cell("pepita", "fc", "mnist")
+    with pytest.raises(AttributeError):
+        experiment.no_such_name

@@ -25,7 +25,11 @@ import time
 import numpy as np
 import pytest
 
-from pepita_keras import cli, epoch_data, experiment, provenance, reproduce, results, tracking
+from pepita_keras import (cli, config_files, epoch_data, experiment, provenance, reproduce, results,
+                          tracking)
+
+# The shipped cells' helpers and paper numbers (reproductions/configs/common.py).
+COMMON = experiment.shipped_common()
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "reproductions" / "configs"
@@ -101,7 +105,7 @@ def fake_data(tmp_path_factory):
 # ---------------------------------------------------------------------------
 # Configs.
 # ---------------------------------------------------------------------------
-ALL_CONFIGS = sorted(p.stem for p in CONFIG_DIR.glob("*.py") if not p.stem.startswith("_"))
+ALL_CONFIGS = sorted(config_files.list_config_files([CONFIG_DIR]))
 
 
 def test_one_config_per_table_cell_and_iclr_rows():
@@ -189,7 +193,7 @@ def test_config_loads_with_documented_command_and_paper_settings(name):
 
 
 def test_learning_rate_schedule_decays_at_epoch_starts():
-    config = experiment.paper_cell("pepita", "fc", "mnist")
+    config = COMMON.paper_cell("pepita", "fc", "mnist")
     spe = 7
     schedule = experiment.learning_rate_schedule(config, spe)
     # The batch with optimizer.iterations == step belongs to epoch step // spe.
@@ -217,9 +221,9 @@ def test_config_file_states_every_setting_that_differs_from_the_defaults(name):
 
 def test_config_validation_echoes_bad_values():
     with pytest.raises(ValueError, match="rule='sgd'"):
-        experiment.paper_cell("sgd", "fc", "mnist")
+        COMMON.paper_cell("sgd", "fc", "mnist")
     with pytest.raises(ValueError, match="epochs=0"):
-        experiment.paper_cell("bp", "fc", "mnist", epochs=0)
+        COMMON.paper_cell("bp", "fc", "mnist", epochs=0)
     with pytest.raises(ValueError, match="nope"):
         experiment.load_config("nope")
     with pytest.raises(ValueError, match="'1,1'"):
@@ -228,7 +232,7 @@ def test_config_validation_echoes_bad_values():
 
 
 def test_flatten_covers_every_field():
-    config = experiment.iclr_variant("mnist", "mirror")
+    config = COMMON.iclr_variant("mnist", "mirror")
     flat = config.flatten()
     assert flat["rule_kwargs.modulation_sign"] == -1
     assert flat["rule_kwargs.feedback_mirroring.learning_rate"] == 0.1
@@ -344,7 +348,7 @@ _CONFIG_FILE = """\"\"\"{title}
 Command: pepita reproduce {name}
 {extra}Runtime: 1 min.
 \"\"\"
-from pepita_keras.experiment import paper_cell
+from common import paper_cell
 
 
 def get_config():
@@ -364,7 +368,7 @@ def test_results_say_whether_each_cell_matches_the_paper_and_why_not(tmp_path, m
     (folder / "unexplained.py").write_text(_CONFIG_FILE.format(
         title="Unexplained.", name="unexplained", extra="", extra_fields=""))
     monkeypatch.setenv("PEPITA_CONFIG_DIR", str(folder))
-    paper_mean, paper_std = experiment.PAPER_RESULTS[("bp", "fc", "mnist")]
+    paper_mean, paper_std = COMMON.PAPER_RESULTS[("bp", "fc", "mnist")]
     tolerance = max(2 * paper_std, 0.25)  # the issue's bar: max(2 paper σ, 0.25 points)
     curves = {0: {"train_accuracy": [90.0], "test_accuracy": [90.0]}}
     finals = {"near": paper_mean - tolerance, "far": paper_mean - tolerance - 0.01,
@@ -513,7 +517,7 @@ def test_diverged_seeds_stop_fail_and_are_never_averaged(tmp_path, fake_data, ml
     # `loss nan`, then "final test accuracy 7.42%", exit 0, FINISHED).
     source = tmp_path / "exploding.py"
     source.write_text(
-        "from pepita_keras.experiment import SmokeSettings, paper_cell\n\n\n"
+        "from common import paper_cell\nfrom pepita_keras.experiment import SmokeSettings\n\n\n"
         "def get_config():\n"
         "    return paper_cell('pepita', 'fc', 'mnist', learning_rate=1e8,\n"
         "                      smoke=SmokeSettings(train_examples=256, test_examples=64,"
@@ -637,7 +641,7 @@ def test_a_seed_run_again_from_another_folder_supersedes_its_unfinished_run(
 def test_runs_of_one_name_with_different_settings_are_listed_apart(tmp_path, mlflow_uri):
     # A config edited after it ran (a new learning rate) keeps its name: each
     # earlier setting is its own row, with its own seeds, never merged.
-    base = experiment.paper_cell("bp", "fc", "mnist", name="my_cell", epochs=1,
+    base = COMMON.paper_cell("bp", "fc", "mnist", name="my_cell", epochs=1,
                                  train_examples=300, test_examples=100)
     for rate in (0.1, 0.2):
         config = dataclasses.replace(base, learning_rate=rate)
@@ -660,7 +664,7 @@ def test_runs_of_one_name_with_different_settings_are_listed_apart(tmp_path, mlf
 def test_a_user_copy_of_a_config_runs_under_its_own_name(tmp_path):
     source = tmp_path / "my_faster_bp.py"
     source.write_text(
-        "from pepita_keras.experiment import paper_cell\n\n\n"
+        "from common import paper_cell\n\n\n"
         "def get_config():\n"
         "    return paper_cell('bp', 'fc', 'mnist', learning_rate=0.5)\n"
     )

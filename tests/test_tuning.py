@@ -28,6 +28,9 @@ from pepita_keras import cli, experiment, tuning
 from pepita_keras.tuning import hypermodel as hm
 from pepita_keras.tuning import tuners
 
+# The shipped cells' helpers and paper numbers (reproductions/configs/common.py).
+COMMON = experiment.shipped_common()
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -135,7 +138,7 @@ def test_weight_decay_reaches_the_optimizer_and_a_config_keeps_its_own():
     hp.Fixed("weight_decay", 1e-3)
     assert math.isclose(float(hypermodel.build(hp).optimizer.weight_decay), 1e-3)
     # From a config with decay (the ICLR wd_norm rows: 1e-4), trials keep it.
-    config = experiment.iclr_variant("mnist", "wd_norm", weight_decay=1e-4)
+    config = COMMON.iclr_variant("mnist", "wd_norm", weight_decay=1e-4)
     hypermodel = tuning.RuleHyperModel.from_experiment(config, seed=0)
     model = hypermodel.build(keras_tuner.HyperParameters())
     assert math.isclose(float(model.optimizer.weight_decay), 1e-4)
@@ -427,7 +430,7 @@ def test_tune_cli_synthetic_into_a_given_store_prints_store_and_runs(tmp_path):
 # The CLI in real subprocesses: resume after a kill, distributed search.
 # ---------------------------------------------------------------------------
 _CONFIG = """
-from pepita_keras.experiment import paper_cell
+from common import paper_cell
 from pepita_keras.tuning.configs import TuningConfig
 
 

@@ -141,11 +141,8 @@ def _metric_history(client, run_id, key):
 
 def shipped_configs():
     """`{name: ExperimentConfig}` of the repository's configs, in table order."""
-    loaded = [
-        experiment_lib.load_config(path)
-        for path in sorted(config_files.SHIPPED_CONFIG_DIR.glob("*.py"))
-        if not path.stem.startswith("_")
-    ]
+    files = config_files.list_config_files([config_files.SHIPPED_CONFIG_DIR])
+    loaded = [experiment_lib.load_config(path) for path in files.values()]
     return {config.name: config for config in sorted(loaded, key=table_order)}
 
 

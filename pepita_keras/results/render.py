@@ -166,6 +166,8 @@ def write_results(results, output=DEFAULT_OUTPUT, tracking_uri="", plots=True, f
                 title=f"{cell.config.label}: ours vs paper", paper=cell.config.paper,
             )
             curve_files[name] = path.relative_to(output).as_posix()
+    # The paper's source and the settings chosen where it is silent: the shipped configs'.
+    common = experiment_lib.shipped_common()
     lines = [
         "# Reproductions of the PEPITA paper's Table 1",
         "",
@@ -175,7 +177,7 @@ def write_results(results, output=DEFAULT_OUTPUT, tracking_uri="", plots=True, f
         "",
         "Test accuracy (%) after the final epoch; ours = mean ± sample std (ddof=1) "
         "over the completed seeds (no std for a single seed), n = number of seeds; paper = "
-        f"{experiment_lib.PAPER_SOURCE} (mean ± std, quoted). "
+        f"{common.PAPER_SOURCE} (mean ± std, quoted). "
         "Δ = (ours − paper) / paper std. Wall time = training time per seed (sum of epoch "
         "times, incl. the per-epoch test evaluation) on the hardware listed under Runs, "
         "with the machine's mean 1-minute load average during the run where it was "
@@ -217,7 +219,7 @@ def write_results(results, output=DEFAULT_OUTPUT, tracking_uri="", plots=True, f
         "Chosen here where the sources are silent:",
         "",
     ]
-    lines += [f"- {note}" for note in experiment_lib.OPEN_SETTINGS]
+    lines += [f"- {note}" for note in common.OPEN_SETTINGS]
     ran = [(row, cell) for row, cell in zip(rows, results.values()) if cell.histories]
     if ran:
         lines += ["", "## Runs", ""]

@@ -8,7 +8,7 @@ Settings: as conv_mnist_bp: the official conv script's own BP defaults (lr 0.01,
 dataset (no copy here). The settings, the script's differences and the evidence are written out there.
 """
 
-from pepita_keras.experiment import paper_cell
+from common import paper_cell
 
 
 def get_config():

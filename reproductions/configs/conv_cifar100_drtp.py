@@ -10,7 +10,7 @@ Not validated on this cell (no CIFAR copy here). On MNIST this conv setting gave
 paper's 97.32, which the ReLU/softmax setting reproduced (conv_mnist_drtp): try that here first.
 """
 
-from pepita_keras.experiment import paper_cell
+from common import paper_cell
 
 
 def get_config():

@@ -7,7 +7,7 @@ Settings: as conv_mnist_fa (where the settings, the official conv script's diffe
 written out) with lr 0.01 (PEPITA's CIFAR lr).
 """
 
-from pepita_keras.experiment import paper_cell
+from common import paper_cell
 
 
 def get_config():

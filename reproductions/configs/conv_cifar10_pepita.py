@@ -7,7 +7,7 @@ Settings: as conv_mnist_pepita (where the settings, the official conv script's d
 written out) with lr 0.01 (PEPITA's CIFAR lr) (the official conv update here is −1/(B·P) = −1/39,200 of the local rule, P = 784).
 """
 
-from pepita_keras.experiment import paper_cell
+from common import paper_cell
 
 
 def get_config():

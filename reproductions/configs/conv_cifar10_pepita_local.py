@@ -8,7 +8,7 @@ Settings: as conv_mnist_pepita_local (the rule and its learning-rate search are 
 lr 0.01, tuned on MNIST: no CIFAR copy here).
 """
 
-from pepita_keras.experiment import local_conv_variant
+from common import local_conv_variant
 
 
 def get_config():

@@ -18,7 +18,7 @@ after epoch 1, 98.14 at epoch 10, peak 98.42 (epoch 56). So the paper's FC and c
 come from different settings (the same ReLU/softmax setting gave 90.84 on the FC net).
 """
 
-from pepita_keras.experiment import paper_cell
+from common import paper_cell
 
 # Why our number differs from the paper's (the results table prints it under the cell).
 GAP = (

@@ -13,7 +13,7 @@ epochs 60 and 90, He-uniform, no biases, no dropout; the official conv script's 
 what they gave are written out there).
 """
 
-from pepita_keras.experiment import paper_cell
+from common import paper_cell
 
 
 def get_config():

@@ -28,7 +28,7 @@ dense layer reached 98.31% (paper 98.29); the local conv rule diverged at lr 0.1
 local rule is the row conv_mnist_pepita_local.
 """
 
-from pepita_keras.experiment import paper_cell
+from common import paper_cell
 
 
 def get_config():

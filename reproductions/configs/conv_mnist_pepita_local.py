@@ -16,7 +16,7 @@ training images, 2 epochs, validated on 5k held-out ones, seeds 0 and 1: lr 0.1 
 lowest validation loss (0.21-0.22), 0.003 0.923-0.925: lr 0.01 trains stably.
 """
 
-from pepita_keras.experiment import local_conv_variant
+from common import local_conv_variant
 
 
 def get_config():

@@ -7,7 +7,7 @@ Settings (paper / official code): lr 0.01, batch 64, SGD momentum 0.9, 100 epoch
 Chosen here (sources silent): the paper gives no Backprop learning rate; we use PEPITA's (0.01).
 """
 
-from pepita_keras.experiment import paper_cell
+from common import paper_cell
 
 
 def get_config():

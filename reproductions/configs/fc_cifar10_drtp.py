@@ -9,7 +9,7 @@ feedback_scale B·C = 640; tanh hidden units, sigmoid output, dropout 0.1.
 Not validated on this cell (only FC-MNIST was run here).
 """
 
-from pepita_keras.experiment import paper_cell
+from common import paper_cell
 
 
 def get_config():

@@ -6,7 +6,7 @@ Runtime: estimated ~40 s/epoch on 2 CPU cores (3072 inputs) → ~1 h per seed (n
 Settings (paper / official code): lr 0.01, batch 64, SGD momentum 0.9, 100 epochs, lr ×0.1 at epochs 60 and 90; dropout 0.1 on the hidden layer; F scale 0.05.
 """
 
-from pepita_keras.experiment import paper_cell
+from common import paper_cell
 
 
 def get_config():

@@ -10,7 +10,7 @@ official code's `--n_hlayers 2` and the ICLR-2024 code's deeper FC nets. Neither
 cell's accuracy, so the table shows it as our own row, never against a paper column.
 """
 
-from pepita_keras.experiment import paper_cell
+from common import paper_cell
 
 
 def get_config():

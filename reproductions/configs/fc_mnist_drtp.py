@@ -26,7 +26,7 @@ Measured here (real MNIST, seed 0, full training set, test accuracy per epoch, T
   Previous setting (ReLU, softmax, lr 0.01, feedback_scale 0.01): 90.84 after 98 epochs.
 """
 
-from pepita_keras.experiment import paper_cell
+from common import paper_cell
 
 NOTES = (
     "DRTP as in its official code: tanh hidden, sigmoid output with BCE, kaiming-uniform D; "

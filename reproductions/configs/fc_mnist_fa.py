@@ -11,7 +11,7 @@ Settings (paper / official code): lr 0.1, batch 64, SGD momentum 0.9, 100 epochs
 Chosen here (sources silent): the paper gives no Feedback Alignment learning rate; we use PEPITA's (0.1).
 """
 
-from pepita_keras.experiment import paper_cell
+from common import paper_cell
 
 
 def get_config():

@@ -9,7 +9,7 @@ Runtime: 9–20 s/epoch incl. test evaluation (median 14) on the 2-core CPU at l
 Settings (paper / official code): lr 0.1, batch 64, SGD momentum 0.9, 100 epochs, lr ×0.1 at epochs 60 and 90; dropout 0.1 on the hidden layer; F scale 0.05.
 """
 
-from pepita_keras.experiment import paper_cell
+from common import paper_cell
 
 
 def get_config():

@@ -12,7 +12,7 @@ batch, 250 epochs. That example stored 97.64% test accuracy; it is the reference
 compared with (the FF paper's 1.36% error is for a larger 4×2000 net).
 """
 
-from pepita_keras.experiment import paper_cell
+from common import paper_cell
 
 
 def get_config():

@@ -12,7 +12,7 @@ MNIST row needed lr 10, 100× its ICML cell's (iclr_fc_mnist_pepita_wd_norm, wit
 before trusting this row at lr 0.01.
 """
 
-from pepita_keras.experiment import iclr_variant
+from common import iclr_variant
 
 
 def get_config():

@@ -11,7 +11,7 @@ dropout 0.1, F scale 0.05) with the ICLR code's flags (Srinivasan et al., ICLR 2
 Chosen here: weight decay value and mirroring schedule; no paper number attached.
 """
 
-from pepita_keras.experiment import iclr_variant
+from common import iclr_variant
 
 
 def get_config():

@@ -27,7 +27,7 @@ batch's, so test logits are ~4× smaller and the test loss is not comparable wit
 loss. Accuracy is unaffected (one positive scale per batch keeps every argmax).
 """
 
-from pepita_keras.experiment import ICLR_NOTES, iclr_variant
+from common import ICLR_NOTES, iclr_variant
 
 
 def get_config():

@@ -1,4 +1,4 @@
-"""PEPITA with the package's local conv rule, paper conv net, MNIST: learning rate.
+r"""PEPITA with the package's local conv rule, paper conv net, MNIST: learning rate.
 
 Command (about 3 min on a 2-core CPU shared with other jobs):
 
@@ -38,7 +38,7 @@ as reported by an earlier session). The last-layer error changes accuracy
 by at most 0.003 here.
 """
 
-from pepita_keras.experiment import paper_cell
+from common import paper_cell
 from pepita_keras.tuning.configs import TuningConfig
 
 

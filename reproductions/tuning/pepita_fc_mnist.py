@@ -10,7 +10,7 @@ last-layer error convention (variant flags off: the paper's rule) for 3 epochs o
 architecture is the paper's (one hidden layer of 1024 units).
 """
 
-from pepita_keras.experiment import paper_cell
+from common import paper_cell
 from pepita_keras.tuning.configs import TuningConfig
 
 

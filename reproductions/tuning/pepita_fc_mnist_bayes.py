@@ -12,7 +12,7 @@ and data as `pepita_fc_mnist`: 3 epochs on 10k training images, validated on
 5k held out from the training split.
 """
 
-from pepita_keras.experiment import paper_cell
+from common import paper_cell
 from pepita_keras.tuning.configs import TuningConfig
 
 

@@ -11,7 +11,7 @@ error), trained with exactly the budget and data of `pepita_fc_mnist`
 training split), so the two searches' objectives compare directly.
 """
 
-from pepita_keras.experiment import paper_cell
+from common import paper_cell
 from pepita_keras.tuning.configs import TuningConfig
 
 

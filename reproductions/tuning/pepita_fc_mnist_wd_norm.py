@@ -27,7 +27,7 @@ the weight decay keeps shrinking it and its relative step keeps growing. The
 row uses lr 10 (its config lists both searches and the full runs at 0.1 and 30).
 """
 
-from pepita_keras.experiment import iclr_variant
+from common import iclr_variant
 from pepita_keras.tuning.configs import TuningConfig
 
 
