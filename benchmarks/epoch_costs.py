@@ -88,7 +88,7 @@ def main(argv=None):
     if not args.data_dir:
         raise SystemExit("set PEPITA_DATA_DIR (or --data-dir) to a folder holding mnist/")
 
-    from pepita_keras import provenance
+    from pepita_keras.store import provenance
 
     figures = {variant: [] for variant in args.variants}
     began = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())

@@ -173,7 +173,8 @@ def main(argv=None):
     import jax
     import keras
 
-    from pepita_keras import datasets, provenance
+    from pepita_keras import datasets
+    from pepita_keras.store import provenance
 
     (x, y), (x_test, y_test) = datasets.load_arrays("mnist", args.data_dir)
     x, y = x[:args.examples], y[:args.examples]

@@ -42,7 +42,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from pepita_keras import tracking
+from pepita_keras.store import tracking
 from pepita_keras.feedback import angle_degrees
 
 

@@ -158,7 +158,8 @@ def show_command(args):
 
 def reproduce_command(args):
     """`pepita reproduce`: trains (or resumes) one cell and prints each seed's outcome."""
-    from pepita_keras import experiment, tracking
+    from pepita_keras import experiment
+    from pepita_keras.store import tracking
 
     config = configure(experiment.load_config(args.config), args.smoke, args.epochs,
                        args.train_examples, args.test_examples, args.overrides)
@@ -196,7 +197,8 @@ def reproduce_command(args):
 
 def results_command(args):
     """`pepita results`: regenerates the results table from the MLflow store."""
-    from pepita_keras import results, tracking
+    from pepita_keras import results
+    from pepita_keras.store import tracking
 
     uri = tracking.tracking_uri(args.tracking_uri)
     cells = results.collect(tracking.client(uri), args.experiment,
@@ -241,7 +243,8 @@ def data_command(args):
 
 def figures_command(args):
     """`pepita figures`: accuracy curves per rule, alignment angle, slowness, ours vs paper."""
-    from pepita_keras import figures, results, tracking
+    from pepita_keras import figures, results
+    from pepita_keras.store import tracking
 
     client = tracking.client(tracking.tracking_uri(args.tracking_uri))
     cells = results.collect(client, **_given(experiment=args.experiment))
@@ -256,7 +259,7 @@ def figures_command(args):
 
 def migrate_command(args):
     """`pepita migrate-store`: upgrades a store written by an older version."""
-    from pepita_keras import migrate, tracking
+    from pepita_keras.store import migrate, tracking
 
     uri = tracking.tracking_uri(args.tracking_uri)
     report = migrate.migrate_store(uri, data_dir=args.data_dir,
@@ -273,7 +276,7 @@ def migrate_command(args):
 
 def merge_command(args):
     """`pepita merge-store`: copies the runs of another store into this one."""
-    from pepita_keras import store_merge, tracking
+    from pepita_keras.store import merge as store_merge, tracking
 
     uri = tracking.tracking_uri(args.tracking_uri)
     counts = store_merge.merge_store(args.source, uri, artifacts_archive=args.artifacts,
@@ -620,7 +623,7 @@ def _store_problem(error, args):
     while error is not None and id(error) not in seen:
         seen.add(id(error))
         if type(error).__module__.split(".")[0] in ("sqlalchemy", "sqlite3"):
-            from pepita_keras import tracking
+            from pepita_keras.store import tracking
 
             uri = tracking.named_uri(getattr(args, "tracking_uri", None))
             return tracking.store_problem(error, uri)

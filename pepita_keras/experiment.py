@@ -24,7 +24,8 @@ import hashlib
 import json
 import math
 
-from pepita_keras import config_files, registry, untrusted
+from pepita_keras import config_files, registry
+from pepita_keras.store import untrusted
 
 # Rule short names → class names and table labels, read from the rules' own
 # declarations (`pepita_keras.registry`), in table order.

@@ -19,7 +19,8 @@ Figures are bare `matplotlib.figure.Figure`s saved at 150 dpi and at most
 Example:
 
 ```python
-from pepita_keras import figures, results, tracking
+from pepita_keras import figures, results
+from pepita_keras.store import tracking
 
 client = tracking.client("sqlite:///reproductions/results/tracking.db")
 paths = figures.write_figures(results.collect(client), client, "reproductions/results/figures")
@@ -31,7 +32,7 @@ import pathlib
 import numpy as np
 
 from pepita_keras import experiment as experiment_lib
-from pepita_keras import tracking
+from pepita_keras.store import tracking
 
 _DPI = 150
 

@@ -18,7 +18,7 @@ pepita reproduce conv_mnist_pepita --seeds 0-2 --plan
 import pathlib
 import statistics
 
-from pepita_keras import json_files, tracking
+from pepita_keras.store import json_files, tracking
 
 # Where `pepita reproduce` keeps run folders unless told (`--run-root`).
 DEFAULT_RUN_ROOT = "runs"

@@ -21,7 +21,7 @@ How exact resumption works:
   and a resumed run first logs any epoch of its history that MLflow lacks,
   so every epoch is logged once.
 
-What MLflow shows (see `pepita_keras.tracking` for the shared vocabulary):
+What MLflow shows (see `pepita_keras.store.tracking` for the shared vocabulary):
 
 - parent run `<cell>` (tag `pepita.role=cell`) with the config as params,
   per-epoch `test_accuracy_mean` / `test_accuracy_std` (and train) over the
@@ -31,7 +31,7 @@ What MLflow shows (see `pepita_keras.tracking` for the shared vocabulary):
 - nested runs `<cell>/seed<k>` (`pepita.role=seed`) with per-epoch
   `train_*` / `test_*` metrics, `learning_rate`, `epoch_time_s`,
   `load_avg_1min`, alignment angles and update norms, the training and test
-  data as dataset inputs (`pepita_keras.lineage`), the final model as an
+  data as dataset inputs (`pepita_keras.store.lineage`), the final model as an
   MLflow model, and the artifacts `learning_curves.png`, `history.json`,
   `alignment.json`, `environment.json`; optionally MLflow's system metrics
   (`--system-metrics`);
@@ -51,7 +51,7 @@ What is recorded honestly:
 
 The command line (`pepita reproduce <config> [--seeds 0,1,2] [--data-dir DIR]
 [--smoke] [--epochs N] [--set key=value] [--system-metrics]`) is
-`pepita_keras.cli`; `pepita_keras.checkpoints` holds the run folder's files
+`pepita_keras.cli`; `pepita_keras.store.checkpoints` holds the run folder's files
 and the per-epoch `EpochCheckpoint` callback.
 """
 
@@ -65,8 +65,8 @@ import numpy as np
 
 from pepita_keras import build, console
 from pepita_keras import callbacks as callbacks_lib
-from pepita_keras import (checkpoints, epoch_data, json_files, lineage, plan, plots, provenance,
-                          slowness, tracking)
+from pepita_keras import epoch_data, plan, slowness
+from pepita_keras.store import checkpoints, json_files, lineage, plots, provenance, tracking
 from pepita_keras import experiment as experiment_lib
 
 DEFAULT_EXPERIMENT = tracking.REPRODUCTIONS_EXPERIMENT

@@ -148,7 +148,7 @@ def _mlflow_store_in_a_temporary_folder(tmp_path_factory):
 @pytest.fixture(scope="session")
 def mlflow_template(tmp_path_factory):
     """An empty MLflow SQLite store; creating its schema takes seconds, copying it none."""
-    from pepita_keras import tracking
+    from pepita_keras.store import tracking
 
     path = tmp_path_factory.mktemp("mlflow") / "template.db"
     tracking.client(f"sqlite:///{path}").search_experiments()

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 from pepita_keras import cli
-from pepita_keras import lineage
+from pepita_keras.store import lineage
 from tests.test_datasets import write_mnist
 
 
@@ -345,7 +345,8 @@ def test_a_smaller_data_folder_trains_a_custom_run_not_the_paper_cell(tmp_path):
 
 def _fake_full_mnist(tmp_path, monkeypatch):
     """A 200/50-example MNIST folder that the package takes for the full dataset's sizes."""
-    from pepita_keras import epoch_data, experiment, lineage
+    from pepita_keras import epoch_data, experiment
+    from pepita_keras.store import lineage
 
     monkeypatch.setitem(experiment.FULL_SPLITS, "mnist", (200, 50))
     data = tmp_path / "data" / "mnist"
@@ -408,7 +409,7 @@ def test_a_file_that_is_not_sqlite_is_refused_before_mlflow_opens_it(tmp_path):
 
 @pytest.mark.slow  # MLflow waits ~20 s for the lock before it gives up
 def test_a_locked_store_says_so_instead_of_a_traceback(tmp_path):
-    from pepita_keras import tracking
+    from pepita_keras.store import tracking
 
     store = tmp_path / "store.db"
     tracking.client(f"sqlite:///{store}")  # a real, migrated MLflow store
@@ -424,7 +425,7 @@ def test_a_locked_store_says_so_instead_of_a_traceback(tmp_path):
 
 
 def test_a_store_in_a_read_only_folder_is_read_without_a_lock_file(tmp_path, monkeypatch):
-    from pepita_keras import tracking
+    from pepita_keras.store import tracking
 
     folder = tmp_path / "readonly"
     store = folder / "store.db"
@@ -449,7 +450,7 @@ def test_a_store_in_a_read_only_folder_is_read_without_a_lock_file(tmp_path, mon
 def test_store_errors_a_user_can_fix_are_explained(sqlite_message, expected):
     import sqlalchemy.exc
 
-    from pepita_keras import tracking
+    from pepita_keras.store import tracking
 
     error = sqlalchemy.exc.OperationalError("SELECT 1", {}, sqlite3.OperationalError(sqlite_message))
     message = tracking.store_problem(error, "sqlite:////data/store.db")
@@ -475,7 +476,8 @@ def test_an_empty_state_file_names_the_file_and_the_folder_to_delete(tmp_path):
 
 
 def test_a_truncated_checkpoint_names_the_file(tmp_path):
-    from pepita_keras import checkpoints, models
+    from pepita_keras import models
+    from pepita_keras.store import checkpoints
 
     model = models.paper_fc(input_shape=(4,), num_classes=3, hidden_units=(5,))
     model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))

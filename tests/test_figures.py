@@ -2,7 +2,8 @@
 
 import pytest
 
-from pepita_keras import cli, experiment, figures, reproduce, results, tracking
+from pepita_keras import cli, experiment, figures, reproduce, results
+from pepita_keras.store import tracking
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from pepita_keras import checkpoints, cli, reproduce, tracking
+from pepita_keras import cli, reproduce
+from pepita_keras.store import checkpoints, tracking
 
 
 def _runs(uri):

@@ -29,7 +29,8 @@ import numpy as np
 import pytest
 
 import pepita_keras
-from pepita_keras import epoch_data, tracking
+from pepita_keras import epoch_data
+from pepita_keras.store import tracking
 
 pytestmark = [
     pytest.mark.skipif(importlib.util.find_spec("jax") is None,

@@ -46,7 +46,7 @@ def test_no_import_circle_between_modules():
         if name not in state:
             visit(name, [name])
     assert not cycles, cycles
-    assert "pepita_keras.migrate" not in graph["pepita_keras.reproduce"]
+    assert "pepita_keras.store.migrate" not in graph["pepita_keras.reproduce"]
 
 
 def test_core_has_no_backend_branch():

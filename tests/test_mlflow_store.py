@@ -20,8 +20,8 @@ import time
 import numpy as np
 import pytest
 
-from pepita_keras import (callbacks, checkpoints, experiment, lineage, migrate, plots, reproduce,
-                          results, tracking)
+from pepita_keras import callbacks, experiment, reproduce, results
+from pepita_keras.store import checkpoints, lineage, migrate, plots, tracking
 
 SEED_ARTIFACTS = {"learning_curves.png", "history.json", "alignment.json", "environment.json"}
 COMMITTED = pathlib.PurePosixPath(tracking.COMMITTED_STORE)
@@ -549,7 +549,7 @@ def test_resuming_a_run_recorded_with_0_based_steps_asks_for_migrate_store_first
 # ---------------------------------------------------------------------------
 def _on_a_gpu(monkeypatch):
     """Makes the next runs record themselves as Keras-JAX on an H100."""
-    from pepita_keras import provenance
+    from pepita_keras.store import provenance
 
     gpu = dict(provenance.environment_info(), platform_name="jax-gpu",
                hardware="Intel Xeon, 16 CPU cores, 1×NVIDIA H100 80GB HBM3")
@@ -559,7 +559,7 @@ def _on_a_gpu(monkeypatch):
 def test_merged_gpu_runs_keep_everything_and_show_beside_the_cell(tmp_path, monkeypatch):
     import tarfile
 
-    from pepita_keras import store_merge
+    from pepita_keras.store import merge as store_merge
 
     config = experiment.load_config("fc_mnist_pepita").smoke_version().replace(epochs=2)
     here = f"sqlite:///{tmp_path / 'here' / 'tracking.db'}"

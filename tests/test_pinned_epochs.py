@@ -14,7 +14,8 @@ import json
 
 import pytest
 
-from pepita_keras import checkpoints, experiment, provenance, reproduce
+from pepita_keras import experiment, reproduce
+from pepita_keras.store import checkpoints, provenance
 
 PINNED = {
     "AMD EPYC": {

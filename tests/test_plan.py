@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from pepita_keras import experiment, plan, reproduce, tracking
+from pepita_keras import experiment, plan, reproduce
+from pepita_keras.store import tracking
 
 
 @pytest.fixture

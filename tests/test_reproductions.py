@@ -25,8 +25,8 @@ import time
 import numpy as np
 import pytest
 
-from pepita_keras import (cli, config_files, epoch_data, experiment, provenance, reproduce, results,
-                          tracking)
+from pepita_keras import cli, config_files, epoch_data, experiment, reproduce, results
+from pepita_keras.store import provenance, tracking
 
 # The shipped cells' helpers and paper numbers (reproductions/configs/common.py).
 COMMON = experiment.shipped_common()

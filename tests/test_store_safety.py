@@ -16,7 +16,8 @@ import tarfile
 
 import pytest
 
-from pepita_keras import cli, migrate, store_merge, tracking, untrusted
+from pepita_keras import cli
+from pepita_keras.store import merge as store_merge, migrate, tracking, untrusted
 
 EXPERIMENT = "pepita-reproductions"
 

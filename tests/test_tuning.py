@@ -471,7 +471,7 @@ def _tune(config, tmp_path, env, log):
 def _init_store(uri):
     # The schema exists (fixture); the experiment too, before several
     # processes open the store.
-    from pepita_keras import tracking
+    from pepita_keras.store import tracking
 
     client = tracking.client(uri)
     tracking.experiment_id(client, tuners.DEFAULT_EXPERIMENT)

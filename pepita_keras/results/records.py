@@ -12,7 +12,7 @@ import numpy as np
 from pepita_keras import config_files
 from pepita_keras import experiment as experiment_lib
 from pepita_keras import slowness as slowness_lib
-from pepita_keras import tracking
+from pepita_keras.store import tracking
 
 # A cell reproduces when its mean lies within max(2 paper σ, 0.25 points) of the paper's.
 TOLERANCE_SIGMAS = 2.0

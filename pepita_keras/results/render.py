@@ -11,8 +11,8 @@ import pathlib
 import numpy as np
 
 from pepita_keras import experiment as experiment_lib
-from pepita_keras import plots as plots_lib
-from pepita_keras import tracking
+from pepita_keras.store import plots as plots_lib
+from pepita_keras.store import tracking
 from pepita_keras.results.records import TOLERANCE_POINTS, TOLERANCE_SIGMAS, differences_text
 
 class ShrinkingResultsError(ValueError):

@@ -22,7 +22,8 @@ import time
 import keras_tuner
 import numpy as np
 
-from pepita_keras import datasets, epoch_data, lineage
+from pepita_keras import datasets, epoch_data
+from pepita_keras.store import lineage
 from pepita_keras.tuning import configs, tuners
 from pepita_keras.tuning.hypermodel import RuleHyperModel, describe
 
@@ -138,7 +139,8 @@ def run_search(
 
 def _banner(config, base, data_dir, synthetic, search):
     """What this search will run, before its first trial."""
-    from pepita_keras import console, provenance
+    from pepita_keras import console
+    from pepita_keras.store import provenance
 
     space = ", ".join(f"{name}: {describe(spec)}"
                       for name, spec in search.hypermodel.space.items())
@@ -168,7 +170,7 @@ def _check_same_search(folder, params, overwrite):
     seed, data) are written beside keras-tuner's state when a search starts;
     a rerun must match them, or pass `--overwrite` / another `--project-name`.
     """
-    from pepita_keras import json_files
+    from pepita_keras.store import json_files
 
     record = folder / SEARCH_FILE
     settings = json.loads(json.dumps(params, default=str))

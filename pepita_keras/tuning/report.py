@@ -14,7 +14,7 @@ import pathlib
 import re
 import time
 
-from pepita_keras import tracking
+from pepita_keras.store import tracking
 
 DEFAULT_REPORT = pathlib.Path("reproductions") / "results" / "tuning.md"
 

@@ -12,7 +12,7 @@ it uses keras-tuner's own extension points, never its files:
   re-runs the trial that was in flight) — so the store never holds two runs
   of one trial;
 - the trial's hyperparameters are the run's params, `on_epoch_end` logs the
-  epoch's metrics in the vocabulary of `pepita_keras.tracking` (`train_*`,
+  epoch's metrics in the vocabulary of `pepita_keras.store.tracking` (`train_*`,
   `val_*` for the held-out validation split, `learning_rate`,
   `epoch_time_s`; step = epoch number 1 … N), `run_trial` logs the final
   `objective` (keras-tuner's value: best epoch, averaged over executions);
@@ -28,7 +28,7 @@ it uses keras-tuner's own extension points, never its files:
   and its hyperparameters (`best.<name>` tags).
 
 Only `mlflow.MlflowClient` calls with explicit run ids are used (through
-`pepita_keras.tracking`): MLflow's fluent active-run stack is per thread, and
+`pepita_keras.store.tracking`): MLflow's fluent active-run stack is per thread, and
 the chief of a distributed search serves gRPC requests from other threads.
 
 Distributed search (keras-tuner chief/worker mode): with
@@ -51,7 +51,7 @@ import numpy as np
 from keras_tuner.engine import trial as trial_module
 
 from pepita_keras import experiment as experiment_lib
-from pepita_keras import provenance, tracking
+from pepita_keras.store import provenance, tracking
 
 TUNERS = {
     "random": keras_tuner.RandomSearch,

@@ -36,7 +36,7 @@ import zipfile
 import keras
 import numpy as np
 
-from pepita_keras import json_files
+from pepita_keras.store import json_files
 
 # A seed folder: the commit point, and the lock of the process training it.
 STATE_FILE = "state.json"

@@ -22,7 +22,7 @@ import keras
 import numpy
 
 import pepita_keras
-from pepita_keras import tracking
+from pepita_keras.store import tracking
 
 COMMIT_ENV_VAR = "PEPITA_GIT_COMMIT"
 

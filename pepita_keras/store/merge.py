@@ -17,7 +17,7 @@ under, followed through `pepita.merged_from`), so merging the same store
 again, merging a store into itself, or merging back a store that was merged
 from this one adds nothing.
 
-Another store is data, never code or paths to follow (`pepita_keras.untrusted`):
+Another store is data, never code or paths to follow (`pepita_keras.store.untrusted`):
 run ids are checked before any file operation; artifacts are read only from
 inside the source store's own folder (the folder of its `.db` file) or from
 the given archive, as regular files within a size cap.
@@ -27,7 +27,7 @@ of one cell on different platforms side by side.
 Example:
 
 ```python
-from pepita_keras import store_merge
+from pepita_keras.store import merge as store_merge
 store_merge.merge_store("gpu/tracking.db", "sqlite:///reproductions/results/tracking.db",
                         artifacts_archive="gpu/artifacts.tgz")
 ```
@@ -36,7 +36,7 @@ store_merge.merge_store("gpu/tracking.db", "sqlite:///reproductions/results/trac
 import pathlib
 import tempfile
 
-from pepita_keras import tracking, untrusted
+from pepita_keras.store import tracking, untrusted
 
 MERGED_FROM_TAG = "pepita.merged_from"
 # Set while a run is being copied; replaced by MERGED_FROM_TAG once it is whole.

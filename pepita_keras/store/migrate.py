@@ -56,9 +56,10 @@ pepita migrate-store --tracking-uri sqlite:///reproductions/results/tracking.db 
 import pathlib
 import tempfile
 
-from pepita_keras import checkpoints, epoch_data, lineage, reproduce, tracking
+from pepita_keras import epoch_data, reproduce
+from pepita_keras.store import checkpoints, lineage, tracking
 from pepita_keras import experiment as experiment_lib
-from pepita_keras import json_files, untrusted
+from pepita_keras.store import json_files, untrusted
 
 # Seed metrics logged once at the end (step = epochs), not per epoch.
 _FINAL_METRICS = ("final_test_accuracy", "final_train_accuracy", "wall_time_s",

@@ -58,7 +58,7 @@ import threading
 import time
 
 import pepita_keras
-from pepita_keras import json_files, untrusted
+from pepita_keras.store import json_files, untrusted
 
 # MLflow's limits (mlflow.utils.validation): param values up to 6000 chars,
 # batches of at most 100 params / 1000 metrics.
@@ -73,7 +73,7 @@ COMMITTED_ARTIFACTS = "reproductions/results/artifacts"
 # Artifacts of other SQLite stores: this folder beside the database file.
 ARTIFACTS_FOLDER = "mlartifacts"
 # Bumped when what a run records changes shape (steps, names, units);
-# `pepita_keras.migrate` upgrades older runs to it.
+# `pepita_keras.store.migrate` upgrades older runs to it.
 SCHEMA_TAG = "pepita.schema"
 SCHEMA_VERSION = 2
 ROLE_TAG = "pepita.role"

@@ -21,7 +21,7 @@ the value and what to do, so the command line prints it as one line.
 Example:
 
 ```python
-from pepita_keras import untrusted
+from pepita_keras.store import untrusted
 
 untrusted.check_run_id("0123456789abcdef0123456789abcdef", "source store")
 untrusted.extract_archive("gpu/artifacts.tgz", "/tmp/scratch")
