@@ -19,6 +19,7 @@ import pathlib
 import statistics
 
 from pepita_keras.store import json_files, tracking
+from pepita_keras.store import seed_state as seed_state_lib
 
 # Where `pepita reproduce` keeps run folders unless told (`--run-root`).
 DEFAULT_RUN_ROOT = "runs"
@@ -38,18 +39,18 @@ def seed_state(cell_dir, seed, config):
 
     from pepita_keras import experiment
 
-    state = json_files.read_json(pathlib.Path(cell_dir) / f"seed{seed}" / "state.json")
+    state = seed_state_lib.SeedState.load(pathlib.Path(cell_dir) / f"seed{seed}")
     if state is None:
         return "new", 0, ""
-    done = int(state.get("epoch", 0))
-    if state.get("settings") is not None:
+    done = state.epoch
+    if state.settings is not None:
         differences = experiment.settings_differences(
-            state["settings"], config, lambda value: json.loads(json_files.dumps(value)))
+            state.settings, config, lambda value: json.loads(json_files.dumps(value)))
         if differences:
             return "other", done, "; ".join(f"{key}: {old} → {new}" for key, (old, new)
                                             in sorted(differences.items()))
-    if state.get("finished"):
-        return ("diverged" if state.get("diverged") else "finished"), done, ""
+    if state.finished:
+        return ("diverged" if state.diverged else "finished"), done, ""
     return "resume", done, ""
 
 

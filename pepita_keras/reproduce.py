@@ -105,17 +105,18 @@ class SeedResult:
 # ---------------------------------------------------------------------------
 # Resuming: a run folder must belong to the same config and data.
 # ---------------------------------------------------------------------------
-def _recorded_settings(state):
-    if "settings" in state:
-        return state["settings"]
+def _recorded_settings(settings, legacy_config=None):
+    if settings is not None:
+        return settings
     # Written before `settings` existed: a JSON fingerprint of config.flatten().
-    return experiment_lib.training_settings(json.loads(state["config"]))
+    return experiment_lib.training_settings(json.loads(legacy_config))
 
 
-def _check_same_config(state, config, where):
+def _check_same_config(settings, legacy_config, config, where):
     differences = experiment_lib.settings_differences(
         # Compared as JSON: the recorded settings went through it (tuples → lists).
-        _recorded_settings(state), config, lambda value: json.loads(json_files.dumps(value)))
+        _recorded_settings(settings, legacy_config), config,
+        lambda value: json.loads(json_files.dumps(value)))
     if differences:
         changed = "; ".join(f"{key}: {old} → {new}"
                             for key, (old, new) in sorted(differences.items()))
@@ -155,12 +156,12 @@ def _sync_logged_epochs(client, run_id, history):
                                  step=epoch + 1)
 
 
-def _check_same_data(state, synthetic, where):
-    if bool(state.get("synthetic", False)) != bool(synthetic):
-        was = "synthetic data" if state.get("synthetic") else "the real dataset"
+def _check_same_data(was_synthetic, synthetic, where):
+    if bool(was_synthetic) != bool(synthetic):
+        was = "synthetic data" if was_synthetic else "the real dataset"
         raise ValueError(
             f"{where} was started on {was}; rerun with"
-            f"{'' if state.get('synthetic') else 'out'} --synthetic, or pass another "
+            f"{'' if was_synthetic else 'out'} --synthetic, or pass another "
             "--run-root / delete that directory to start over.")
 
 
@@ -168,8 +169,8 @@ def _parent_run(client, experiment_id, config, cell_dir, uri, command, synthetic
     path = cell_dir / PARENT_FILE
     state = json_files.read_json(path)
     if state is not None:
-        _check_same_config(state, config, str(cell_dir))
-        _check_same_data(state, synthetic, str(cell_dir))
+        _check_same_config(state.get("settings"), state.get("config"), config, str(cell_dir))
+        _check_same_data(state.get("synthetic", False), synthetic, str(cell_dir))
         if state["tracking_uri"] != uri or not tracking.run_exists(client, state["run_id"]):
             raise ValueError(
                 f"{cell_dir} belongs to MLflow run {state['run_id']} in "
@@ -255,10 +256,10 @@ def _upgrade_if_old(client, run_id):
 
 
 def _seed_result(seed, state, resumed_from, model=None):
-    diverged = state.get("diverged")
-    accuracy = state["history"].get("val_accuracy", [None])[-1]
-    return SeedResult(seed, state["run_id"], state["history"], accuracy,
-                      state["wall_time_s"], resumed_from, model,
+    diverged = state.diverged
+    accuracy = state.history.get("val_accuracy", [None])[-1]
+    return SeedResult(seed, state.run_id, state.history, accuracy,
+                      state.wall_time_s, resumed_from, model,
                       diverged["epoch"] if diverged else None)
 
 
@@ -298,23 +299,23 @@ def run_seed(config, seed, data, client, experiment_id, parent_run_id, cell_dir,
 
 def _run_seed_locked(config, seed, data, client, experiment_id, parent_run_id, folder,
                      prefix, command, verbose, inputs, synthetic, system_metrics):
-    state = json_files.read_json(folder / checkpoints.STATE_FILE)
+    state = checkpoints.SeedState.load(folder)
     if state is not None:
-        _check_same_config(state, config, str(folder))
-        _check_same_data(state, synthetic, str(folder))
-        if not tracking.run_exists(client, state["run_id"]):
+        _check_same_config(state.settings, state.config, config, str(folder))
+        _check_same_data(state.synthetic, synthetic, str(folder))
+        if not tracking.run_exists(client, state.run_id):
             raise ValueError(
-                f"{folder} refers to MLflow run {state['run_id']}, missing from the "
+                f"{folder} refers to MLflow run {state.run_id}, missing from the "
                 "current store; delete that directory to start over."
             )
-        if state.get("finished"):
-            if state.get("diverged"):
-                print(f"{prefix} diverged at epoch {state['diverged']['epoch']} in an "
+        if state.finished:
+            if state.diverged:
+                print(f"{prefix} diverged at epoch {state.diverged['epoch']} in an "
                       "earlier run; skipping (not counted).", flush=True)
             else:
-                print(f"{prefix} already finished ({state['epoch']} epochs); skipping.",
+                print(f"{prefix} already finished ({state.epoch} epochs); skipping.",
                       flush=True)
-            return _seed_result(seed, state, state["epoch"])
+            return _seed_result(seed, state, state.epoch)
     keras.utils.set_random_seed(seed)
     model = experiment_lib.build_model(config, seed, data.steps_per_epoch)
     model.check_batch_values = not data.values_checked
@@ -336,21 +337,20 @@ def _run_seed_locked(config, seed, data, client, experiment_id, parent_run_id, f
         tracking.log_params(client, run_id, params)
         if inputs:
             lineage.log_dataset_inputs(client, run_id, inputs)
-        state = {"run_id": run_id, "epoch": 0, "history": {}, "wall_time_s": 0.0,
-                 "checkpoint": None, "finished": False, "seed": seed,
-                 "settings": config.training_settings(), "synthetic": bool(synthetic)}
-        json_files.write_json(folder / checkpoints.STATE_FILE, state)
+        state = checkpoints.SeedState(run_id, seed=seed, settings=config.training_settings(),
+                                      synthetic=bool(synthetic))
+        state.save(folder)
         resumed_from = 0
     else:
-        run_id = state["run_id"]
+        run_id = state.run_id
         _upgrade_if_old(client, run_id)
         tracking.reopen_run(client, run_id)
         if inputs and not client.get_run(run_id).inputs.dataset_inputs:
             lineage.log_dataset_inputs(client, run_id, inputs)  # started before inputs existed
-        resumed_from = state["epoch"]
-        if state.get("checkpoint"):
-            checkpoints.restore_checkpoint(model, folder / state["checkpoint"])
-        _sync_logged_epochs(client, run_id, state["history"])
+        resumed_from = state.epoch
+        if state.checkpoint:
+            checkpoints.restore_checkpoint(model, folder / state.checkpoint)
+        _sync_logged_epochs(client, run_id, state.history)
         tracking.set_tags(client, run_id, {f"resumed.epoch{resumed_from}":
                                            provenance.git_info()["commit"] or "unknown"})
         print(f"{prefix} resuming after epoch {resumed_from}/{config.epochs}", flush=True)
@@ -366,24 +366,24 @@ def _run_seed_locked(config, seed, data, client, experiment_id, parent_run_id, f
         callbacks.append(callbacks_lib.EpochPrinter(prefix, config.epochs, data.steps_per_epoch))
     try:
         with tracking.SystemMetrics(client, run_id, enabled=system_metrics):
-            for epoch in range(state["epoch"], config.epochs):
+            for epoch in range(state.epoch, config.epochs):
                 # One fit() per epoch: each epoch gets its own (seed, epoch) order.
                 model.fit(data.train(seed, epoch), validation_data=data.test,
                           initial_epoch=epoch, epochs=epoch + 1, shuffle=False,
                           verbose=1 if verbose == 1 else 0, callbacks=callbacks)
-                if state.get("diverged"):
+                if state.diverged:
                     break
                 if console.stop_requested():  # a safe point: this epoch is checkpointed
                     raise KeyboardInterrupt
         # The wrap-up is idempotent: a rerun after a kill here redoes it.
-        if state.get("diverged"):
+        if state.diverged:
             _record_divergence(config, seed, folder, state, client, run_id, prefix)
         else:
             _finalize_seed(config, seed, model, folder, state, client, run_id, inputs,
                            example=data.probe[0][:2])
     except BaseException:
         # Ctrl-C / errors: mark the run; a rerun reopens it. (SIGKILL skips this.)
-        if not state.get("finished"):
+        if not state.finished:
             tracking.finish_run(client, run_id, status="KILLED")
         raise
     return _seed_result(seed, state, resumed_from, model)
@@ -396,21 +396,21 @@ def seed_run_name(config, seed):
 
 def _record_divergence(config, seed, folder, state, client, run_id, prefix):
     """Marks a diverged seed: FAILED in MLflow, tagged, never counted; idempotent."""
-    diverged = state["diverged"]
+    diverged = state.diverged
     what = ", ".join(diverged["non_finite"])
     tracking.set_tags(client, run_id, {
         "pepita.diverged": True,
         "pepita.diverged_epoch": diverged["epoch"],
         "pepita.non_finite": what,
     })
-    tracking.log_metrics(client, run_id, {"epochs_completed": state["epoch"],
-                                          "wall_time_s": state["wall_time_s"]},
-                         step=state["epoch"])
-    tracking.log_json_artifact(client, run_id, _tracked_history(state["history"]),
+    tracking.log_metrics(client, run_id, {"epochs_completed": state.epoch,
+                                          "wall_time_s": state.wall_time_s},
+                         step=state.epoch)
+    tracking.log_json_artifact(client, run_id, _tracked_history(state.history),
                                "history.json")
     tracking.finish_run(client, run_id, status="FAILED")
-    state["finished"] = True
-    json_files.write_json(folder / checkpoints.STATE_FILE, state)
+    state.finished = True
+    state.save(folder)
     print(f"{prefix} DIVERGED at epoch {diverged['epoch']}/{config.epochs} "
           f"(non-finite: {what}); recorded as FAILED, not counted in the results.",
           flush=True)
@@ -451,14 +451,14 @@ def seed_artifacts(folder, curves, label, title, paper, environment):
 def _finalize_seed(config, seed, model, folder, state, client, run_id, inputs=(),
                    example=None):
     """Final metrics and artifacts of a seed; idempotent, so safe to redo after a kill."""
-    history = state["history"]
+    history = state.history
     curves = _tracked_history(history)
     tracking.log_metrics(client, run_id, {
         "final_test_accuracy": history["val_accuracy"][-1],
         "final_train_accuracy": history["accuracy"][-1],
-        "wall_time_s": state["wall_time_s"],
-        "epochs_completed": state["epoch"],
-    }, step=state["epoch"])
+        "wall_time_s": state.wall_time_s,
+        "epochs_completed": state.epoch,
+    }, step=state.epoch)
     # Exactly one complete model per seed, whenever a kill came during the wrap-up.
     tracking.log_keras_model_once(client, run_id, model, input_example=example)
     tracking.set_tags(client, run_id, {"pepita.model_logged": True})
@@ -470,8 +470,8 @@ def _finalize_seed(config, seed, model, folder, state, client, run_id, inputs=()
         tracking.log_artifact(client, run_id, path)
     tracking.set_tags(client, run_id, {"pepita.complete": True})
     tracking.finish_run(client, run_id)
-    state["finished"] = True
-    json_files.write_json(folder / checkpoints.STATE_FILE, state)
+    state.finished = True
+    state.save(folder)
 
 
 def smoke_run(config, data_dir=None, synthetic=False, verify=True, seed=0):

@@ -29,7 +29,7 @@ def test_plan_reads_the_run_folders_and_the_store_epoch_times(trained):
     folder = run_root / config.run_name / "seed1"
     folder.mkdir()
     (folder / "state.json").write_text(json.dumps(
-        {"epoch": 1, "finished": False, "settings": config.training_settings()}))
+        {"run_id": "r1", "epoch": 1, "finished": False, "settings": config.training_settings()}))
 
     lines = plan.describe(config, [0, 1, 2], run_root, uri)
     per_epoch = sum(recorded) / 2  # the median of two values
@@ -52,7 +52,7 @@ def test_plan_names_a_folder_of_other_settings_and_an_unknown_time(tmp_path, tra
     monkey_folder = run_root / changed.run_name / "seed0"
     monkey_folder.mkdir(parents=True)
     (monkey_folder / "state.json").write_text(json.dumps(
-        {"epoch": 2, "finished": True, "settings": config.training_settings()}))
+        {"run_id": "r0", "epoch": 2, "finished": True, "settings": config.training_settings()}))
     lines = plan.describe(changed, [0], run_root, uri)
     assert "trained with other settings (learning_rate: 0.1 → 0.05)" in lines[1]
     # No store yet: nothing is created, the time is unknown.

@@ -18,7 +18,7 @@ Example:
 
 ```python
 with checkpoints.RunLock(folder / ".lock", "fc_mnist_pepita seed 0"):
-    state = json_files.read_json(folder / "state.json")
+    state = checkpoints.SeedState.load(folder)   # None for a new seed
     ...
     name = checkpoints.save_checkpoint(checkpoints.variable_arrays(model), folder, epoch)
 ```
@@ -36,10 +36,9 @@ import zipfile
 import keras
 import numpy as np
 
-from pepita_keras.store import json_files
+from pepita_keras.store.seed_state import STATE_FILE, SeedState  # noqa: F401 (re-exported)
 
-# A seed folder: the commit point, and the lock of the process training it.
-STATE_FILE = "state.json"
+# A seed folder's lock of the process training it (beside its `STATE_FILE`).
 LOCK_FILE = ".lock"
 
 
@@ -182,13 +181,13 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     A run diverges at the first epoch whose logged loss or metrics, or any
     model or optimizer variable, are not finite: training stops there, the
-    epoch is recorded (non-finite values as null) with `state["diverged"]`
+    epoch is recorded (non-finite values as null) with `state.diverged`
     naming the epoch and what went non-finite, and no checkpoint of the
     broken weights is written.
 
     Args:
         folder: the seed's run directory.
-        state: the dict saved as `state.json` (updated in place).
+        state: the seed's `SeedState` (updated in place, saved after each epoch).
     """
 
     def __init__(self, folder, state):
@@ -209,19 +208,18 @@ class EpochCheckpoint(keras.callbacks.Callback):
         # The machine's load beside the wall time: a shared box trains slower.
         logs["load_avg_1min"] = os.getloadavg()[0]
         for key, value in logs.items():
-            self.state["history"].setdefault(key, []).append(float(value))
-        self.state["epoch"] = epoch + 1
-        self.state["wall_time_s"] += seconds
+            self.state.history.setdefault(key, []).append(float(value))
+        self.state.epoch = epoch + 1
+        self.state.wall_time_s += seconds
         arrays = variable_arrays(self.model)
         broken = _non_finite_logs(logs) + non_finite_variables(arrays)[:3]
-        old = self.state.get("checkpoint")
+        old = self.state.checkpoint
         if broken:
-            self.state["diverged"] = {"epoch": epoch + 1, "non_finite": broken}
+            self.state.diverged = {"epoch": epoch + 1, "non_finite": broken}
             self.model.stop_training = True
         else:
-            self.state["checkpoint"] = save_checkpoint(
-                arrays, self.folder, epoch + 1)
+            self.state.checkpoint = save_checkpoint(arrays, self.folder, epoch + 1)
         # state.json is the commit point: it names the checkpoint just written.
-        json_files.write_json(self.folder / STATE_FILE, self.state)
-        if old and old != self.state["checkpoint"]:
+        self.state.save(self.folder)
+        if old and old != self.state.checkpoint:
             (self.folder / old).unlink(missing_ok=True)

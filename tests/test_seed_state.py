@@ -1,0 +1,45 @@
+"""A seed's run-folder record (`state.json`) as `SeedState`: round trip, older folders, bad files."""
+
+import json
+
+import pytest
+
+from pepita_keras import experiment, reproduce
+from pepita_keras.store import json_files
+from pepita_keras.store.seed_state import STATE_FILE, SeedState
+
+
+def test_a_saved_state_loads_equal_and_is_plain_json(tmp_path):
+    state = SeedState("run123", seed=2, settings={"learning_rate": 0.1}, synthetic=True)
+    assert SeedState.load(tmp_path) is None  # a new seed's folder
+    state.history = {"loss": [0.5, float("nan")], "val_accuracy": [0.9, 0.95]}
+    state.epoch, state.wall_time_s, state.checkpoint = 2, 3.5, "checkpoint-e0002.npz"
+    state.save(tmp_path)
+    assert SeedState.load(tmp_path) == SeedState(
+        "run123", seed=2, settings={"learning_rate": 0.1}, synthetic=True, epoch=2,
+        history={"loss": [0.5, None], "val_accuracy": [0.9, 0.95]}, wall_time_s=3.5,
+        checkpoint="checkpoint-e0002.npz")  # NaN is written as null (strict JSON)
+    text = json.loads((tmp_path / STATE_FILE).read_text())
+    assert text["run_id"] == "run123" and text["finished"] is False
+
+
+def test_a_folder_from_before_settings_resumes_on_its_config_text(tmp_path):
+    config = experiment.load_config("fc_mnist_pepita")
+    # What versions before `settings` wrote: the flattened config as JSON text.
+    json_files.write_json(tmp_path / STATE_FILE, {
+        "run_id": "old", "epoch": 3, "history": {}, "wall_time_s": 1.0,
+        "checkpoint": "checkpoint-e0003.npz", "finished": False,
+        "config": json.dumps(config.flatten())})
+    state = SeedState.load(tmp_path)
+    assert (state.settings, state.epoch, state.seed) == (None, 3, None)
+    reproduce._check_same_config(state.settings, state.config, config, "that folder")
+    with pytest.raises(ValueError, match="learning_rate: 0.1 → 0.5"):
+        reproduce._check_same_config(state.settings, state.config,
+                                     config.replace(learning_rate=0.5), "that folder")
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", '{"epoch": 3}', '{"run_id": 7}'])
+def test_a_file_that_is_no_seed_state_names_itself(tmp_path, content):
+    (tmp_path / STATE_FILE).write_text(content)
+    with pytest.raises(ValueError, match=f"{tmp_path / STATE_FILE} is not a seed's state"):
+        SeedState.load(tmp_path)
