@@ -47,6 +47,10 @@ def test_no_import_circle_between_modules():
             visit(name, [name])
     assert not cycles, cycles
     assert "pepita_keras.store.migrate" not in graph["pepita_keras.reproduce"]
+    # The store wing records training; it never imports the training code.
+    training = {"pepita_keras.reproduce", "pepita_keras.core", "pepita_keras.build"}
+    assert not {name: graph[name] & training for name in graph
+                if name.startswith("pepita_keras.store") and graph[name] & training}
 
 
 def test_core_has_no_backend_branch():

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from pepita_keras import callbacks, experiment, reproduce, results
-from pepita_keras.store import checkpoints, lineage, migrate, plots, tracking
+from pepita_keras.store import checkpoints, lineage, migrate, plots, recorder, tracking
 
 SEED_ARTIFACTS = {"learning_curves.png", "history.json", "alignment.json", "environment.json"}
 COMMITTED = pathlib.PurePosixPath(tracking.COMMITTED_STORE)
@@ -349,7 +349,7 @@ def test_migrate_store_names_runs_after_a_changed_shipped_config(
             runs[old_name].data.tags["pepita.previous_name"]) == ("custom", "fc_mnist_bp")
     # The folders moved with their runs.
     for name, run_id in (("fc_mnist_bp", new_parent), (old_name, old_parent)):
-        state = json.loads((runs_root / name / reproduce.PARENT_FILE).read_text())
+        state = json.loads((runs_root / name / recorder.PARENT_FILE).read_text())
         assert state["run_id"] == run_id
         assert runs[name].data.tags["run_dir"] == str(runs_root / name)
     assert not (runs_root / custom).exists()
@@ -390,7 +390,7 @@ def test_a_folder_moved_by_hand_is_not_moved_again(tmp_path, mlflow_template_uri
     shipped["fc_mnist_bp"] = adopted
     new_parent, _ = reproduce.reproduce(adopted, seeds=[0], **options)
     migrate.migrate_store(mlflow_template_uri, rebuild_artifacts=False)
-    state = json.loads((runs_root / "fc_mnist_bp" / reproduce.PARENT_FILE).read_text())
+    state = json.loads((runs_root / "fc_mnist_bp" / recorder.PARENT_FILE).read_text())
     assert state["run_id"] == new_parent
     client = tracking.client(mlflow_template_uri)
     old_name = f"fc_mnist_bp-custom-{base.settings_digest()}"
@@ -408,10 +408,10 @@ def test_a_folder_that_stays_keeps_its_seeds_run_dir(tmp_path, mlflow_template_u
     (runs_root / old_name / "seed0").mkdir(parents=True)
     shipped["fc_mnist_bp"] = adopted
     client = tracking.client(mlflow_template_uri)
-    (old_seed,) = reproduce.child_runs(client, old_parent)
+    (old_seed,) = recorder.child_runs(client, old_parent)
     migrate.migrate_store(mlflow_template_uri, rebuild_artifacts=False)
     assert client.get_run(old_parent).info.run_name == old_name
-    assert json.loads((runs_root / "fc_mnist_bp" / reproduce.PARENT_FILE).read_text())[
+    assert json.loads((runs_root / "fc_mnist_bp" / recorder.PARENT_FILE).read_text())[
         "run_id"] == old_parent
     assert client.get_run(old_seed.info.run_id).data.tags["run_dir"] == \
         old_seed.data.tags["run_dir"] == str((runs_root / "fc_mnist_bp" / "seed0").resolve())
@@ -420,7 +420,7 @@ def test_a_folder_that_stays_keeps_its_seeds_run_dir(tmp_path, mlflow_template_u
 def test_a_run_folder_is_moved_only_when_it_is_that_runs_and_idle(tmp_path):
     folder = tmp_path / "fc_mnist_bp"
     (folder / "seed0").mkdir(parents=True)
-    (folder / reproduce.PARENT_FILE).write_text(json.dumps({"run_id": "abc"}))
+    (folder / recorder.PARENT_FILE).write_text(json.dumps({"run_id": "abc"}))
     target = tmp_path / "fc_mnist_bp-custom-1"
 
     def move(run_id):
@@ -638,7 +638,7 @@ def test_a_second_run_folder_adds_its_seeds_to_the_cells_parent(tmp_path):
     parents = [r for r in _runs(client) if r.data.tags.get("pepita.role") == "cell"]
     assert [p.info.run_id for p in parents] == [first]
     assert parents[0].data.metrics["n_seeds"] == 2
-    state = json.loads((tmp_path / "b" / config.run_name / reproduce.PARENT_FILE).read_text())
+    state = json.loads((tmp_path / "b" / config.run_name / recorder.PARENT_FILE).read_text())
     assert state["run_id"] == first
     # Other settings (real data instead of synthetic, other epochs) stay apart.
     third, _ = reproduce.reproduce(config.replace(epochs=2), seeds=[0], synthetic=True,
@@ -655,7 +655,7 @@ def test_migrate_store_joins_split_parents_and_tidies_what_older_versions_logged
     uri = f"sqlite:///{tmp_path / 'store.db'}"
     # One cell, its seeds started from two run folders by a version that gave
     # each folder its own parent: two parents of one name.
-    monkeypatch.setattr(reproduce, "_existing_parent", lambda *args: None)
+    monkeypatch.setattr(recorder, "existing_parent", lambda *args: None)
     reproduce.reproduce(config, seeds=[0], synthetic=True, run_root=tmp_path / "a",
                         tracking_uri=uri, verbose=0)
     reproduce.reproduce(config, seeds=[1], synthetic=True, run_root=tmp_path / "b",
@@ -697,7 +697,7 @@ def test_migrate_store_joins_split_parents_and_tidies_what_older_versions_logged
     assert all(r.data.tags["pepita.platform"] == tracking.DEFAULT_PLATFORM for r in runs)
     assert client.get_run(seed0.info.run_id).data.params["hidden_activation"] == "relu"
     # The second folder now resumes into the kept parent.
-    state = json.loads((tmp_path / "b" / config.run_name / reproduce.PARENT_FILE).read_text())
+    state = json.loads((tmp_path / "b" / config.run_name / recorder.PARENT_FILE).read_text())
     assert state["run_id"] == parent.info.run_id
     # Idempotent.
     again = migrate.migrate_store(uri, rebuild_artifacts=False)
@@ -710,17 +710,17 @@ def test_joining_parents_settles_a_seed_that_ended_from_the_other_folder(tmp_pat
     # joined, the cell has no unfinished seed and its parent is FINISHED.
     config = experiment.load_config("fc_mnist_pepita").smoke_version().replace(epochs=1)
     uri = f"sqlite:///{tmp_path / 'store.db'}"
-    finalize = reproduce._finalize_seed
+    finalize = recorder.SeedRecorder.completed
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(reproduce, "_finalize_seed", killed)
+    monkeypatch.setattr(recorder.SeedRecorder, "completed", killed)
     with pytest.raises(KeyboardInterrupt):
         reproduce.reproduce(config, seeds=[0, 1], synthetic=True, run_root=tmp_path / "a",
                             tracking_uri=uri, verbose=0)
-    monkeypatch.setattr(reproduce, "_finalize_seed", finalize)
-    monkeypatch.setattr(reproduce, "_existing_parent", lambda *args: None)
+    monkeypatch.setattr(recorder.SeedRecorder, "completed", finalize)
+    monkeypatch.setattr(recorder, "existing_parent", lambda *args: None)
     reproduce.reproduce(config, seeds=[0], synthetic=True, run_root=tmp_path / "b",
                         tracking_uri=uri, verbose=0)
     client = tracking.client(uri)

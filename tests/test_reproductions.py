@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from pepita_keras import cli, config_files, epoch_data, experiment, reproduce, results
-from pepita_keras.store import provenance, tracking
+from pepita_keras.store import provenance, recorder, tracking
 
 # The shipped cells' helpers and paper numbers (reproductions/configs/common.py).
 COMMON = experiment.shipped_common()
@@ -592,7 +592,7 @@ def test_unfinished_runs_with_other_settings_show_their_last_epoch(tmp_path, mlf
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(reproduce, "_finalize_seed", killed)
+    monkeypatch.setattr(recorder.SeedRecorder, "completed", killed)
     with pytest.raises(KeyboardInterrupt):
         reproduce.reproduce(changed, seeds=[0], synthetic=True, run_root=tmp_path, verbose=0)
     client = tracking.client(mlflow_uri)
@@ -616,16 +616,16 @@ def test_a_seed_run_again_from_another_folder_supersedes_its_unfinished_run(
     # table counts the completed run (its whole curve), not a partial seed.
     config = cli.configure(experiment.load_config("fc_mnist_bp"), epochs=2,
                            train_examples=300, test_examples=100)
-    finalize = reproduce._finalize_seed
+    finalize = recorder.SeedRecorder.completed
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(reproduce, "_finalize_seed", killed)
+    monkeypatch.setattr(recorder.SeedRecorder, "completed", killed)
     with pytest.raises(KeyboardInterrupt):
         reproduce.reproduce(config, seeds=[0], synthetic=True, run_root=tmp_path / "a",
                             verbose=0)
-    monkeypatch.setattr(reproduce, "_finalize_seed", finalize)
+    monkeypatch.setattr(recorder.SeedRecorder, "completed", finalize)
     _, (result,) = reproduce.reproduce(config, seeds=[0], synthetic=True,
                                        run_root=tmp_path / "b", verbose=0)
     client = tracking.client(mlflow_uri)

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from pepita_keras import experiment, reproduce
-from pepita_keras.store import json_files
+from pepita_keras import experiment
+from pepita_keras.store import json_files, recorder
 from pepita_keras.store.seed_state import STATE_FILE, SeedState
 
 
@@ -32,9 +32,9 @@ def test_a_folder_from_before_settings_resumes_on_its_config_text(tmp_path):
         "config": json.dumps(config.flatten())})
     state = SeedState.load(tmp_path)
     assert (state.settings, state.epoch, state.seed) == (None, 3, None)
-    reproduce._check_same_config(state.settings, state.config, config, "that folder")
+    recorder.check_same_config(state.settings, state.config, config, "that folder")
     with pytest.raises(ValueError, match="learning_rate: 0.1 → 0.5"):
-        reproduce._check_same_config(state.settings, state.config,
+        recorder.check_same_config(state.settings, state.config,
                                      config.replace(learning_rate=0.5), "that folder")
 
 

@@ -56,8 +56,8 @@ pepita migrate-store --tracking-uri sqlite:///reproductions/results/tracking.db 
 import pathlib
 import tempfile
 
-from pepita_keras import epoch_data, reproduce
-from pepita_keras.store import checkpoints, lineage, tracking
+from pepita_keras import epoch_data
+from pepita_keras.store import checkpoints, lineage, recorder, tracking
 from pepita_keras import experiment as experiment_lib
 from pepita_keras.store import json_files, untrusted
 
@@ -138,7 +138,7 @@ def upgrade_run(uri, run_id, _parents=None):
             _shift_steps(session, run_id, per_epoch)
     if role == "cell":
         # The old summary (percent, logged again by every call) goes;
-        # `reproduce.summarize_parent` logs it once in the new form.
+        # `recorder.summarize_cell` logs it once in the new form.
         tracking.delete_metric_history(client, run_id, _OLD_PARENT_SUMMARY)
     new_tags = {}
     if "pepita.kind" in tags and tracking.ROLE_TAG not in tags:
@@ -235,7 +235,7 @@ def _rebuild_seed_artifacts(client, run, config, data_inputs):
         paper = config.paper if config is not None else None
         label = config.label if config is not None else run.data.tags.get("pepita.cell")
         with tempfile.TemporaryDirectory() as folder:
-            for path in reproduce.seed_artifacts(folder, curves, f"seed {seed}",
+            for path in recorder.seed_artifacts(folder, curves, f"seed {seed}",
                                                  f"{label} (seed {seed})", paper, environment):
                 if path.name not in present:
                     tracking.log_artifact(client, run_id, path)
@@ -351,7 +351,7 @@ def migrate_store(uri, artifact_location=None, data_dir=None, rebuild_artifacts=
             if config is None:
                 continue
             before = run.data.tags.get("pepita.summarized_seeds")
-            reproduce.summarize_parent(client, run.info.run_id, config)
+            recorder.summarize_cell(client, run.info.run_id, config)
             if client.get_run(run.info.run_id).data.tags.get("pepita.summarized_seeds") != before:
                 report["parents_summarized"] += 1
                 say(f"  {run.info.run_name}: per-epoch mean/std and cell_curves.png")
@@ -412,7 +412,7 @@ def _renamed_folder(path_text, run_id, old_name, new_name):
     folder = pathlib.Path(path_text)
     if folder.name != old_name or not folder.is_dir():
         return None, ""
-    state = json_files.read_json(folder / reproduce.PARENT_FILE)
+    state = json_files.read_json(folder / recorder.PARENT_FILE)
     if state is None or state.get("run_id") != run_id:
         return None, ""
     target = folder.with_name(new_name)
@@ -472,7 +472,7 @@ def follow_current_configs(client, experiment_id, say=lambda text: None):
             say(f"  {old} → {name}" + (f" (folder {folder})" if folder else "")
                 + (f"; {kept}" if kept else ""))
         tracking.set_tags(client, run.info.run_id, tags)
-        for seed_run in reproduce.child_runs(client, run.info.run_id):
+        for seed_run in recorder.child_runs(client, run.info.run_id):
             seed = seed_run.data.tags.get("pepita.seed")
             if seed_run.info.run_name != f"{name}/seed{seed}":
                 client.update_run(seed_run.info.run_id, name=f"{name}/seed{seed}")
@@ -560,10 +560,10 @@ def tidy_cells(client, experiment_id, say=lambda text: None):
     for group in parents.values():
         keep, extras = group[0], group[1:]
         for extra in extras:
-            for child in reproduce.child_runs(client, extra.info.run_id):
+            for child in recorder.child_runs(client, extra.info.run_id):
                 client.set_tag(child.info.run_id, "mlflow.parentRunId", keep.info.run_id)
             # A run folder of the extra parent on this machine resumes into the kept one.
-            state_path = pathlib.Path(extra.data.tags.get("run_dir", "")) / reproduce.PARENT_FILE
+            state_path = pathlib.Path(extra.data.tags.get("run_dir", "")) / recorder.PARENT_FILE
             state = json_files.read_json(state_path) if extra.data.tags.get("run_dir") else None
             if state is not None and state.get("run_id") == extra.info.run_id:
                 json_files.write_json(state_path, dict(state, run_id=keep.info.run_id))
@@ -571,7 +571,7 @@ def tidy_cells(client, experiment_id, say=lambda text: None):
                               {"pepita.joined_parents": ",".join(
                                   r.info.run_id for r in extras)})
             if extra.data.tags.get("pepita.unfinished_seeds"):
-                reproduce.mark_unfinished_seeds(
+                recorder.mark_unfinished_seeds(
                     client, keep.info.run_id,
                     also=extra.data.tags["pepita.unfinished_seeds"].split(","))
             tracking.delete_run_completely(client, extra)
@@ -584,7 +584,7 @@ def tidy_cells(client, experiment_id, say=lambda text: None):
         run = client.get_run(run_id)
         config = _config_for(run)
         if config is not None:
-            reproduce.summarize_parent(client, run_id, config, force=True)
+            recorder.summarize_cell(client, run_id, config, force=True)
             say(f"  {run.info.run_name}: per-epoch mean/std rewritten, one value per epoch")
         if run_id in joined:
             _settle_joined_parent(client, run)
@@ -600,9 +600,9 @@ def _settle_joined_parent(client, parent):
     """
     if "pepita.unfinished_seeds" not in parent.data.tags:
         return  # nothing known to be unfinished: the status stays what the last call left
-    if reproduce.mark_unfinished_seeds(client, parent.info.run_id):
+    if recorder.mark_unfinished_seeds(client, parent.info.run_id):
         return
-    children = reproduce.child_runs(client, parent.info.run_id)
+    children = recorder.child_runs(client, parent.info.run_id)
     running = any(child.info.status == "RUNNING" for child in children)
     if parent.info.status in ("KILLED", "FAILED") and not running:
         tracking.finish_run(client, parent.info.run_id, status="FINISHED")
