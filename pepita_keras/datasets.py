@@ -30,7 +30,7 @@ import keras
 import numpy as np
 
 # The files' layout, names and checksums (keras-free, shared with `pepita data`);
-# `_KNOWN_SHA256` and `_sha256` are also read through this module (lineage, tests).
+# `_KNOWN_SHA256` and `_sha256` are also read through this module (store.dataset_inputs, tests).
 from pepita_keras.dataset_files import (  # noqa: F401
     _KNOWN_SHA256,
     _MNIST_STEMS,

@@ -117,7 +117,7 @@ class ExperimentConfig:
         eval_batch_size: batch size for the per-epoch test evaluation.
         data_digest: None when the run trains on the genuine dataset (TFDS,
             or files that all match their official SHA-256); otherwise the
-            digest of the files used (`lineage.unofficial_data_digest`),
+            digest of the files used (`dataset_inputs.unofficial_data_digest`),
             which `pepita reproduce` sets, so such a run is a custom one.
         paper: `(mean, std)` test accuracy % reported by the paper, or None.
         paper_source: where `paper` comes from.

@@ -31,7 +31,7 @@ What MLflow shows (see `pepita_keras.store.tracking` for the shared vocabulary):
 - nested runs `<cell>/seed<k>` (`pepita.role=seed`) with per-epoch
   `train_*` / `test_*` metrics, `learning_rate`, `epoch_time_s`,
   `load_avg_1min`, alignment angles and update norms, the training and test
-  data as dataset inputs (`pepita_keras.store.lineage`), the final model as an
+  data as dataset inputs (`pepita_keras.store.dataset_inputs`), the final model as an
   MLflow model, and the artifacts `learning_curves.png`, `history.json`,
   `alignment.json`, `environment.json`; optionally MLflow's system metrics
   (`--system-metrics`);
@@ -64,7 +64,7 @@ import keras
 from pepita_keras import build, console
 from pepita_keras import callbacks as callbacks_lib
 from pepita_keras import epoch_data, plan
-from pepita_keras.store import checkpoints, lineage, provenance, recorder, tracking
+from pepita_keras.store import checkpoints, dataset_inputs, provenance, recorder, tracking
 from pepita_keras import experiment as experiment_lib
 
 DEFAULT_EXPERIMENT = tracking.REPRODUCTIONS_EXPERIMENT
@@ -123,7 +123,7 @@ def run_seed(config, seed, data, client, experiment_id, parent_run_id, cell_dir,
         command: the command line, recorded as a tag.
         verbose: 0 silent, 1 Keras progress bar, 2 one line per epoch plus
             a live progress line within it.
-        inputs: `lineage.DatasetInput`s logged on the seed's run.
+        inputs: `dataset_inputs.DatasetInput`s logged on the seed's run.
         synthetic: the data is synthetic (tagged; a resume must match).
         system_metrics: also record MLflow's system metrics.
 
@@ -276,7 +276,7 @@ def reproduce(config, seeds=(0,), data_dir=None, run_root=DEFAULT_RUN_ROOT,
         if not isinstance(seed, int) or not 0 <= seed < 2**32:
             raise ValueError(f"seeds must be integers in [0, 2**32). Received: {seed!r}.")
     arrays = epoch_data.load_config_arrays(config, data_dir, synthetic=synthetic, verify=verify)
-    inputs = lineage.dataset_inputs(config, arrays, data_dir, synthetic)
+    inputs = dataset_inputs.of_arrays(config, arrays, data_dir, synthetic)
     if not synthetic:
         config = _with_data_actually_used(config, arrays, inputs)
     data = epoch_data.EpochData(arrays, config.batch_size, config.eval_batch_size)
@@ -323,7 +323,7 @@ def _with_data_actually_used(config, arrays, inputs):
     if changed is not config:
         why.append(f"has {len(arrays[0][0])} training and {len(arrays[1][0])} test examples, "
                    "not the full dataset's")
-    digest = lineage.unofficial_data_digest(config.dataset, inputs)
+    digest = dataset_inputs.unofficial_data_digest(config.dataset, inputs)
     if digest is not None:
         changed = changed.replace(data_digest=digest)
         why.append(f"is not the official {config.dataset} files (their SHA-256 differ from "
@@ -339,7 +339,7 @@ def _banner(config, seeds, arrays, inputs, uri, cell_dir, synthetic, data_dir):
     from pepita_keras import console
 
     (x, _), (x_test, _) = arrays
-    described = lineage.describe(inputs)
+    described = dataset_inputs.describe(inputs)
     digest = ", ".join(f"{context} {item['digest']}" for context, item in described.items())
     source = "synthetic (no files)" if synthetic else str(data_dir or "$PEPITA_DATA_DIR / TFDS")
     console.banner(f"pepita reproduce {config.name} — {config.label}", [

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 from pepita_keras import cli
-from pepita_keras.store import lineage
+from pepita_keras.store import dataset_inputs
 from tests.test_datasets import write_mnist
 
 
@@ -346,14 +346,14 @@ def test_a_smaller_data_folder_trains_a_custom_run_not_the_paper_cell(tmp_path):
 def _fake_full_mnist(tmp_path, monkeypatch):
     """A 200/50-example MNIST folder that the package takes for the full dataset's sizes."""
     from pepita_keras import epoch_data, experiment
-    from pepita_keras.store import lineage
+    from pepita_keras.store import dataset_inputs
 
     monkeypatch.setitem(experiment.FULL_SPLITS, "mnist", (200, 50))
     data = tmp_path / "data" / "mnist"
     write_mnist(data, np.random.default_rng(0), n_train=200, n_test=50)
     config = experiment.load_config("fc_mnist_pepita")
     arrays = epoch_data.load_config_arrays(config, data.parent, verify=False)
-    return config, arrays, lineage.dataset_inputs(config, arrays, data.parent), data
+    return config, arrays, dataset_inputs.of_arrays(config, arrays, data.parent), data
 
 
 def test_files_that_are_not_the_official_ones_make_a_custom_run(tmp_path, monkeypatch, capsys):
@@ -369,8 +369,8 @@ def test_files_that_are_not_the_official_ones_make_a_custom_run(tmp_path, monkey
     assert "is not the official mnist files" in capsys.readouterr().out
     # Other files, another digest, another custom run.
     write_mnist(data, np.random.default_rng(1), n_train=200, n_test=50)
-    other = lineage.dataset_inputs(config, arrays, data.parent)
-    assert lineage.unofficial_data_digest("mnist", other) != used.data_digest
+    other = dataset_inputs.of_arrays(config, arrays, data.parent)
+    assert dataset_inputs.unofficial_data_digest("mnist", other) != used.data_digest
 
 
 def test_the_official_files_train_the_paper_cell_even_unverified(tmp_path, monkeypatch, capsys):

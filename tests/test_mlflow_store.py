@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from pepita_keras import callbacks, experiment, reproduce, results
-from pepita_keras.store import checkpoints, lineage, migrate, plots, recorder, tracking
+from pepita_keras.store import checkpoints, dataset_inputs, migrate, plots, recorder, tracking
 
 SEED_ARTIFACTS = {"learning_curves.png", "history.json", "alignment.json", "environment.json"}
 COMMITTED = pathlib.PurePosixPath(tracking.COMMITTED_STORE)
@@ -191,11 +191,11 @@ def test_a_run_on_real_files_records_their_sha256(tmp_path, mlflow_template_uri,
         assert recorded[split]["digest"] == inputs[f"mnist-{split}"].digest
     # Other file contents → another digest; the same files → the same digest.
     arrays = ((np.zeros((3, 28, 28, 1)), np.zeros(3)), (np.zeros((2, 28, 28, 1)), np.zeros(2)))
-    before = [i.dataset.digest for i in lineage.dataset_inputs(config, arrays, data)]
-    again = [i.dataset.digest for i in lineage.dataset_inputs(config, arrays, data)]
+    before = [i.dataset.digest for i in dataset_inputs.of_arrays(config, arrays, data)]
+    again = [i.dataset.digest for i in dataset_inputs.of_arrays(config, arrays, data)]
     labels = data / "mnist" / "t10k-labels-idx1-ubyte"
     labels.write_bytes(labels.read_bytes()[:-1] + b"\x01")
-    after = [i.dataset.digest for i in lineage.dataset_inputs(config, arrays, data)]
+    after = [i.dataset.digest for i in dataset_inputs.of_arrays(config, arrays, data)]
     assert again == before and after[0] == before[0] and after[1] != before[1]
 
 
@@ -374,7 +374,7 @@ def _config_change(tmp_path, monkeypatch):
     shipped = {"fc_mnist_bp": base}
     monkeypatch.setattr(experiment, "shipped_config", lambda name: shipped.get(name))
     # The fake files stand in for the official ones (the data is not what these tests vary).
-    monkeypatch.setattr(lineage, "unofficial_data_digest", lambda dataset, inputs: None)
+    monkeypatch.setattr(dataset_inputs, "unofficial_data_digest", lambda dataset, inputs: None)
     options = dict(data_dir=write_fake_datasets(tmp_path / "data", cifar=False), verify=False,
                    run_root=tmp_path / "runs", verbose=0)
     return base, base.replace(learning_rate=0.05), shipped, options

@@ -2,7 +2,7 @@
 
 - `tracking`: the MLflow vocabulary and I/O (no Keras);
 - `provenance`: versions, devices, git state and command line of a run;
-- `lineage`: the datasets a run trained and tested on, as MLflow dataset inputs;
+- `dataset_inputs`: the datasets a run trained and tested on, as MLflow dataset inputs;
 - `checkpoints`: kill-safe run folders (checkpoints, state, locks);
 - `json_files`: atomic, strict JSON files;
 - `plots`: learning-curve and per-cell figures logged as artifacts;

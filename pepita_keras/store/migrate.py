@@ -57,7 +57,7 @@ import pathlib
 import tempfile
 
 from pepita_keras import epoch_data
-from pepita_keras.store import checkpoints, lineage, recorder, tracking
+from pepita_keras.store import checkpoints, dataset_inputs, recorder, tracking
 from pepita_keras import experiment as experiment_lib
 from pepita_keras.store import json_files, untrusted
 
@@ -231,7 +231,7 @@ def _rebuild_seed_artifacts(client, run, config, data_inputs):
         seed = run.data.tags.get("pepita.seed")
         environment = _rebuilt_environment(run)
         if data_inputs:
-            environment["data"] = lineage.describe(data_inputs)
+            environment["data"] = dataset_inputs.describe(data_inputs)
         paper = config.paper if config is not None else None
         label = config.label if config is not None else run.data.tags.get("pepita.cell")
         with tempfile.TemporaryDirectory() as folder:
@@ -241,7 +241,7 @@ def _rebuild_seed_artifacts(client, run, config, data_inputs):
                     tracking.log_artifact(client, run_id, path)
                     logged += 1
     if data_inputs and not run.inputs.dataset_inputs:
-        lineage.log_dataset_inputs(client, run_id, data_inputs)
+        dataset_inputs.log_dataset_inputs(client, run_id, data_inputs)
     return logged
 
 
@@ -267,7 +267,7 @@ def _data_inputs(run, config, data_dir, cache):
         sized = config.replace(train_examples=int(params["num_train"]),
                                test_examples=int(params["num_test"]))
         arrays = epoch_data.load_config_arrays(sized, data_dir)
-        cache[key] = lineage.dataset_inputs(sized, arrays, data_dir)
+        cache[key] = dataset_inputs.of_arrays(sized, arrays, data_dir)
     return cache[key]
 
 

@@ -39,7 +39,7 @@ import numpy as np
 
 from pepita_keras import experiment as experiment_lib
 from pepita_keras import slowness
-from pepita_keras.store import json_files, lineage, plots, provenance, tracking
+from pepita_keras.store import dataset_inputs, json_files, plots, provenance, tracking
 from pepita_keras.store.seed_state import SeedState
 
 # Per-epoch metrics of a parent run: mean and std over its completed seeds.
@@ -402,7 +402,7 @@ class SeedRecorder:
         Args:
             params: what is logged besides `config.flatten()` and the seed
                 (e.g. the data's sizes).
-            inputs: `lineage.DatasetInput`s of the data it trains and tests on.
+            inputs: `dataset_inputs.DatasetInput`s of the data it trains and tests on.
 
         Returns:
             `(SeedRecorder, SeedState)`.
@@ -421,7 +421,7 @@ class SeedRecorder:
                                      parent_run_id=parent_run_id, tags=tags)
         tracking.log_params(client, run_id, dict(config.flatten(), seed=seed, **params))
         if inputs:
-            lineage.log_dataset_inputs(client, run_id, inputs)
+            dataset_inputs.log_dataset_inputs(client, run_id, inputs)
         state = SeedState(run_id, seed=seed, settings=config.training_settings(),
                           synthetic=bool(synthetic))
         state.save(folder)
@@ -437,7 +437,7 @@ class SeedRecorder:
         refuse_old_schema(client, state.run_id)
         tracking.reopen_run(client, state.run_id)
         if inputs and not client.get_run(state.run_id).inputs.dataset_inputs:
-            lineage.log_dataset_inputs(client, state.run_id, inputs)  # started before inputs
+            dataset_inputs.log_dataset_inputs(client, state.run_id, inputs)  # started before inputs
         _sync_logged_epochs(client, state.run_id, state.history)
         tracking.set_tags(client, state.run_id, {f"resumed.epoch{state.epoch}":
                                                  provenance.git_info()["commit"] or "unknown"})
@@ -474,7 +474,7 @@ class SeedRecorder:
         tracking.set_tags(client, run_id, {"pepita.model_logged": True})
         environment = {"environment": provenance.environment_info(),
                        "git": provenance.git_info(), "config": config.to_dict(),
-                       "data": lineage.describe(inputs)}
+                       "data": dataset_inputs.describe(inputs)}
         for path in seed_artifacts(self.folder / "artifacts", _tracked_history(history),
                                    f"seed {seed}", f"{config.label} (seed {seed})",
                                    config.paper, environment):

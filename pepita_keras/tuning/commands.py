@@ -23,7 +23,7 @@ import keras_tuner
 import numpy as np
 
 from pepita_keras import datasets, epoch_data
-from pepita_keras.store import lineage
+from pepita_keras.store import dataset_inputs
 from pepita_keras.tuning import configs, tuners
 from pepita_keras.tuning.hypermodel import RuleHyperModel, describe
 
@@ -129,9 +129,9 @@ def run_search(
         (x, y), validation = _search_data(base, data_dir, config, synthetic)
         if not tuners.is_distributed():
 
-            inputs = lineage.dataset_inputs(base, [(x, y), validation], data_dir, synthetic,
+            inputs = dataset_inputs.of_arrays(base, [(x, y), validation], data_dir, synthetic,
                                             splits=("train", "validation"))
-            lineage.log_dataset_inputs(search.mlflow_client, search.parent_run_id, inputs)
+            dataset_inputs.log_dataset_inputs(search.mlflow_client, search.parent_run_id, inputs)
         search.search(x, y, validation_data=validation, epochs=config.epochs,
                       verbose=verbose)
     return search, config, time.monotonic() - start

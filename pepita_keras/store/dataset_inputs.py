@@ -1,6 +1,6 @@
 """Which data a run trained and was tested on, as MLflow dataset inputs.
 
-`dataset_inputs(config, arrays, data_dir, synthetic)` describes the two
+`of_arrays(config, arrays, data_dir, synthetic)` describes the two
 splits a reproduction (or a tuning search) used as `mlflow.data` datasets,
 and `log_dataset_inputs` attaches them to a run with `MlflowClient.log_inputs`
 (the run page's "Datasets used", context `train` / `test` / `validation`).
@@ -21,8 +21,8 @@ and `log_dataset_inputs` attaches them to a run with `MlflowClient.log_inputs`
 Example:
 
 ```python
-inputs = lineage.dataset_inputs(config, arrays, data_dir="/data")
-lineage.log_dataset_inputs(client, run_id, inputs)
+inputs = dataset_inputs.of_arrays(config, arrays, data_dir="/data")
+dataset_inputs.log_dataset_inputs(client, run_id, inputs)
 ```
 """
 
@@ -94,7 +94,7 @@ def _local_source(path):
         return resolve_dataset_source(str(path))
 
 
-def dataset_inputs(config, arrays, data_dir=None, synthetic=False, splits=("train", "test")):
+def of_arrays(config, arrays, data_dir=None, synthetic=False, splits=("train", "test")):
     """MLflow datasets for the arrays a run uses.
 
     Args:
@@ -154,7 +154,7 @@ def unofficial_data_digest(dataset, inputs):
 
     Args:
         dataset: the dataset name, e.g. `"mnist"`.
-        inputs: `dataset_inputs(...)` of the run.
+        inputs: `of_arrays(...)` of the run.
 
     Returns:
         None, or 12 hex digits identifying the files (an
@@ -172,7 +172,7 @@ def unofficial_data_digest(dataset, inputs):
 
 
 def log_dataset_inputs(mlflow_client, run_id, inputs):
-    """Attaches `dataset_inputs(...)` to a run (idempotent: MLflow keeps one per dataset)."""
+    """Attaches `of_arrays(...)` to a run (idempotent: MLflow keeps one per dataset)."""
     from mlflow.entities import DatasetInput as MlflowDatasetInput
     from mlflow.entities import InputTag
     from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
