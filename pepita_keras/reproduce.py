@@ -162,6 +162,13 @@ def _run_seed_locked(config, seed, data, client, experiment_id, parent_run_id, f
     model = experiment_lib.build_model(config, seed, data.steps_per_epoch)
     model.check_batch_values = not data.values_checked
     if state is None:
+        elsewhere = recorder.unfinished_elsewhere(client, parent_run_id, seed, folder)
+        if elsewhere is not None:
+            other, done = elsewhere
+            print(f"{prefix} an unfinished run of this seed is checkpointed after epoch {done} "
+                  f"in {other}; this one starts over in {folder}. To resume that one instead, "
+                  f"stop now (Ctrl-C) and rerun with --run-root {other.parent.parent}.",
+                  flush=True)
         record, state = recorder.SeedRecorder.start(
             client, experiment_id, parent_run_id, config, seed, folder,
             dict(num_train=data.num_train, num_test=data.num_test,

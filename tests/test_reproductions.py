@@ -611,7 +611,7 @@ def test_unfinished_runs_with_other_settings_show_their_last_epoch(tmp_path, mlf
 
 
 def test_a_seed_run_again_from_another_folder_supersedes_its_unfinished_run(
-        tmp_path, mlflow_uri, monkeypatch):
+        tmp_path, mlflow_uri, monkeypatch, capsys):
     # Seed 0 killed in one run folder, then run to the end from another: the
     # table counts the completed run (its whole curve), not a partial seed.
     config = cli.configure(experiment.load_config("fc_mnist_bp"), epochs=2,
@@ -628,6 +628,11 @@ def test_a_seed_run_again_from_another_folder_supersedes_its_unfinished_run(
     monkeypatch.setattr(recorder.SeedRecorder, "completed", finalize)
     _, (result,) = reproduce.reproduce(config, seeds=[0], synthetic=True,
                                        run_root=tmp_path / "b", verbose=0)
+    # The rerun said where the unfinished checkpoint was, and how to resume it instead.
+    said = capsys.readouterr().out
+    assert (f"an unfinished run of this seed is checkpointed after epoch 2 in "
+            f"{tmp_path / 'a' / config.run_name / 'seed0'}") in said
+    assert f"rerun with --run-root {tmp_path / 'a'}" in said
     client = tracking.client(mlflow_uri)
     seed_runs = [r for r in client.search_runs(
         [client.get_experiment_by_name(tracking.REPRODUCTIONS_EXPERIMENT).experiment_id])

@@ -487,3 +487,32 @@ class SeedRecorder:
     def killed(self):
         """Ctrl-C, `kill` or an error before the seed ended: KILLED until a rerun reopens it."""
         tracking.finish_run(self.client, self.run_id, status="KILLED")
+
+
+def unfinished_elsewhere(client, parent_run_id, seed, folder):
+    """Another run folder on this machine holding an unfinished checkpoint of this seed, or None.
+
+    A seed started under one `--run-root` and rerun under another starts
+    over (its checkpoints are per folder); `reproduce` says where the
+    unfinished one is, so its epochs are not lost unknowingly.
+
+    Returns:
+        `(folder, epochs done)` of the unfinished run, or None.
+    """
+    here = pathlib.Path(folder).resolve()
+    for child in child_runs(client, parent_run_id):
+        tags = child.data.tags
+        if (tags.get("pepita.seed") != str(seed) or not tags.get("run_dir")
+                or tracking.tag_is_true(tags.get("pepita.complete"))
+                or tags.get("pepita.diverged_epoch")):
+            continue
+        other = pathlib.Path(tags["run_dir"])
+        if other.resolve() == here:
+            continue
+        try:
+            state = SeedState.load(other)
+        except (OSError, ValueError):
+            continue  # unreadable: nothing to point at
+        if state is not None and state.run_id == child.info.run_id and not state.finished:
+            return other, state.epoch
+    return None
