@@ -1,5 +1,8 @@
 """The store wing: everything that records, finds and keeps runs.
 
+- `recorder`: what a reproduction records, when (the cell's parent run, each
+  seed's run from start or resume to diverged / completed / killed);
+- `seed_state`: a seed folder's `state.json` as a typed `SeedState`;
 - `tracking`: the MLflow vocabulary and I/O (no Keras);
 - `provenance`: versions, devices, git state and command line of a run;
 - `dataset_inputs`: the datasets a run trained and tested on, as MLflow dataset inputs;
@@ -10,7 +13,9 @@
   another store's runs in, and upgrading an older store in place;
 - `untrusted`: the checks that keep values read from another store data.
 
-`tracking`, `json_files` and `untrusted` import no Keras (read-only
-commands such as `pepita results` stay TensorFlow-free); `migrate` reuses the
-reproduction's summaries (`pepita_keras.reproduce`), which never imports it back.
+`tracking`, `json_files`, `untrusted` and `seed_state` import no Keras
+(read-only commands such as `pepita results` and `pepita reproduce --plan`
+stay TensorFlow-free). No module here imports the training code (`reproduce`,
+`core`, `build`): `reproduce` calls the recorder, never the reverse
+(`tests/test_layout.py`).
 """

@@ -59,6 +59,18 @@ def _recorded_settings(settings, legacy_config=None):
 
 
 def check_same_config(settings, legacy_config, config, where):
+    """Refuses to resume a run folder started with other training settings than `config`'s.
+
+    Args:
+        settings: the settings the folder recorded (`SeedState.settings` or
+            `parent.json`'s), or None for folders from before they existed.
+        legacy_config: those folders' JSON text of the flattened config.
+        config: the `ExperimentConfig` about to train.
+        where: the folder, for the message.
+
+    Raises:
+        ValueError: naming each differing setting (old → new) and the ways out.
+    """
     differences = experiment_lib.settings_differences(
         # Compared as JSON: the recorded settings went through it (tuples → lists).
         _recorded_settings(settings, legacy_config), config,
@@ -100,13 +112,13 @@ def _sync_logged_epochs(client, run_id, history):
 
 
 def check_same_data(was_synthetic, synthetic, where):
+    """Refuses to resume a folder started on synthetic data with real data, or the reverse."""
     if bool(was_synthetic) != bool(synthetic):
         was = "synthetic data" if was_synthetic else "the real dataset"
         raise ValueError(
             f"{where} was started on {was}; rerun with"
             f"{'' if was_synthetic else 'out'} --synthetic, or pass another "
             "--run-root / delete that directory to start over.")
-
 
 
 # ---------------------------------------------------------------------------
