@@ -484,6 +484,7 @@ def test_one_epoch_plot_has_a_visible_point(tmp_path):
     assert blue.sum() > 20
 
 
+@pytest.mark.slow  # MLflow's system-metrics sampler thread (~5 s)
 def test_system_metrics_option(tmp_path, monkeypatch):
     from pepita_keras import cli
 
@@ -556,6 +557,7 @@ def _on_a_gpu(monkeypatch):
     monkeypatch.setattr(provenance, "environment_info", lambda: gpu)
 
 
+@pytest.mark.slow  # a reproduction, a merge with artifacts and a rerun (~7 s)
 def test_merged_gpu_runs_keep_everything_and_show_beside_the_cell(tmp_path, monkeypatch):
     import tarfile
 

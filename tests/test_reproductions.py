@@ -249,7 +249,10 @@ def test_epoch_order_depends_only_on_seed_and_epoch():
 # ---------------------------------------------------------------------------
 # Smoke runs: every config trains one epoch on its tiny subset.
 # ---------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ALL_CONFIGS)
+# FF's smoke epoch traces 50 unrolled local steps per layer (~9 s): CI runs it.
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=pytest.mark.slow) if name == "ff_mnist" else name
+    for name in ALL_CONFIGS])
 def test_smoke(name, fake_data):
     config = experiment.load_config(CONFIG_DIR / f"{name}.py").smoke_version()
     history = reproduce.smoke_run(config, data_dir=fake_data, verify=False)
@@ -512,6 +515,7 @@ def _runs(uri):
     return client, client.search_runs([found.experiment_id]) if found else []
 
 
+@pytest.mark.slow  # two seeds and a rerun (~12 s)
 def test_diverged_seeds_stop_fail_and_are_never_averaged(tmp_path, fake_data, mlflow_uri):
     # lr 1e8 blows the weights up within the first epoch (issue: it printed
     # `loss nan`, then "final test accuracy 7.42%", exit 0, FINISHED).
