@@ -206,10 +206,7 @@ def collect(client, experiment=None, configs=None, include_smoke=False):
     def ended_last(run):
         # A seed rerun from scratch (e.g. from another run folder) supersedes its
         # unfinished run: partial runs first, ended ones after, each by start.
-        tags = run.data.tags
-        ended = tracking.tag_is_true(tags.get("pepita.complete")) or bool(
-            tags.get("pepita.diverged_epoch"))
-        return ended, run.info.start_time or 0
+        return tracking.seed_ended(run.data.tags), run.info.start_time or 0
 
     for run in sorted(runs, key=ended_last):
         tags = run.data.tags

@@ -335,9 +335,7 @@ def migrate_store(uri, artifact_location=None, data_dir=None, rebuild_artifacts=
         for run in runs:
             role = tracking.role(run.data.tags)
             finished = run.info.status in ("FINISHED", "FAILED")
-            if role == "seed" and finished and (
-                    tracking.tag_is_true(run.data.tags.get("pepita.complete"))
-                    or tracking.tag_is_true(run.data.tags.get("pepita.diverged"))):
+            if role == "seed" and finished and tracking.seed_ended(run.data.tags):
                 config = _config_for(run)
                 inputs = _data_inputs(run, config, data_dir, data_cache)
                 count = _rebuild_seed_artifacts(client, run, config, inputs)

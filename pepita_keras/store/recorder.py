@@ -323,8 +323,7 @@ def mark_unfinished_seeds(client, parent_run_id, also=()):
     """
     tags = client.get_run(parent_run_id).data.tags
     ended = {child.data.tags.get("pepita.seed") for child in child_runs(client, parent_run_id)
-             if tracking.tag_is_true(child.data.tags.get("pepita.complete"))
-             or child.data.tags.get("pepita.diverged_epoch")}
+             if tracking.seed_ended(child.data.tags)}
     listed = [seed for seed in tags.get("pepita.unfinished_seeds", "").split(",") if seed]
     unfinished = [seed for seed in dict.fromkeys([*listed, *map(str, also)])
                   if seed not in ended]
@@ -515,8 +514,7 @@ def unfinished_elsewhere(client, parent_run_id, seed, folder):
     for child in child_runs(client, parent_run_id):
         tags = child.data.tags
         if (tags.get("pepita.seed") != str(seed) or not tags.get("run_dir")
-                or tracking.tag_is_true(tags.get("pepita.complete"))
-                or tags.get("pepita.diverged_epoch")):
+                or tracking.seed_ended(tags)):
             continue
         other = pathlib.Path(tags["run_dir"])
         if other.resolve() == here:

@@ -419,6 +419,12 @@ def tag_is_true(value):
     return str(value).lower() in ("true", "1")
 
 
+def seed_ended(tags):
+    """Whether a seed run's tags say it ended: completed, or stopped by divergence."""
+    return (tag_is_true(tags.get("pepita.complete")) or tag_is_true(tags.get("pepita.diverged"))
+            or bool(tags.get("pepita.diverged_epoch")))
+
+
 def role(tags):
     """A run's `pepita.role` (`cell`, `seed`, `search`, `trial`), old `pepita.kind` too."""
     return tags.get(ROLE_TAG) or tags.get("pepita.kind")
