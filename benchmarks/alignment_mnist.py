@@ -34,7 +34,7 @@ def main(argv=None):
     (x, y), (x_test, y_test) = pepita_keras.datasets.load_arrays("mnist", args.data_dir)
     keras.utils.set_random_seed(args.seed)  # fit's shuffling
     rule = getattr(pepita_keras, args.rule)
-    model = rule(pepita_keras.models.paper_fc(seed=args.seed), seed=args.seed)
+    model = rule(pepita_keras.paper_networks.paper_fc(seed=args.seed), seed=args.seed)
     model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), metrics=["accuracy"])
     diagnostics = AlignmentDiagnostics(probe=(x[:256], y[:256]))
     print(f"{args.rule} epoch 0: angle(F, W1 W2) = "

@@ -36,7 +36,7 @@ def _worker(connection, backend, x, y):
             return
         batch, examples = request
         if batch not in models:
-            model = pepita_keras.PEPITA(pepita_keras.models.paper_fc(seed=0), seed=0)
+            model = pepita_keras.PEPITA(pepita_keras.paper_networks.paper_fc(seed=0), seed=0)
             model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
                           metrics=["accuracy"])
             models[batch] = model

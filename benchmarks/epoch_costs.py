@@ -2,7 +2,7 @@
 
 Each variant trains real MNIST exactly as a `pepita reproduce` epoch does
 (the cell's model from `pepita_keras.build`, the per-(seed, epoch) batch
-order of `epoch_data.EpochData`, the per-epoch test evaluation, the
+order of `input_pipeline.EpochData`, the per-epoch test evaluation, the
 `TerminateOnNaN` and alignment-diagnostics callbacks), in its own process,
 and the variants take turns round by round, so a change in the machine's
 load hits them all alike. Reported per variant: the median epoch time
@@ -47,14 +47,14 @@ def run_variant(variant, epochs, data_dir):
 
     import keras
 
-    from pepita_keras import build, callbacks, epoch_data, experiment
+    from pepita_keras import build, callbacks, experiment_config, input_pipeline
 
     cell, _, option = variant.partition(":")
     if option not in ("", "checks=step"):
         raise SystemExit(f"unknown option {option!r} (known: checks=step)")
-    config = experiment.load_config(cell)
-    arrays = epoch_data.load_config_arrays(config, data_dir)
-    data = epoch_data.EpochData(arrays, config.batch_size, config.eval_batch_size)
+    config = experiment_config.load_config(cell)
+    arrays = input_pipeline.load_config_arrays(config, data_dir)
+    data = input_pipeline.EpochData(arrays, config.batch_size, config.eval_batch_size)
     keras.utils.set_random_seed(0)
     model = build.build_model(config, 0, data.steps_per_epoch)
     if option != "checks=step":  # as `pepita reproduce`: the values checked once

@@ -45,11 +45,11 @@ def _pepita(config_name, steps_per_execution):
     """A PEPITA model of a shipped config's network, SGD(0.01, momentum 0.9)."""
     import keras
 
-    from pepita_keras import experiment
+    from pepita_keras import build, experiment_config
 
-    config = experiment.load_config(config_name)
-    model = experiment.rule_class(config.rule)(
-        experiment.build_network(config, 0), seed=0, **dict(config.rule_kwargs))
+    config = experiment_config.load_config(config_name)
+    model = build.rule_class(config.rule)(
+        build.build_network(config, 0), seed=0, **dict(config.rule_kwargs))
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
                   metrics=["accuracy"], steps_per_execution=steps_per_execution)
     return model
@@ -58,9 +58,9 @@ def _pepita(config_name, steps_per_execution):
 def _keras_backprop(config_name, steps_per_execution):
     import keras
 
-    from pepita_keras import experiment
+    from pepita_keras import build, experiment_config
 
-    network = experiment.build_network(experiment.load_config(config_name), 0)
+    network = build.build_network(experiment_config.load_config(config_name), 0)
     network.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
                     loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                     steps_per_execution=steps_per_execution)
@@ -134,14 +134,14 @@ def full_run(config_name, x, y, x_test, y_test, epochs=None):
     """Wall time and final test accuracy of `fit` over a shipped config's epochs."""
     import keras
 
-    from pepita_keras import experiment
+    from pepita_keras import build, experiment_config
 
-    config = experiment.load_config(config_name)
+    config = experiment_config.load_config(config_name)
     if epochs:
         config = config.replace(epochs=epochs)
     keras.utils.set_random_seed(0)
-    model = experiment.build_model(
-        config, 0, experiment.steps_per_epoch(len(x), config.batch_size))
+    model = build.build_model(
+        config, 0, build.steps_per_epoch(len(x), config.batch_size))
     start = time.perf_counter()
     history = model.fit(x, y, batch_size=config.batch_size, epochs=config.epochs,
                         validation_data=(x_test, y_test),

@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import pepita_keras  # noqa: E402
-from pepita_keras import models  # noqa: E402
+from pepita_keras import paper_networks  # noqa: E402
 
 # Host-side bookkeeping events of the trace, not ops.
 _NOT_OPS = ("ThreadpoolListener", "ExecutorState", "ParallelFor", "Iterator",
@@ -78,9 +78,9 @@ def main(argv=None):
 
     config = None
     if args.cell:
-        from pepita_keras import experiment
+        from pepita_keras import experiment_config
 
-        config = experiment.load_config(args.cell)
+        config = experiment_config.load_config(args.cell)
         args.rule, args.net = config.rule, config.architecture
         args.batch = args.batch or config.batch_size
     args.batch = args.batch or 64
@@ -92,7 +92,7 @@ def main(argv=None):
     options.autotune.enabled = False
     dataset = (tf.data.Dataset.from_tensor_slices((x, y)).batch(args.batch)
                .prefetch(2).with_options(options))
-    network = (models.paper_fc if args.net == "fc" else models.paper_conv)(seed=0)
+    network = (paper_networks.paper_fc if args.net == "fc" else paper_networks.paper_conv)(seed=0)
     optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
     if config is not None:
         from pepita_keras import build

@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 
 import pepita_keras  # noqa: E402
-from pepita_keras import datasets, models  # noqa: E402
+from pepita_keras import datasets, paper_networks  # noqa: E402
 
 
 def main(argv=None):
@@ -34,7 +34,7 @@ def main(argv=None):
 
     data = datasets.load("mnist", batch_size=args.batch, seed=0)
     test = datasets.load("mnist", batch_size=1000, shuffle=False).test
-    model = pepita_keras.PEPITA(models.paper_fc(seed=0), seed=0)
+    model = pepita_keras.PEPITA(paper_networks.paper_fc(seed=0), seed=0)
     model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
                   metrics=["accuracy"], steps_per_execution=args.steps_per_execution)
     times, logs = [], None

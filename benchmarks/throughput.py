@@ -48,9 +48,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import pepita_keras  # noqa: E402
-from pepita_keras import models  # noqa: E402
+from pepita_keras import paper_networks  # noqa: E402
 
-NETS = {"fc": models.paper_fc, "conv": models.paper_conv}
+NETS = {"fc": paper_networks.paper_fc, "conv": paper_networks.paper_conv}
 # Rules by the name pepita_keras exports them; missing ones are skipped.
 RULES = ("PEPITA", "FeedbackAlignment", "DRTP", "MEMPEPITA", "Backprop")
 INPUT_SHAPE = (28, 28, 1)

@@ -139,7 +139,7 @@ def keras_model(steps_per_execution):
 
     import pepita_keras
 
-    model = pepita_keras.PEPITA(pepita_keras.models.paper_fc(seed=0), seed=0)
+    model = pepita_keras.PEPITA(pepita_keras.paper_networks.paper_fc(seed=0), seed=0)
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
                   metrics=["accuracy"], steps_per_execution=steps_per_execution)
     return model

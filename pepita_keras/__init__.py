@@ -1,11 +1,12 @@
 """pepita_keras: PEPITA and its rule family as Keras 3 models.
 
 Public names: the rules (`PEPITA`, `MEMPEPITA`, `Backprop`, `FeedbackAlignment`,
-`DirectFeedbackAlignment`, `DRTP`), their base `LearningRuleModel`, and the
-`models`, `datasets` and `callbacks` modules.
+`DirectFeedbackAlignment`, `DRTP`, `ForwardForward`), their base
+`LearningRuleModel`, and the `paper_networks`, `datasets` and `callbacks` modules
+(`models` is the deprecated name of `paper_networks`).
 
 They load, with Keras and its backend, on first use (`from pepita_keras
-import PEPITA`, `pepita_keras.models`), so that the `pepita` command and
+import PEPITA`, `pepita_keras.paper_networks`), so that the `pepita` command and
 `import pepita_keras` start without TensorFlow. Loading any of them imports
 every rule, which registers the rule classes with Keras, as
 `keras.saving.load_model` needs for a saved rule model. If Keras is already
@@ -55,19 +56,23 @@ _PUBLIC = {
     "ForwardForward": "pepita_keras.rules.forward_forward",
     "callbacks": None,
     "datasets": None,
-    "models": None,
+    "paper_networks": None,
 }
+# Deprecated public module names (see `pepita_keras._renamed`).
+_RENAMED_MODULES = ("models",)
 
 __all__ = sorted(_PUBLIC, key=str.lower) + ["__version__"]
 
 
 def _load():
     importlib.import_module("pepita_keras.rules")  # every rule, registered with Keras
-    for name in ("callbacks", "datasets", "models"):
+    for name in ("callbacks", "datasets", "paper_networks"):
         importlib.import_module(f"pepita_keras.{name}")
 
 
 def __getattr__(name):
+    if name in _RENAMED_MODULES:
+        return importlib.import_module(f"pepita_keras.{name}")  # warns, returns the new module
     if name not in _PUBLIC:
         raise AttributeError(f"module 'pepita_keras' has no attribute {name!r}")
     _load()

@@ -35,7 +35,7 @@ import keras
 from keras import ops
 
 from pepita_keras import ops as backend_ops
-from pepita_keras.network import output_activation_name
+from pepita_keras.blocks import output_activation_name
 
 
 def _relu_derivative(z):

@@ -10,9 +10,9 @@ shipped config in `tests/test_build.py`).
 Example:
 
 ```python
-from pepita_keras import build, experiment
+from pepita_keras import build, experiment_config
 
-config = experiment.load_config("fc_mnist_pepita")
+config = experiment_config.load_config("fc_mnist_pepita")
 model = build.build_model(config, seed=0,
                           steps_per_epoch=build.steps_per_epoch(60000, config.batch_size))
 ```
@@ -104,7 +104,7 @@ def build_network(config, seed=None, input_shape=None, num_classes=None, filters
     """
     # Imported here: configs are read (`pepita list`, the results table)
     # without loading Keras and its backend.
-    from pepita_keras import models
+    from pepita_keras import paper_networks
 
     shape = tuple(input_shape or config.input_shape)
     classes = int(num_classes or config.num_classes)
@@ -115,9 +115,10 @@ def build_network(config, seed=None, input_shape=None, num_classes=None, filters
                   output_activation=config.output_activation,
                   kernel_initializer=config.kernel_initializer)
     if config.architecture == "fc":
-        return models.paper_fc(hidden_units=tuple(config.hidden_units), dropout=config.dropout,
-                               **common)
-    return models.paper_conv(**({} if filters is None else {"filters": int(filters)}), **common)
+        return paper_networks.paper_fc(hidden_units=tuple(config.hidden_units),
+                                       dropout=config.dropout, **common)
+    return paper_networks.paper_conv(**({} if filters is None else {"filters": int(filters)}),
+                                     **common)
 
 
 def build_optimizer(config, steps_per_epoch):

@@ -115,15 +115,15 @@ def configure(config, smoke=False, epochs=None, train_examples=None, test_exampl
 # ---------------------------------------------------------------------------
 def list_command(args):
     """`pepita list`: every reproduction config with its paper number and settings."""
-    from pepita_keras import config_files, experiment
+    from pepita_keras import config_files, experiment_config
 
-    configs = experiment.list_configs()
+    configs = experiment_config.list_configs()
     if not configs:
         print("No configs found in: " + ", ".join(map(str, config_files.config_dirs())))
         return 1
     rows = []
     for name in configs:
-        config = experiment.load_config(configs[name])
+        config = experiment_config.load_config(configs[name])
         paper = f"{config.paper[0]:.2f} ± {config.paper[1]:.2f}" if config.paper else "—"
         rows.append((name, config.label, f"paper {paper}",
                      f"{config.epochs} epochs, lr {config.learning_rate}, batch {config.batch_size}"))
@@ -138,9 +138,10 @@ def show_command(args):
     """`pepita show <config>`: the resolved config, every value (`--json` for machines)."""
     import json
 
-    from pepita_keras import experiment
+    from pepita_keras import experiment_config
 
-    config = configure(experiment.load_config(args.config), args.smoke, overrides=args.overrides)
+    config = configure(experiment_config.load_config(args.config), args.smoke,
+                       overrides=args.overrides)
     flat = config.flatten()
     if args.json:
         print(json.dumps(dict(flat, run_name=config.run_name), indent=2, default=str))
@@ -158,10 +159,10 @@ def show_command(args):
 
 def reproduce_command(args):
     """`pepita reproduce`: trains (or resumes) one cell and prints each seed's outcome."""
-    from pepita_keras import experiment
+    from pepita_keras import experiment_config
     from pepita_keras.store import tracking
 
-    config = configure(experiment.load_config(args.config), args.smoke, args.epochs,
+    config = configure(experiment_config.load_config(args.config), args.smoke, args.epochs,
                        args.train_examples, args.test_examples, args.overrides)
     if args.plan:
         from pepita_keras import plan

@@ -1,6 +1,6 @@
 """Finding and loading Python config files (big_vision / flax style).
 
-Every kind of config file — the reproductions (`pepita_keras.experiment`) and
+Every kind of config file — the reproductions (`pepita_keras.experiment_config`) and
 the hyperparameter searches (`pepita_keras.tuning.configs`) — is a Python file
 defining `get_config()`, found and run by the functions here, so the folders,
 their order and the error messages agree across commands.
@@ -9,7 +9,7 @@ Example:
 
 ```python
 from pepita_keras import config_files
-from pepita_keras.experiment import ExperimentConfig
+from pepita_keras.experiment_config import ExperimentConfig
 
 files = config_files.list_config_files(config_files.config_dirs())
 config = config_files.load_python_config(files["fc_mnist_pepita"], (ExperimentConfig,))

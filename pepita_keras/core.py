@@ -38,7 +38,7 @@ from keras import ops
 from pepita_keras import validation
 from pepita_keras import ops as backend_ops
 from pepita_keras.backend import RuleTrainer
-from pepita_keras.network import network_blocks
+from pepita_keras.blocks import network_blocks
 
 
 @dataclasses.dataclass
@@ -168,7 +168,7 @@ class LearningRuleModel(RuleTrainer, keras.Model):
 
     Raises:
         ValueError: for an unsupported network (see
-            `pepita_keras.network.network_blocks`), or a layer with a
+            `pepita_keras.blocks.network_blocks`), or a layer with a
             `kernel_regularizer` / `bias_regularizer` (only `Backprop`
             applies them) or an `activity_regularizer` (no rule does).
     """

@@ -391,7 +391,7 @@ class ArrayBatches(keras.utils.PyDataset):
         seed: shuffle seed; None draws one from NumPy's global generator
             (seeded by `keras.utils.set_random_seed`).
         order: a fixed order of example indices for every epoch (overrides
-            `shuffle`), e.g. one epoch of `epoch_data.epoch_order`.
+            `shuffle`), e.g. one epoch of `input_pipeline.epoch_order`.
 
     Example:
     >>> batches = ArrayBatches(np.zeros((10, 2)), np.arange(10), 4, shuffle=True, seed=0)

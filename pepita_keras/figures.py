@@ -31,7 +31,7 @@ import pathlib
 
 import numpy as np
 
-from pepita_keras import experiment as experiment_lib
+from pepita_keras import experiment_config
 from pepita_keras.store import tracking
 
 _DPI = 150
@@ -80,7 +80,7 @@ def accuracy_figures(cells, output):
         axis.set_ylim(max(0.0, lowest - 1.0), 100.0)
         axis.set_xlabel("epoch")
         axis.set_ylabel("test accuracy (%)")
-        label = experiment_lib.DATASET_LABELS[dataset]
+        label = experiment_config.DATASET_LABELS[dataset]
         axis.set_title(f"{architecture.upper()} · {label}: ours (mean ± std over seeds), "
                        "paper final value ◆")
         axis.grid(alpha=0.3)

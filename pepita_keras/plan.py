@@ -18,7 +18,7 @@ pepita reproduce conv_mnist_pepita --seeds 0-2 --plan
 import pathlib
 import statistics
 
-from pepita_keras.store import json_files, tracking
+from pepita_keras.store import tracking
 from pepita_keras.store import seed_state as seed_state_lib
 
 # Where `pepita reproduce` keeps run folders unless told (`--run-root`).
@@ -35,20 +35,13 @@ def seed_state(cell_dir, seed, config):
         trained with other settings (the detail names them), which
         `pepita reproduce` refuses until the folder is renamed.
     """
-    import json
-
-    from pepita_keras import experiment
-
     state = seed_state_lib.SeedState.load(pathlib.Path(cell_dir) / f"seed{seed}")
     if state is None:
         return "new", 0, ""
     done = state.epoch
-    if state.settings is not None:
-        differences = experiment.settings_differences(
-            state.settings, config, lambda value: json.loads(json_files.dumps(value)))
-        if differences:
-            return "other", done, "; ".join(f"{key}: {old} → {new}" for key, (old, new)
-                                            in sorted(differences.items()))
+    changed = seed_state_lib.changed_settings(state.settings, state.config, config)
+    if changed:
+        return "other", done, changed
     if state.finished:
         return ("diverged" if state.diverged else "finished"), done, ""
     return "resume", done, ""

@@ -61,11 +61,9 @@ import pathlib
 
 import keras
 
-from pepita_keras import build, console
+from pepita_keras import build, console, input_pipeline, plan
 from pepita_keras import callbacks as callbacks_lib
-from pepita_keras import epoch_data, plan
 from pepita_keras.store import checkpoints, dataset_inputs, provenance, recorder, tracking
-from pepita_keras import experiment as experiment_lib
 
 DEFAULT_EXPERIMENT = tracking.REPRODUCTIONS_EXPERIMENT
 DEFAULT_RUN_ROOT = plan.DEFAULT_RUN_ROOT
@@ -141,15 +139,8 @@ def run_seed(config, seed, data, client, experiment_id, parent_run_id, cell_dir,
 
 def _run_seed_locked(config, seed, data, client, experiment_id, parent_run_id, folder,
                      prefix, command, verbose, inputs, synthetic, system_metrics):
-    state = checkpoints.SeedState.load(folder)
+    state = recorder.open_seed(client, folder, config, synthetic)
     if state is not None:
-        recorder.check_same_config(state.settings, state.config, config, str(folder))
-        recorder.check_same_data(state.synthetic, synthetic, str(folder))
-        if not tracking.run_exists(client, state.run_id):
-            raise ValueError(
-                f"{folder} refers to MLflow run {state.run_id}, missing from the "
-                "current store; delete that directory to start over."
-            )
         if state.finished:
             if state.diverged:
                 print(f"{prefix} diverged at epoch {state.diverged['epoch']} in an "
@@ -159,7 +150,7 @@ def _run_seed_locked(config, seed, data, client, experiment_id, parent_run_id, f
                       flush=True)
             return _seed_result(seed, state, state.epoch)
     keras.utils.set_random_seed(seed)
-    model = experiment_lib.build_model(config, seed, data.steps_per_epoch)
+    model = build.build_model(config, seed, data.steps_per_epoch)
     model.check_batch_values = not data.values_checked
     if state is None:
         elsewhere = recorder.unfinished_elsewhere(client, parent_run_id, seed, folder)
@@ -227,10 +218,10 @@ def smoke_run(config, data_dir=None, synthetic=False, verify=True, seed=0):
     Returns:
         The Keras history dict, `{metric: [value per epoch]}`.
     """
-    arrays = epoch_data.load_config_arrays(config, data_dir, synthetic=synthetic, verify=verify)
-    data = epoch_data.EpochData(arrays, config.batch_size, config.eval_batch_size)
+    arrays = input_pipeline.load_config_arrays(config, data_dir, synthetic=synthetic, verify=verify)
+    data = input_pipeline.EpochData(arrays, config.batch_size, config.eval_batch_size)
     keras.utils.set_random_seed(seed)
-    model = experiment_lib.build_model(config, seed, data.steps_per_epoch)
+    model = build.build_model(config, seed, data.steps_per_epoch)
     history = {}
     for epoch in range(config.epochs):
         logs = model.fit(data.train(seed, epoch), validation_data=data.test,
@@ -251,7 +242,7 @@ def reproduce(config, seeds=(0,), data_dir=None, run_root=DEFAULT_RUN_ROOT,
     `pepita.diverged_epoch`); it is never averaged into the cell.
 
     Args:
-        config: an `ExperimentConfig` (e.g. from `experiment.load_config`).
+        config: an `ExperimentConfig` (e.g. from `experiment_config.load_config`).
         seeds: integer seeds, one nested MLflow run each.
         data_dir: dataset folder (see `pepita_keras.datasets`).
         run_root: folder of the run directories (checkpoints, state, locks).
@@ -271,7 +262,7 @@ def reproduce(config, seeds=(0,), data_dir=None, run_root=DEFAULT_RUN_ROOT,
     Example:
 
     ```python
-    config = experiment.load_config("fc_mnist_pepita").smoke_version()
+    config = experiment_config.load_config("fc_mnist_pepita").smoke_version()
     parent, results = reproduce(config, seeds=[0, 1], data_dir="/data")
     ```
     """
@@ -282,11 +273,11 @@ def reproduce(config, seeds=(0,), data_dir=None, run_root=DEFAULT_RUN_ROOT,
     for seed in seeds:
         if not isinstance(seed, int) or not 0 <= seed < 2**32:
             raise ValueError(f"seeds must be integers in [0, 2**32). Received: {seed!r}.")
-    arrays = epoch_data.load_config_arrays(config, data_dir, synthetic=synthetic, verify=verify)
+    arrays = input_pipeline.load_config_arrays(config, data_dir, synthetic=synthetic, verify=verify)
     inputs = dataset_inputs.of_arrays(config, arrays, data_dir, synthetic)
     if not synthetic:
         config = _with_data_actually_used(config, arrays, inputs)
-    data = epoch_data.EpochData(arrays, config.batch_size, config.eval_batch_size)
+    data = input_pipeline.EpochData(arrays, config.batch_size, config.eval_batch_size)
     data.check_values(config.num_classes)  # once here, instead of inside every step
     uri = tracking.tracking_uri(tracking_uri)
     client = tracking.client(uri)
@@ -325,7 +316,7 @@ def _with_data_actually_used(config, arrays, inputs):
     ones (`--no-verify`, or a `SHA256SUMS` of the user's own), make a custom
     run (`<cell>-custom-…`), never one that counts as the paper cell.
     """
-    changed = epoch_data.with_data_sizes(config, arrays)
+    changed = input_pipeline.with_data_sizes(config, arrays)
     why = []
     if changed is not config:
         why.append(f"has {len(arrays[0][0])} training and {len(arrays[1][0])} test examples, "

@@ -163,7 +163,7 @@ def validated_batch(x, y, sample_weight, *, input_shape, num_classes, dtype, net
         check_values: also check the values in the step (NaN/Inf, label
             range, one-hot rows): ops that run at every step. False for
             data whose values were checked once beforehand
-            (`epoch_data.EpochData.check_values`); shapes and dtypes are
+            (`input_pipeline.EpochData.check_values`); shapes and dtypes are
             checked either way (they cost nothing at run time).
     """
     x = validated_inputs(x, input_shape, dtype, network_name, check_values)

@@ -394,7 +394,7 @@ def test_drtp_is_the_official_code_step_at_lr_eta_over_c_and_scale_b_times_c(use
     # So lr·G(feedback_scale=B·C) must equal η·G_code with lr = η/C, where
     # the code's D is this rule's D / (B·C) (its kaiming_uniform_ draw).
     batch, classes, hidden = 8, NUM_CLASSES, 64
-    network = pepita_keras.models.paper_fc(
+    network = pepita_keras.paper_networks.paper_fc(
         (6,), classes, hidden_units=(hidden,), dropout=0.0, use_bias=use_bias, seed=0,
         hidden_activation="tanh", output_activation="sigmoid",
     )
@@ -436,8 +436,8 @@ def test_official_code_step_rejects_non_positive_values(bad):
 
 
 def test_paper_networks_keep_their_activations_by_default():
-    fc = pepita_keras.models.paper_fc((28, 28, 1), 10, seed=0)
-    conv = pepita_keras.models.paper_conv((28, 28, 1), 10, seed=0)
+    fc = pepita_keras.paper_networks.paper_fc((28, 28, 1), 10, seed=0)
+    conv = pepita_keras.paper_networks.paper_conv((28, 28, 1), 10, seed=0)
     for net in (fc, conv):
         learnable = [l for l in net.layers if isinstance(l, (keras.layers.Dense, keras.layers.Conv2D))]
         assert [l.activation.__name__ for l in learnable] == ["relu", "softmax"]
@@ -445,7 +445,7 @@ def test_paper_networks_keep_their_activations_by_default():
 
 @pytest.mark.parametrize("builder", ["paper_fc", "paper_conv"])
 def test_paper_networks_take_tanh_hidden_and_sigmoid_output(builder):
-    net = getattr(pepita_keras.models, builder)(
+    net = getattr(pepita_keras.paper_networks, builder)(
         (28, 28, 1), 10, seed=0, hidden_activation="tanh", output_activation="sigmoid"
     )
     learnable = [l for l in net.layers if isinstance(l, (keras.layers.Dense, keras.layers.Conv2D))]
@@ -465,7 +465,7 @@ def test_paper_networks_take_tanh_hidden_and_sigmoid_output(builder):
 @pytest.mark.parametrize("builder", ["paper_fc", "paper_conv"])
 def test_paper_networks_reject_unknown_activations(builder, kwargs, named):
     with pytest.raises(ValueError, match=named):
-        getattr(pepita_keras.models, builder)((28, 28, 1), 10, **kwargs)
+        getattr(pepita_keras.paper_networks, builder)((28, 28, 1), 10, **kwargs)
 
 
 # ----------------------------------------------------------------------------

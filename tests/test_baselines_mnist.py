@@ -46,7 +46,7 @@ def test_rule_reaches_its_accuracy_on_real_mnist_in_2_epochs(rule):
     cls, kwargs, learning_rate, required = CASES[rule]
     data = datasets.load("mnist", batch_size=64, seed=0)
     assert (data.num_train, data.num_test) == (60000, 10000)
-    network = pepita_keras.models.paper_fc(data.input_shape, data.num_classes, seed=0)
+    network = pepita_keras.paper_networks.paper_fc(data.input_shape, data.num_classes, seed=0)
     model = cls(network, seed=0, **kwargs)
     model.compile(
         optimizer=keras.optimizers.SGD(learning_rate, momentum=0.9),

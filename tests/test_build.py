@@ -1,6 +1,6 @@
 """One factory: a search around a cell trains the cell's network (every shipped config).
 
-`pepita reproduce` builds a seed's model with `experiment.build_model`
+`pepita reproduce` builds a seed's model with `build.build_model`
 (`pepita_keras.build`); `pepita tune <cell>` builds each trial with
 `RuleHyperModel.from_experiment(cell).build(hp)`. With the search's values
 set to the cell's, the two must be the same model: network, rule and
@@ -15,7 +15,7 @@ import keras_tuner
 import numpy as np
 import pytest
 
-from pepita_keras import build, experiment, results, tuning
+from pepita_keras import build, experiment_config, results, tuning
 from pepita_keras.tuning import tuners
 
 # One cell per rule × architecture and every special case runs by default; all
@@ -40,8 +40,8 @@ def _trial_model(config, seed, num_train):
 def _reproduce_model(config, seed, num_train):
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)  # as reproduce.run_seed does
-    return experiment.build_model(config, seed,
-                                  experiment.steps_per_epoch(num_train, config.batch_size))
+    return build.build_model(config, seed,
+                                  build.steps_per_epoch(num_train, config.batch_size))
 
 
 def _schedule(optimizer):
@@ -54,7 +54,7 @@ def _schedule(optimizer):
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_a_trial_with_the_cells_values_is_the_cells_model(name):
-    config = experiment.load_config(name)
+    config = experiment_config.load_config(name)
     num_train = 1000  # any size: both sides key the schedule on the same steps per epoch
     hypermodel, hp, trial = _trial_model(config, 3, num_train)
     seed_model = _reproduce_model(config, 3, num_train)
@@ -70,7 +70,7 @@ def test_a_trial_with_the_cells_values_is_the_cells_model(name):
                                       keras.ops.convert_to_numpy(b), err_msg=a.path)
     # The trial records the cell's settings in a seed's vocabulary.
     params = tuners.trial_params(hypermodel, hp)
-    assert experiment.training_settings(hypermodel.resolve(hp).flatten()) == \
+    assert experiment_config.training_settings(hypermodel.resolve(hp).flatten()) == \
         config.training_settings()
     for key in ("hidden_activation", "output_activation", "kernel_initializer",
                 "lr_decay_epochs", "momentum", "batch_size"):
@@ -84,22 +84,22 @@ def _layer_activations(network):
 
 def test_the_cells_the_factories_once_disagreed_on():
     # fc_mnist_drtp: tanh hidden units, sigmoid output, the paper's decays.
-    _, _, drtp = _trial_model(experiment.load_config("fc_mnist_drtp"), 0, 640)
+    _, _, drtp = _trial_model(experiment_config.load_config("fc_mnist_drtp"), 0, 640)
     assert _layer_activations(drtp.network) == ["tanh", "sigmoid"]
     kind, schedule = _schedule(drtp.optimizer)
     assert kind == "PiecewiseConstantDecay" and schedule["boundaries"] == [599, 899]
     # conv_mnist_pepita: the official conv update, not the local one.
-    _, _, conv = _trial_model(experiment.load_config("conv_mnist_pepita"), 0, 500)
+    _, _, conv = _trial_model(experiment_config.load_config("conv_mnist_pepita"), 0, 500)
     assert conv.get_config()["conv_update"] == "official"
     # conv_mnist_bp: PyTorch-default init U(±1/√fan_in) of its conv kernel (fan_in 25).
-    _, _, bp = _trial_model(experiment.load_config("conv_mnist_bp"), 0, 500)
+    _, _, bp = _trial_model(experiment_config.load_config("conv_mnist_bp"), 0, 500)
     kernel = keras.ops.convert_to_numpy(bp.network.layers[0].kernel)
     assert np.abs(kernel).max() <= 1 / np.sqrt(25) + 1e-7
     assert np.abs(kernel).max() > 0.9 / np.sqrt(25)
 
 
 def test_the_default_search_around_a_cell_is_the_rules_knobs():
-    config = experiment.load_config("fc_mnist_pepita")
+    config = experiment_config.load_config("fc_mnist_pepita")
     hypermodel = tuning.RuleHyperModel.from_experiment(config, seed=0)
     assert set(hypermodel.space) == {"learning_rate", "feedback_scale"}
     rate = hypermodel.space["learning_rate"].get_config()
@@ -107,9 +107,9 @@ def test_the_default_search_around_a_cell_is_the_rules_knobs():
     scale = hypermodel.space["feedback_scale"].get_config()
     assert (scale["min_value"], scale["max_value"], scale["default"]) == pytest.approx(
         (0.005, 0.5, 0.05))
-    bp = tuning.RuleHyperModel.from_experiment(experiment.load_config("fc_mnist_bp"), seed=0)
+    bp = tuning.RuleHyperModel.from_experiment(experiment_config.load_config("fc_mnist_bp"), seed=0)
     assert set(bp.space) == {"learning_rate"}
-    ff = tuning.RuleHyperModel.from_experiment(experiment.load_config("ff_mnist"), seed=0)
+    ff = tuning.RuleHyperModel.from_experiment(experiment_config.load_config("ff_mnist"), seed=0)
     assert set(ff.space) == {"learning_rate", "threshold"}
     threshold = ff.space["threshold"].get_config()
     assert (threshold["min_value"], threshold["max_value"], threshold["default"]) == \
@@ -117,12 +117,12 @@ def test_the_default_search_around_a_cell_is_the_rules_knobs():
 
 
 def test_a_trial_changes_only_what_it_searches():
-    config = experiment.load_config("fc_mnist_drtp")
+    config = experiment_config.load_config("fc_mnist_drtp")
     hypermodel = tuning.RuleHyperModel.from_experiment(config, seed=0)
     hp = keras_tuner.HyperParameters()
     hp.Fixed("learning_rate", 0.02)
     trial = hypermodel.resolve(hp)
     expected = dict(config.training_settings(), learning_rate=0.02)
-    assert experiment.training_settings(trial.flatten()) == expected
+    assert experiment_config.training_settings(trial.flatten()) == expected
     model = hypermodel.build(hp)
     assert _schedule(model.optimizer)[1]["values"] == pytest.approx([0.02, 0.002, 0.0002])

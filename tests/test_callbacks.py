@@ -61,7 +61,7 @@ def test_history_gets_angles_and_update_norms_per_epoch(rng):
 
 
 def test_conv_pepita_logs_update_norms_only(rng):
-    network = pepita_keras.models.paper_conv(
+    network = pepita_keras.paper_networks.paper_conv(
         input_shape=(6, 6, 1), num_classes=3, filters=2, kernel_size=3, seed=0
     )
     model = pepita_keras.PEPITA(network, seed=0)
@@ -114,7 +114,7 @@ def test_soft_anti_alignment_starts_on_real_mnist():
     (x, y), (x_test, y_test) = pepita_keras.datasets.load_arrays(
         "mnist", mnist_dir().parent if mnist_dir().name == "mnist" else mnist_dir()
     )
-    model = pepita_keras.MEMPEPITA(pepita_keras.models.paper_fc(seed=0), seed=0)
+    model = pepita_keras.MEMPEPITA(pepita_keras.paper_networks.paper_fc(seed=0), seed=0)
     model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), metrics=["accuracy"])
     diagnostics = AlignmentDiagnostics(probe=(x[:256], y[:256]))
     initial = diagnostics.measure(model)["alignment_angle_F"]

@@ -237,10 +237,10 @@ def _raising(error_fn):
 
 
 def test_explicit_package_value_error_is_a_user_error(monkeypatch, capsys):
-    from pepita_keras import experiment
+    from pepita_keras import experiment_config
 
     monkeypatch.setattr(cli, "build_parser",
-                        _raising(lambda: experiment.load_config("no_such_config")))
+                        _raising(lambda: experiment_config.load_config("no_such_config")))
     assert cli.main(["demo"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("pepita demo: error: Unknown config 'no_such_config'")
@@ -248,10 +248,10 @@ def test_explicit_package_value_error_is_a_user_error(monkeypatch, capsys):
 
 
 def test_traceback_on_request(monkeypatch):
-    from pepita_keras import experiment
+    from pepita_keras import experiment_config
 
     monkeypatch.setattr(cli, "build_parser",
-                        _raising(lambda: experiment.load_config("no_such_config")))
+                        _raising(lambda: experiment_config.load_config("no_such_config")))
     monkeypatch.setenv("PEPITA_TRACEBACK", "1")
     with pytest.raises(ValueError, match="Unknown config"):
         cli.main(["demo"])
@@ -332,9 +332,9 @@ def test_a_smaller_data_folder_trains_a_custom_run_not_the_paper_cell(tmp_path):
                      "--verbose", "0")
     assert result.returncode == 0, result.stderr
     assert "not as the paper cell" in result.stdout
-    from pepita_keras import experiment
+    from pepita_keras import experiment_config
 
-    config = experiment.load_config("fc_mnist_pepita").replace(epochs=1)
+    config = experiment_config.load_config("fc_mnist_pepita").replace(epochs=1)
     sized = config.replace(train_examples=200, test_examples=50)
     # The sizes and the files are part of the recorded settings: not even the
     # plain --epochs 1 run's name, nor that of the same sizes of official files.
@@ -345,14 +345,14 @@ def test_a_smaller_data_folder_trains_a_custom_run_not_the_paper_cell(tmp_path):
 
 def _fake_full_mnist(tmp_path, monkeypatch):
     """A 200/50-example MNIST folder that the package takes for the full dataset's sizes."""
-    from pepita_keras import epoch_data, experiment
+    from pepita_keras import experiment_config, input_pipeline
     from pepita_keras.store import dataset_inputs
 
-    monkeypatch.setitem(experiment.FULL_SPLITS, "mnist", (200, 50))
+    monkeypatch.setitem(experiment_config.FULL_SPLITS, "mnist", (200, 50))
     data = tmp_path / "data" / "mnist"
     write_mnist(data, np.random.default_rng(0), n_train=200, n_test=50)
-    config = experiment.load_config("fc_mnist_pepita")
-    arrays = epoch_data.load_config_arrays(config, data.parent, verify=False)
+    config = experiment_config.load_config("fc_mnist_pepita")
+    arrays = input_pipeline.load_config_arrays(config, data.parent, verify=False)
     return config, arrays, dataset_inputs.of_arrays(config, arrays, data.parent), data
 
 
@@ -476,10 +476,10 @@ def test_an_empty_state_file_names_the_file_and_the_folder_to_delete(tmp_path):
 
 
 def test_a_truncated_checkpoint_names_the_file(tmp_path):
-    from pepita_keras import models
+    from pepita_keras import paper_networks
     from pepita_keras.store import checkpoints
 
-    model = models.paper_fc(input_shape=(4,), num_classes=3, hidden_units=(5,))
+    model = paper_networks.paper_fc(input_shape=(4,), num_classes=3, hidden_units=(5,))
     model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
     model.optimizer.build(model.trainable_variables)
     name = checkpoints.save_checkpoint(checkpoints.variable_arrays(model), tmp_path, 3)

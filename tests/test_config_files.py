@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from pepita_keras import config_files, experiment
+from pepita_keras import config_files, experiment_config
 from pepita_keras.tuning import configs as tuning_configs
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -95,7 +95,7 @@ def test_tuning_config_in_config_dir_sibling(elsewhere, monkeypatch):
 def test_tune_accepts_a_reproduction_config_name_or_file(elsewhere):
     config = tuning_configs.load_tuning_config("fc_mnist_bp")
     assert config.name == "fc_mnist_bp-tune"
-    assert config.experiment_config == experiment.load_config("fc_mnist_bp")
+    assert config.experiment_config == experiment_config.load_config("fc_mnist_bp")
     # A file returning an ExperimentConfig is searched around it, under the
     # config's own name.
     path = _write(elsewhere, "cell", """
@@ -116,22 +116,22 @@ def test_load_config_names_a_copy_after_its_file(elsewhere, monkeypatch):
     _write(mine, "my_cell", source)
     _write(mine, "common", "raise RuntimeError('common.py is a helper, not a config')\n")
     _write(mine, "plain", """
-        from pepita_keras.experiment import ExperimentConfig
+        from pepita_keras.experiment_config import ExperimentConfig
 
 
         def get_config():
             return ExperimentConfig("plain", "bp", "fc", "mnist")
     """)
-    found = experiment.list_configs()
+    found = experiment_config.list_configs()
     assert found["my_cell"] == mine / "my_cell.py" and "common" not in found
     # common.py runs only when a config of its folder imports it.
-    assert experiment.load_config("plain").name == "plain"
+    assert experiment_config.load_config("plain").name == "plain"
     with pytest.raises(RuntimeError, match="a helper"):
-        experiment.load_config("my_cell")
+        experiment_config.load_config("my_cell")
     (mine / "common.py").write_text(
-        "from pepita_keras.experiment import shipped_common\n\n"
+        "from pepita_keras.experiment_config import shipped_common\n\n"
         "paper_cell = shipped_common().paper_cell\n")
-    assert experiment.load_config("my_cell").name == "my_cell"
+    assert experiment_config.load_config("my_cell").name == "my_cell"
 
 
 def test_wrong_get_config_result_is_a_clear_error(elsewhere):
@@ -143,7 +143,7 @@ def test_wrong_get_config_result_is_a_clear_error(elsewhere):
                                          r"ExperimentConfig; received dict\."):
         tuning_configs.load_tuning_config(path)
     with pytest.raises(ValueError, match=r"must return an ExperimentConfig; received dict\."):
-        experiment.load_config(path)
+        experiment_config.load_config(path)
 
 
 def test_missing_get_config_is_a_clear_error(elsewhere):
@@ -151,7 +151,7 @@ def test_missing_get_config_is_a_clear_error(elsewhere):
     with pytest.raises(ValueError, match=r"^Tuning config file .*empty\.py does not define"):
         tuning_configs.load_tuning_config(path)
     with pytest.raises(ValueError, match=r"^Config file .*empty\.py does not define"):
-        experiment.load_config(path)
+        experiment_config.load_config(path)
 
 
 def test_unknown_names_and_missing_files(elsewhere):
@@ -161,26 +161,26 @@ def test_unknown_names_and_missing_files(elsewhere):
                                          r"not a reproduction config \(Unknown config 'nope'"):
         tuning_configs.load_tuning_config("nope")
     with pytest.raises(ValueError, match=r"Unknown config 'absent\.py': not a \.py file"):
-        experiment.load_config("absent.py")
+        experiment_config.load_config("absent.py")
 
 
 # ---------------------------------------------------------------------------
 # `common`: the shared module of a config folder (big_vision's configs/common.py).
 # ---------------------------------------------------------------------------
 def test_shipped_cells_take_paper_numbers_from_common():
-    common = experiment.shipped_common()
-    config = experiment.load_config("fc_mnist_pepita")
+    common = experiment_config.shipped_common()
+    config = experiment_config.load_config("fc_mnist_pepita")
     # Table 1 of the paper: PEPITA, FC, MNIST = 98.01 ± 0.09.
     assert common.PAPER_RESULTS[("pepita", "fc", "mnist")] == (98.01, 0.09)
     assert config.paper == (98.01, 0.09) and config.paper_source == common.PAPER_SOURCE
-    assert "common" not in experiment.list_configs()
+    assert "common" not in experiment_config.list_configs()
 
 
 def test_a_folders_own_common_wins_and_others_fall_back_to_the_shipped_one(
         elsewhere, monkeypatch):
     mine, bare = elsewhere / "mine", elsewhere / "bare"
     _write(mine, "common", """
-        from pepita_keras.experiment import ExperimentConfig
+        from pepita_keras.experiment_config import ExperimentConfig
 
 
         def my_cell(**overrides):
@@ -206,10 +206,10 @@ def test_a_folders_own_common_wins_and_others_fall_back_to_the_shipped_one(
 
     theirs = types.ModuleType("common")  # a user's own module of that name
     monkeypatch.setitem(sys.modules, "common", theirs)
-    config = experiment.load_config(mine / "mine_bp.py")
+    config = experiment_config.load_config(mine / "mine_bp.py")
     assert (config.name, config.learning_rate, config.epochs) == ("mine_bp", 0.123, 7)
     # No common.py beside it: the shipped one (a user's copy of a cell loads anywhere).
-    config = experiment.load_config(bare / "bare_bp.py")
+    config = experiment_config.load_config(bare / "bare_bp.py")
     assert (config.name, config.epochs, config.paper) == ("bare_bp", 3, (98.63, 0.03))
     assert sys.modules["common"] is theirs  # put back after each load
     assert "common" not in config_files.list_config_files([mine])
@@ -217,7 +217,7 @@ def test_a_folders_own_common_wins_and_others_fall_back_to_the_shipped_one(
 
 def test_cell_helpers_imported_from_the_old_place_still_work_with_a_warning():
     with pytest.warns(DeprecationWarning, match="from common import paper_cell"):
-        old = experiment.paper_cell("pepita", "fc", "mnist")
-    assert old == experiment.shipped_common().paper_cell("pepita", "fc", "mnist")
+        old = experiment_config.paper_cell("pepita", "fc", "mnist")
+    assert old == experiment_config.shipped_common().paper_cell("pepita", "fc", "mnist")
     with pytest.raises(AttributeError):
-        experiment.no_such_name
+        experiment_config.no_such_name

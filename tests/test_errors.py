@@ -13,7 +13,7 @@ from tests.harness import RULES
 
 @pytest.fixture
 def model():
-    network = pepita_keras.models.paper_fc((6, 6, 1), 4, hidden_units=(8,), seed=0)
+    network = pepita_keras.paper_networks.paper_fc((6, 6, 1), 4, hidden_units=(8,), seed=0)
     model = pepita_keras.PEPITA(network, seed=0)
     model.compile(optimizer=keras.optimizers.SGD(0.1), metrics=["accuracy"])
     return model
@@ -72,7 +72,7 @@ def test_non_softmax_output():
 
 
 def test_bad_rule_arguments():
-    network = pepita_keras.models.paper_fc((4,), 3, hidden_units=(5,))
+    network = pepita_keras.paper_networks.paper_fc((4,), 3, hidden_units=(5,))
     with pytest.raises(ValueError, match="last_layer_error must be one of.*'noisy'"):
         pepita_keras.PEPITA(network, last_layer_error="noisy")
 

@@ -11,7 +11,7 @@ from tests.harness import RULES, mlp
 
 def test_feedback_matrix_init_follows_paper():
     d, classes, scale = 784, 10, 0.05
-    model = pepita_keras.PEPITA(pepita_keras.models.paper_fc(seed=0), seed=0)
+    model = pepita_keras.PEPITA(pepita_keras.paper_networks.paper_fc(seed=0), seed=0)
     feedback = model.feedback_matrix.numpy()
     assert feedback.shape == (d, classes)
     assert not model.feedback_matrix.trainable
@@ -23,7 +23,7 @@ def test_feedback_matrix_init_follows_paper():
 
 
 def test_feedback_shapes_and_he_uniform_limits():
-    network = pepita_keras.models.paper_fc((28, 28, 1), 10, hidden_units=(256, 128), seed=0)
+    network = pepita_keras.paper_networks.paper_fc((28, 28, 1), 10, hidden_units=(256, 128), seed=0)
     fa = pepita_keras.FeedbackAlignment(network, feedback_scale=0.5, seed=0)
     assert [tuple(m.shape) for m in fa.feedback_matrices] == [(256, 128), (128, 10)]
     dfa = pepita_keras.DirectFeedbackAlignment(network, seed=0)
@@ -54,6 +54,6 @@ def test_feedback_is_seeded(rule):
 @pytest.mark.parametrize("scale", [0, 0.0, -0.05, -1.0, float("nan"), float("inf"), "big", True, None])
 @pytest.mark.parametrize("rule", ["pepita", "mempepita", "fa", "dfa", "drtp"])
 def test_every_rule_refuses_a_bad_feedback_scale(rule, scale):
-    network = pepita_keras.models.paper_fc((6, 6, 1), 4, hidden_units=(8,), seed=0)
+    network = pepita_keras.paper_networks.paper_fc((6, 6, 1), 4, hidden_units=(8,), seed=0)
     with pytest.raises(ValueError, match=rf"feedback_scale.*Received: feedback_scale={scale!r}"):
         RULES[rule](network, feedback_scale=scale)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pepita_keras import cli, experiment, figures, reproduce, results
+from pepita_keras import cli, experiment_config, figures, reproduce, results
 from pepita_keras.store import tracking
 
 
@@ -10,7 +10,7 @@ from pepita_keras.store import tracking
 def store(tmp_path_factory):
     folder = tmp_path_factory.mktemp("figures")
     uri = f"sqlite:///{folder / 'store.db'}"
-    config = experiment.load_config("fc_mnist_pepita").smoke_version().replace(epochs=3)
+    config = experiment_config.load_config("fc_mnist_pepita").smoke_version().replace(epochs=3)
     reproduce.reproduce(config, seeds=[0, 1], synthetic=True, run_root=folder / "runs",
                         tracking_uri=uri, verbose=0)
     return folder, uri, config

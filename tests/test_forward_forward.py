@@ -13,15 +13,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pepita_keras import build, experiment, models
+from pepita_keras import build, experiment_config, paper_networks
 from pepita_keras.rules.forward_forward import NORM_EPSILON, ForwardForward, embed_labels
 
 NUM_CLASSES, THRESHOLD = 3, 0.4
 
 
 def _model(local_steps=1, seed=0, dropout=0.0):
-    network = models.paper_fc((12,), None, hidden_units=(8, 6), use_bias=True, dropout=dropout,
-                              seed=seed)
+    network = paper_networks.paper_fc((12,), None, hidden_units=(8, 6), use_bias=True, dropout=dropout,
+                                      seed=seed)
     for layer in network.layers:  # biases away from 0, so their update matters
         if getattr(layer, "bias", None) is not None:
             layer.bias.assign(np.random.default_rng(seed).uniform(-0.3, 0.3, layer.bias.shape))
@@ -163,14 +163,14 @@ def test_negative_labels_are_always_wrong_and_vary_with_the_step():
 
 def test_a_network_with_a_classifier_head_is_refused_naming_the_layer():
     with pytest.raises(ValueError, match="layer 'output' .* activation 'softmax'"):
-        ForwardForward(models.paper_fc((12,), 3, hidden_units=(8,), dropout=0), num_classes=3)
+        ForwardForward(paper_networks.paper_fc((12,), 3, hidden_units=(8,), dropout=0), num_classes=3)
     with pytest.raises(ValueError, match="num_classes must be an integer in \\[2, 12\\)"):
-        ForwardForward(models.paper_fc((12,), None, hidden_units=(8,), dropout=0),
+        ForwardForward(paper_networks.paper_fc((12,), None, hidden_units=(8,), dropout=0),
                        num_classes=12)
 
 
 def test_the_ff_mnist_cell_builds_the_keras_io_network_and_optimizer():
-    config = experiment.load_config("ff_mnist")
+    config = experiment_config.load_config("ff_mnist")
     model = build.build_model(config, seed=0, steps_per_epoch=1)
     dense = [layer for layer in model.network.layers if isinstance(layer, keras.layers.Dense)]
     assert [(layer.units, layer.use_bias) for layer in dense] == [(500, True), (500, True)]
@@ -183,19 +183,19 @@ def test_the_ff_mnist_cell_builds_the_keras_io_network_and_optimizer():
     with pytest.raises(ValueError, match="momentum applies to optimizer='sgd' only"):
         config.replace(momentum=0.9)
     # Fields added for this cell stay out of every other config's params and digests.
-    assert not {"optimizer", "use_bias"} & set(experiment.load_config("fc_mnist_pepita")
-                                                .flatten())
+    assert not {"optimizer", "use_bias"} & set(experiment_config.load_config("fc_mnist_pepita")
+                                               .flatten())
 
 
 @pytest.mark.slow
 def test_forward_forward_learns_mnist_like_data():
-    from pepita_keras import epoch_data
+    from pepita_keras import input_pipeline
 
     # The cell's net and Adam(0.03), mini-batches of 50 with 3 local steps (measured: 90%
     # test accuracy after 3 epochs, 100% after 4, on these 3000 prototype-plus-noise images).
-    config = experiment.load_config("ff_mnist").replace(
+    config = experiment_config.load_config("ff_mnist").replace(
         batch_size=50, rule_kwargs=(("threshold", 1.5), ("local_steps", 3)))
-    (x, y), (x_test, y_test) = epoch_data.synthetic_arrays(config, 3000, 1000)
+    (x, y), (x_test, y_test) = input_pipeline.synthetic_arrays(config, 3000, 1000)
     keras.utils.set_random_seed(0)
     model = build.build_model(config, seed=0, steps_per_epoch=60)
     model.fit(x, y, batch_size=50, epochs=4, verbose=0, shuffle=False)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import pepita_keras
-from pepita_keras import models
+from pepita_keras import paper_networks
 
 pytestmark = [
     pytest.mark.skipif(importlib.util.find_spec("jax") is None,
@@ -31,16 +31,16 @@ KINDS = ("fc", "conv")
 
 def network(kind, seed=0):
     if kind == "fc":
-        return models.paper_fc((6, 6, 1), 4, hidden_units=(16,), dropout=0.0,
-                               use_bias=True, seed=seed)
-    return models.paper_conv((8, 8, 2), 4, filters=3, kernel_size=3,
-                             use_bias=True, seed=seed)
+        return paper_networks.paper_fc((6, 6, 1), 4, hidden_units=(16,), dropout=0.0,
+                                       use_bias=True, seed=seed)
+    return paper_networks.paper_conv((8, 8, 2), 4, filters=3, kernel_size=3,
+                                     use_bias=True, seed=seed)
 
 
 # Runs in the JAX subprocess.
 JAX_SCRIPT = "import sys\nimport numpy as np\nimport keras\nimport pepita_keras\n"
 # The same `network(kind)` as on this (TensorFlow) side, by its source.
-JAX_SCRIPT += "from pepita_keras import models\n" + inspect.getsource(network) + textwrap.dedent(
+JAX_SCRIPT += "from pepita_keras import paper_networks\n" + inspect.getsource(network) + textwrap.dedent(
     """
     assert keras.backend.backend() == "jax", keras.backend.backend()
     data = dict(np.load(sys.argv[1]))
@@ -55,7 +55,7 @@ JAX_SCRIPT += "from pepita_keras import models\n" + inspect.getsource(network) +
         out.update({f"{kind}_u{i}": np.asarray(u) for i, u in enumerate(updates)})
     # A short fit of a fresh network (with dropout) must learn the task.
     model = pepita_keras.PEPITA(
-        models.paper_fc((6, 6, 1), 4, hidden_units=(16,), seed=1), seed=1)
+        paper_networks.paper_fc((6, 6, 1), 4, hidden_units=(16,), seed=1), seed=1)
     model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
                   metrics=["accuracy"])
     x, y = data["x_train"], data["y_train"]

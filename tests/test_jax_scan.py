@@ -30,7 +30,7 @@ SCRIPT = textwrap.dedent(
     import numpy as np
     import keras
     import pepita_keras
-    from pepita_keras import models
+    from pepita_keras import paper_networks
 
     assert keras.backend.backend() == "jax"
     rng = np.random.default_rng(0)
@@ -42,7 +42,7 @@ SCRIPT = textwrap.dedent(
     for rule in ("PEPITA", "FeedbackAlignment"):
         for spe in (1, 4):
             model = getattr(pepita_keras, rule)(
-                models.paper_fc((6, 6, 1), 4, hidden_units=(16,), dropout=0.1, seed=0), seed=0)
+                paper_networks.paper_fc((6, 6, 1), 4, hidden_units=(16,), dropout=0.1, seed=0), seed=0)
             model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
                           metrics=["accuracy"], steps_per_execution=spe)
             history = model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0,
@@ -54,7 +54,7 @@ SCRIPT = textwrap.dedent(
             for name, values in history.history.items():
                 out[f"{key}_h_{name}"] = np.array(values)
             out[key + "_eval"] = np.array(model.evaluate(x, y, batch_size=32, verbose=0))
-    default = pepita_keras.PEPITA(models.paper_fc((6, 6, 1), 4, hidden_units=(16,)), seed=0)
+    default = pepita_keras.PEPITA(paper_networks.paper_fc((6, 6, 1), 4, hidden_units=(16,)), seed=0)
     default.compile(optimizer="sgd", metrics=["accuracy"])
     out["default_spe_on_cpu"] = np.array(default.steps_per_execution)
     np.savez(sys.argv[1], **out)
@@ -96,10 +96,10 @@ REPRODUCE_SCRIPT = textwrap.dedent(
     """
     import sys
     import numpy as np
-    from pepita_keras import experiment, jax_step, reproduce
+    from pepita_keras import experiment_config, jax_step, reproduce
 
     # What a GPU runs (many steps per dispatch by default), forced on this CPU.
-    config = experiment.load_config("fc_mnist_pepita").smoke_version().replace(epochs=2)
+    config = experiment_config.load_config("fc_mnist_pepita").smoke_version().replace(epochs=2)
     out = {}
     for spe in (1, 3):
         jax_step.default_steps_per_execution = lambda spe=spe: spe

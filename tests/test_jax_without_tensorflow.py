@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 
 import pepita_keras
-from pepita_keras import epoch_data
+from pepita_keras import input_pipeline
 from pepita_keras.store import tracking
 
 pytestmark = [
@@ -76,7 +76,7 @@ CHILD = textwrap.dedent(
 
     import pepita_keras  # first: it chooses the backend before Keras is imported
     import keras
-    from pepita_keras import callbacks, cli, datasets, epoch_data, models
+    from pepita_keras import callbacks, cli, datasets, input_pipeline, paper_networks
 
     assert keras.backend.backend() == "jax", keras.backend.backend()
     data_dir, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
@@ -111,7 +111,7 @@ CHILD = textwrap.dedent(
         report["unbatched_error"] = str(error)
     # EpochData (pepita reproduce's batches): written out for the TF side.
     arrays_for_epochs = ((x[:50], y[:50]), (x_test[:20], y_test[:20]))
-    epochs = epoch_data.EpochData(arrays_for_epochs, 16, 8)
+    epochs = input_pipeline.EpochData(arrays_for_epochs, 16, 8)
     for seed, epoch in ((0, 0), (0, 1), (5, 3)):
         arrays[f"epochdata_{seed}_{epoch}_y"] = np.concatenate(
             [b[1] for b in epochs.train(seed, epoch)])
@@ -121,8 +121,8 @@ CHILD = textwrap.dedent(
     probe = (x[:32], y[:32])
     for name in RULES:
         rule = getattr(pepita_keras, name)
-        network = models.paper_fc((28, 28, 1), 10, hidden_units=(32,), dropout=0.0,
-                                  use_bias=True, seed=1)
+        network = paper_networks.paper_fc((28, 28, 1), 10, hidden_units=(32,), dropout=0.0,
+                                          use_bias=True, seed=1)
         model = rule(network, seed=1)
         model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
                       metrics=["accuracy"])
@@ -234,18 +234,18 @@ def test_datasets_read_the_files_and_reshuffle_by_seed(tf_free):
     assert "batch_size" in report["unbatched_error"] and "tensorflow" in report["unbatched_error"]
 
 
-def test_epoch_data_gives_tensorflow_batches(tf_free):
+def test_input_pipeline_gives_tensorflow_batches(tf_free):
     """`pepita reproduce`'s batches: the same (seed, epoch) order on both backends."""
     _, arrays, _, written = tf_free
     x = written["train"][0][:50, ..., None].astype("float32") / 255.0
     y = written["train"][1][:50].astype("int32")
     x_test = written["t10k"][0][:20, ..., None].astype("float32") / 255.0
     y_test = written["t10k"][1][:20].astype("int32")
-    data = epoch_data.EpochData(((x, y), (x_test, y_test)), 16, 8)
+    data = input_pipeline.EpochData(((x, y), (x_test, y_test)), 16, 8)
     for seed, epoch in ((0, 0), (0, 1), (5, 3)):
         tf_labels = np.concatenate([b[1] for b in data.train(seed, epoch).as_numpy_iterator()])
         np.testing.assert_array_equal(arrays[f"epochdata_{seed}_{epoch}_y"], tf_labels)
-        np.testing.assert_array_equal(tf_labels, y[epoch_data.epoch_order(seed, epoch, 50)])
+        np.testing.assert_array_equal(tf_labels, y[input_pipeline.epoch_order(seed, epoch, 50)])
     np.testing.assert_array_equal(arrays["epochdata_test_y"], y_test)
 
 

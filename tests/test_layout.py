@@ -2,6 +2,9 @@
 
 import ast
 import pathlib
+import subprocess
+import sys
+import textwrap
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "pepita_keras"
 
@@ -58,3 +61,40 @@ def test_core_has_no_backend_branch():
     source = (PACKAGE / "core.py").read_text()
     assert "backend()" not in source
     assert not [m for m in _top_level_imports(PACKAGE / "core.py") if "jax" in m]
+
+
+def test_renamed_modules_import_under_their_old_names_with_a_warning():
+    # Run in a fresh interpreter: this process may have imported the old names already.
+    script = textwrap.dedent("""
+        import importlib, sys, warnings
+        import pepita_keras
+        from pepita_keras import _renamed
+        for old, new in _renamed.RENAMED.items():
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                module = importlib.import_module(old)
+            assert module is importlib.import_module(new) is sys.modules[old], old
+            assert [w.category for w in caught] == [DeprecationWarning], (old, caught)
+            assert new in str(caught[0].message), caught[0].message
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            from pepita_keras import build, experiment_config
+            assert experiment_config.build_model is build.build_model
+        assert [w.category for w in caught] == [DeprecationWarning], caught
+        print("ok")
+        """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=300)
+    assert result.stdout.strip() == "ok", result.stderr
+
+
+def test_the_old_module_names_are_only_aliases():
+    # Each old file is the three-line alias; nothing else may grow back there.
+    from pepita_keras import _renamed
+
+    for old in _renamed.RENAMED:
+        source = (PACKAGE / f"{old.split('.')[-1]}.py").read_text()
+        code = [n for n in ast.parse(source).body
+                if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]
+        assert ast.unparse(code) == ("from pepita_keras import _renamed\n"
+                                     "_renamed.alias(__name__)"), old

@@ -34,7 +34,7 @@ def _fc(dropout=0.0, use_bias=True, seed=0):
 
 
 def _conv(seed=0):
-    return pepita_keras.models.paper_conv(
+    return pepita_keras.paper_networks.paper_conv(
         input_shape=(6, 6, 1), num_classes=4, filters=3, kernel_size=3, seed=seed
     )
 

@@ -20,7 +20,7 @@ import time
 import numpy as np
 import pytest
 
-from pepita_keras import callbacks, experiment, reproduce, results
+from pepita_keras import callbacks, experiment_config, reproduce, results
 from pepita_keras.store import checkpoints, dataset_inputs, migrate, plots, recorder, tracking
 
 SEED_ARTIFACTS = {"learning_curves.png", "history.json", "alignment.json", "environment.json"}
@@ -50,7 +50,7 @@ def clone(tmp_path_factory):
     root = tmp_path_factory.mktemp("clone")
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     uri = _clone_store(root)
-    config = experiment.load_config("fc_mnist_pepita").smoke_version().replace(epochs=2)
+    config = experiment_config.load_config("fc_mnist_pepita").smoke_version().replace(epochs=2)
     previous = os.getcwd()
     os.chdir(elsewhere)
     try:
@@ -172,7 +172,7 @@ def test_a_run_on_real_files_records_their_sha256(tmp_path, mlflow_template_uri,
     from test_reproductions import write_fake_datasets
 
     data = write_fake_datasets(tmp_path / "data", cifar=False)
-    config = experiment.load_config("fc_mnist_bp").smoke_version()
+    config = experiment_config.load_config("fc_mnist_bp").smoke_version()
     in_folder(tmp_path)
     reproduce.reproduce(config, seeds=[0], data_dir=data, verify=False,
                         run_root=tmp_path / "runs", tracking_uri=mlflow_template_uri, verbose=0)
@@ -210,7 +210,7 @@ def mlflow_template_uri(tmp_path, monkeypatch):
 # Migrating a store written before these changes.
 # ---------------------------------------------------------------------------
 def _three_epochs():
-    return experiment.load_config("fc_mnist_pepita").replace(epochs=3)
+    return experiment_config.load_config("fc_mnist_pepita").replace(epochs=3)
 
 
 def _old_store(root, old_artifacts):
@@ -309,7 +309,7 @@ def test_migrate_store_upgrades_old_runs_once(tmp_path, in_folder):
     assert not (tmp_path / "reproductions").exists()
 
     # The table reads the migrated store as before (percent).
-    config = experiment.load_config("fc_mnist_pepita").replace(epochs=3)
+    config = experiment_config.load_config("fc_mnist_pepita").replace(epochs=3)
     cell = results.collect(client, configs={"fc_mnist_pepita": config})["fc_mnist_pepita"]
     assert cell.finals == pytest.approx({0: 97.0, 1: 98.0})
 
@@ -369,10 +369,10 @@ def _config_change(tmp_path, monkeypatch):
     """A tiny fc_mnist_bp shipped config, the `--set` version that replaces it, and run options."""
     from test_reproductions import write_fake_datasets
 
-    base = experiment.load_config("fc_mnist_bp").replace(
+    base = experiment_config.load_config("fc_mnist_bp").replace(
         epochs=1, train_examples=256, test_examples=100)
     shipped = {"fc_mnist_bp": base}
-    monkeypatch.setattr(experiment, "shipped_config", lambda name: shipped.get(name))
+    monkeypatch.setattr(experiment_config, "shipped_config", lambda name: shipped.get(name))
     # The fake files stand in for the official ones (the data is not what these tests vary).
     monkeypatch.setattr(dataset_inputs, "unofficial_data_digest", lambda dataset, inputs: None)
     options = dict(data_dir=write_fake_datasets(tmp_path / "data", cifar=False), verify=False,
@@ -507,7 +507,7 @@ def test_resuming_a_run_recorded_with_0_based_steps_asks_for_migrate_store_first
         tmp_path, monkeypatch, mlflow_template_uri):
     from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric
 
-    config = experiment.load_config("fc_mnist_bp").smoke_version().replace(epochs=2)
+    config = experiment_config.load_config("fc_mnist_bp").smoke_version().replace(epochs=2)
     original = callbacks.MLflowMetricsCallback.on_epoch_end
 
     def stop_after_first_epoch(self, epoch, logs=None):
@@ -563,7 +563,7 @@ def test_merged_gpu_runs_keep_everything_and_show_beside_the_cell(tmp_path, monk
 
     from pepita_keras.store import merge as store_merge
 
-    config = experiment.load_config("fc_mnist_pepita").smoke_version().replace(epochs=2)
+    config = experiment_config.load_config("fc_mnist_pepita").smoke_version().replace(epochs=2)
     here = f"sqlite:///{tmp_path / 'here' / 'tracking.db'}"
     reproduce.reproduce(config, seeds=[0], synthetic=True, run_root=tmp_path / "runs_here",
                         tracking_uri=here, verbose=0)
@@ -629,7 +629,7 @@ def test_merged_gpu_runs_keep_everything_and_show_beside_the_cell(tmp_path, monk
 def test_a_second_run_folder_adds_its_seeds_to_the_cells_parent(tmp_path):
     # Seeds of one cell started from two run folders (another --run-root, a
     # fresh machine) share one parent: MLflow shows the cell's mean over all.
-    config = experiment.load_config("fc_mnist_pepita").smoke_version().replace(epochs=1)
+    config = experiment_config.load_config("fc_mnist_pepita").smoke_version().replace(epochs=1)
     uri = f"sqlite:///{tmp_path / 'store.db'}"
     first, _ = reproduce.reproduce(config, seeds=[0], synthetic=True, run_root=tmp_path / "a",
                                    tracking_uri=uri, verbose=0)
@@ -653,7 +653,7 @@ def test_a_second_run_folder_adds_its_seeds_to_the_cells_parent(tmp_path):
 # ---------------------------------------------------------------------------
 def test_migrate_store_joins_split_parents_and_tidies_what_older_versions_logged(
         tmp_path, monkeypatch):
-    config = experiment.load_config("fc_mnist_pepita").smoke_version().replace(epochs=2)
+    config = experiment_config.load_config("fc_mnist_pepita").smoke_version().replace(epochs=2)
     uri = f"sqlite:///{tmp_path / 'store.db'}"
     # One cell, its seeds started from two run folders by a version that gave
     # each folder its own parent: two parents of one name.
@@ -710,7 +710,7 @@ def test_joining_parents_settles_a_seed_that_ended_from_the_other_folder(tmp_pat
     # Seed 0 killed under one parent (KILLED, seed 0 unfinished), then run to
     # the end from another folder by a version that made a second parent: once
     # joined, the cell has no unfinished seed and its parent is FINISHED.
-    config = experiment.load_config("fc_mnist_pepita").smoke_version().replace(epochs=1)
+    config = experiment_config.load_config("fc_mnist_pepita").smoke_version().replace(epochs=1)
     uri = f"sqlite:///{tmp_path / 'store.db'}"
     finalize = recorder.SeedRecorder.completed
 
@@ -748,7 +748,7 @@ def test_a_kill_while_the_model_is_logged_leaves_one_complete_model(
         tmp_path, monkeypatch, mlflow_uri):
     from mlflow.entities import LoggedModelStatus
 
-    config = experiment.load_config("fc_mnist_bp").smoke_version()
+    config = experiment_config.load_config("fc_mnist_bp").smoke_version()
     run = dict(seeds=[0], synthetic=True, run_root=tmp_path / "runs", verbose=0)
     real_log = tracking.log_keras_model
 

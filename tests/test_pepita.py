@@ -56,7 +56,7 @@ def test_mlp_updates_match_numpy_reference(float64, rng, use_bias, last_layer_er
 
 @pytest.mark.parametrize("last_layer_error", ["modulated", "clean"])
 def test_conv_updates_match_numpy_reference(float64, rng, last_layer_error):
-    network = pepita_keras.models.paper_conv(
+    network = pepita_keras.paper_networks.paper_conv(
         input_shape=(8, 8, 2), num_classes=3, filters=4, kernel_size=3, seed=1
     )
     model = pepita_keras.PEPITA(
@@ -157,7 +157,7 @@ def test_fit_with_sgd_momentum_equals_official_update(rng):
 def _train(seed, x, y, steps=3):
     keras.utils.set_random_seed(123)  # unrelated global state must not matter
     model = pepita_keras.PEPITA(
-        pepita_keras.models.paper_fc((6, 6, 1), 4, hidden_units=(16,), seed=7),
+        pepita_keras.paper_networks.paper_fc((6, 6, 1), 4, hidden_units=(16,), seed=7),
         seed=seed,
     )
     model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
@@ -266,7 +266,7 @@ def test_xla_step_matches_default_step(rng):
     x, y, _ = _batch(rng, 16, (8, 8, 1), 3)
     results = []
     for jit in (False, True):
-        network = pepita_keras.models.paper_conv((8, 8, 1), 3, filters=2, kernel_size=3, seed=0)
+        network = pepita_keras.paper_networks.paper_conv((8, 8, 1), 3, filters=2, kernel_size=3, seed=0)
         model = pepita_keras.PEPITA(network, seed=0)
         model.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=jit)
         model.fit(x, y, batch_size=8, shuffle=False, verbose=0)

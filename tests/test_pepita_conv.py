@@ -20,7 +20,7 @@ RTOL = 1e-6
 
 def _net(channels=1, filters=4, use_bias=False, seed=1):
     # 8×8 input, 5×5 kernel: 4×4 = 16 output positions, pooled to 2×2.
-    return pepita_keras.models.paper_conv(
+    return pepita_keras.paper_networks.paper_conv(
         input_shape=(8, 8, channels), num_classes=3, filters=filters,
         kernel_size=5, use_bias=use_bias, seed=seed,
     )

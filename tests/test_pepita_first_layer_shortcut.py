@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import pepita_keras
-from pepita_keras import models
+from pepita_keras import paper_networks
 
 
 def _x(batch, shape=(28, 28, 1)):
@@ -19,7 +19,7 @@ def _x(batch, shape=(28, 28, 1)):
 
 
 def test_shortcut_taken_for_the_paper_fc_net():
-    model = pepita_keras.PEPITA(models.paper_fc(seed=0), seed=0)
+    model = pepita_keras.PEPITA(paper_networks.paper_fc(seed=0), seed=0)
     assert model.first_layer_shortcut_applies(_x(64))
     # (C × d)(d × H) costs more than the (B × d)(d × H) it replaces when B ≤ C.
     assert not model.first_layer_shortcut_applies(_x(8))
@@ -28,7 +28,7 @@ def test_shortcut_taken_for_the_paper_fc_net():
 @pytest.mark.parametrize(
     "network",
     [
-        lambda: models.paper_conv(seed=0),
+        lambda: paper_networks.paper_conv(seed=0),
         # Input dropout: the mask does not commute with the low-rank F e.
         lambda: keras.Sequential([
             keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dropout(0.2),
@@ -45,8 +45,8 @@ def test_shortcut_not_taken_where_the_first_layer_is_not_linear_in_x(network):
 @pytest.mark.parametrize("modulation_sign", [1, -1])
 def test_shortcut_equals_the_two_full_passes(rng, modulation_sign):
     def build():
-        network = models.paper_fc((5, 5, 1), 3, hidden_units=(12, 7), use_bias=True,
-                                  dropout=0.3, seed=0)
+        network = paper_networks.paper_fc((5, 5, 1), 3, hidden_units=(12, 7), use_bias=True,
+                                          dropout=0.3, seed=0)
         return pepita_keras.PEPITA(network, feedback_scale=2.0,
                                    modulation_sign=modulation_sign, seed=3)
 

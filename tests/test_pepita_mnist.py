@@ -17,7 +17,7 @@ from pepita_keras import datasets
 def test_pepita_reaches_95_percent_on_real_mnist_in_3_epochs():
     data = datasets.load("mnist", batch_size=64, seed=0)
     assert (data.num_train, data.num_test) == (60000, 10000)
-    network = pepita_keras.models.paper_fc(data.input_shape, data.num_classes, seed=0)
+    network = pepita_keras.paper_networks.paper_fc(data.input_shape, data.num_classes, seed=0)
     model = pepita_keras.PEPITA(network, seed=0)
     model.compile(
         optimizer=keras.optimizers.SGD(0.1, momentum=0.9), metrics=["accuracy"]

@@ -146,7 +146,7 @@ def test_time_local_compute_updates_is_the_sum_of_both_halves(rng):
 def test_normalization_under_mixed_precision_does_not_overflow(rng):
     # 64 × 1024 ReLU activations of order 1: Σh² ≈ 6e4 > float16's max 65504.
     keras.config.set_dtype_policy("mixed_float16")
-    network = pepita_keras.models.paper_fc((8, 8, 1), 10, hidden_units=(1024,), seed=0)
+    network = pepita_keras.paper_networks.paper_fc((8, 8, 1), 10, hidden_units=(1024,), seed=0)
     model = pepita_keras.PEPITA(network, normalize_activations=True, seed=0)
     x = rng.uniform(0, 8, size=(64, 8, 8, 1)).astype("float32")
     hidden = model.forward(x).outputs[0].numpy().astype("float64")

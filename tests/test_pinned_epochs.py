@@ -14,7 +14,7 @@ import json
 
 import pytest
 
-from pepita_keras import experiment, reproduce
+from pepita_keras import experiment_config, reproduce
 from pepita_keras.store import checkpoints, provenance
 
 PINNED = {
@@ -52,7 +52,7 @@ def test_first_epochs_equal_the_pinned_runs(cell, tmp_path, monkeypatch):
     monkeypatch.setattr(checkpoints.EpochCheckpoint, "on_epoch_end",
                         stop_after_the_pinned_epochs)
     with pytest.raises(KeyboardInterrupt):
-        reproduce.reproduce(experiment.load_config(cell), seeds=[0], run_root=tmp_path / "runs",
+        reproduce.reproduce(experiment_config.load_config(cell), seeds=[0], run_root=tmp_path / "runs",
                             tracking_uri=f"sqlite:///{tmp_path / 'store.db'}", verbose=0)
     state = json.loads((tmp_path / "runs" / cell / "seed0" / checkpoints.STATE_FILE).read_text())
     assert state["history"]["val_accuracy"] == expected

@@ -4,14 +4,14 @@ import json
 
 import pytest
 
-from pepita_keras import experiment, plan, reproduce
+from pepita_keras import experiment_config, plan, reproduce
 from pepita_keras.store import tracking
 
 
 @pytest.fixture
 def trained(tmp_path, mlflow_uri):
     """A 2-epoch synthetic fc_mnist_bp smoke seed 0, finished, in a fresh store."""
-    config = experiment.load_config("fc_mnist_bp").smoke_version().replace(epochs=2)
+    config = experiment_config.load_config("fc_mnist_bp").smoke_version().replace(epochs=2)
     run_root = tmp_path / "runs"
     reproduce.reproduce(config, seeds=[0], synthetic=True, run_root=run_root, verbose=0)
     return config, run_root, mlflow_uri

@@ -7,7 +7,7 @@ import keras
 import pytest
 
 import pepita_keras
-from pepita_keras import experiment, registry
+from pepita_keras import experiment_config, registry
 
 
 def test_every_exported_rule_is_registered_once_with_its_declaration():
@@ -26,7 +26,7 @@ def test_every_exported_rule_is_registered_once_with_its_declaration():
     # The paper's table order, and the defaults configs inherit.
     assert list(infos)[:4] == ["bp", "fa", "dfa", "drtp"]
     assert dict(infos["pepita"].defaults) == {"feedback_scale": 0.05}
-    assert experiment.RULE_LABELS == {name: info.label for name, info in infos.items()}
+    assert experiment_config.RULE_LABELS == {name: info.label for name, info in infos.items()}
 
 
 def test_an_unknown_rule_names_the_known_ones():
@@ -36,8 +36,8 @@ def test_an_unknown_rule_names_the_known_ones():
 
 
 def test_reading_the_registry_imports_neither_keras_nor_tensorflow():
-    script = ("import sys; from pepita_keras import registry, experiment; registry.rules(); "
-              "experiment.load_config('fc_mnist_pepita'); "
+    script = ("import sys; from pepita_keras import registry, experiment_config; registry.rules(); "
+              "experiment_config.load_config('fc_mnist_pepita'); "
               "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             timeout=120)

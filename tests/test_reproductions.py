@@ -25,11 +25,12 @@ import time
 import numpy as np
 import pytest
 
-from pepita_keras import cli, config_files, epoch_data, experiment, reproduce, results
+from pepita_keras import (build, cli, config_files, experiment_config, input_pipeline, reproduce,
+                          results)
 from pepita_keras.store import provenance, recorder, tracking
 
 # The shipped cells' helpers and paper numbers (reproductions/configs/common.py).
-COMMON = experiment.shipped_common()
+COMMON = experiment_config.shipped_common()
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "reproductions" / "configs"
@@ -123,7 +124,7 @@ def test_one_config_per_table_cell_and_iclr_rows():
 
 @pytest.mark.parametrize("name", ALL_CONFIGS)
 def test_config_loads_with_documented_command_and_paper_settings(name):
-    config = experiment.load_config(CONFIG_DIR / f"{name}.py")
+    config = experiment_config.load_config(CONFIG_DIR / f"{name}.py")
     assert config.name == name
     doc = ast.get_docstring(ast.parse((CONFIG_DIR / f"{name}.py").read_text()))
     # The docstring is for people; it shows the command the typed fields give.
@@ -195,7 +196,7 @@ def test_config_loads_with_documented_command_and_paper_settings(name):
 def test_learning_rate_schedule_decays_at_epoch_starts():
     config = COMMON.paper_cell("pepita", "fc", "mnist")
     spe = 7
-    schedule = experiment.learning_rate_schedule(config, spe)
+    schedule = build.learning_rate_schedule(config, spe)
     # The batch with optimizer.iterations == step belongs to epoch step // spe.
     for step in (0, 60 * spe - 1, 60 * spe, 90 * spe - 1, 90 * spe, 100 * spe - 1):
         epoch = step // spe
@@ -207,12 +208,12 @@ def test_learning_rate_schedule_decays_at_epoch_starts():
 def test_config_file_states_every_setting_that_differs_from_the_defaults(name):
     # big_vision style: what a cell changes is written in its own file, not
     # chosen by a branch in a shared helper.
-    config = experiment.load_config(CONFIG_DIR / f"{name}.py")
+    config = experiment_config.load_config(CONFIG_DIR / f"{name}.py")
     tree = ast.parse((CONFIG_DIR / f"{name}.py").read_text())
     stated = {node.arg for node in ast.walk(tree) if isinstance(node, ast.keyword)}
-    defaults = experiment.ExperimentConfig(name="-", rule=config.rule,
-                                           architecture=config.architecture,
-                                           dataset=config.dataset)
+    defaults = experiment_config.ExperimentConfig(name="-", rule=config.rule,
+                                                  architecture=config.architecture,
+                                                  dataset=config.dataset)
     for field in ("batch_size", "learning_rate", "dropout", "weight_decay", "epochs",
                   "momentum", "hidden_activation", "output_activation"):
         if getattr(config, field) != getattr(defaults, field):
@@ -225,7 +226,7 @@ def test_config_validation_echoes_bad_values():
     with pytest.raises(ValueError, match="epochs=0"):
         COMMON.paper_cell("bp", "fc", "mnist", epochs=0)
     with pytest.raises(ValueError, match="nope"):
-        experiment.load_config("nope")
+        experiment_config.load_config("nope")
     with pytest.raises(ValueError, match="'1,1'"):
         cli.parse_seeds("1,1")
     assert cli.parse_seeds("0-2,5") == [0, 1, 2, 5]
@@ -240,9 +241,9 @@ def test_flatten_covers_every_field():
 
 
 def test_epoch_order_depends_only_on_seed_and_epoch():
-    a = epoch_data.epoch_order(3, 7, 50)
+    a = input_pipeline.epoch_order(3, 7, 50)
     assert np.array_equal(a, np.random.default_rng([3, 7]).permutation(50))
-    assert not np.array_equal(a, epoch_data.epoch_order(3, 8, 50))
+    assert not np.array_equal(a, input_pipeline.epoch_order(3, 8, 50))
     assert sorted(a) == list(range(50))
 
 
@@ -254,7 +255,7 @@ def test_epoch_order_depends_only_on_seed_and_epoch():
     pytest.param(name, marks=pytest.mark.slow) if name == "ff_mnist" else name
     for name in ALL_CONFIGS])
 def test_smoke(name, fake_data):
-    config = experiment.load_config(CONFIG_DIR / f"{name}.py").smoke_version()
+    config = experiment_config.load_config(CONFIG_DIR / f"{name}.py").smoke_version()
     history = reproduce.smoke_run(config, data_dir=fake_data, verify=False)
     assert len(history["val_accuracy"]) == config.epochs == 1
     assert np.isfinite(history["loss"]).all()
@@ -265,7 +266,7 @@ def test_smoke(name, fake_data):
 # MLflow: one parent per cell, one nested run per seed, params/metrics/artifacts.
 # ---------------------------------------------------------------------------
 def test_mlflow_parent_with_nested_seed_runs(tmp_path, fake_data, mlflow_uri):
-    config = experiment.load_config("fc_mnist_pepita").smoke_version().replace(epochs=2)
+    config = experiment_config.load_config("fc_mnist_pepita").smoke_version().replace(epochs=2)
     parent, _ = reproduce.reproduce(config, seeds=[0, 1], data_dir=fake_data, verify=False,
                                     run_root=tmp_path / "runs", verbose=0)
     client = tracking.client(mlflow_uri)
@@ -335,7 +336,7 @@ def test_results_marks_cells_not_run(tmp_path, mlflow_uri):
     client = tracking.client(mlflow_uri)
     names = ("fc_cifar10_bp", "fc_mnist_bp", "iclr_fc_mnist_pepita_base",
              "conv_mnist_pepita_local")
-    configs = {n: experiment.load_config(n) for n in names}
+    configs = {n: experiment_config.load_config(n) for n in names}
     readme = results.write_results(results.collect(client, configs=configs), tmp_path)
     rows = {name: next(line for line in readme.read_text().splitlines()
                        if line.startswith(f"| `{name}`")) for name in names}
@@ -376,7 +377,7 @@ def test_results_say_whether_each_cell_matches_the_paper_and_why_not(tmp_path, m
     curves = {0: {"train_accuracy": [90.0], "test_accuracy": [90.0]}}
     finals = {"near": paper_mean - tolerance, "far": paper_mean - tolerance - 0.01,
               "unexplained": paper_mean + tolerance + 0.01}
-    cells = {name: results.CellResult(experiment.load_config(name), finals={0: value},
+    cells = {name: results.CellResult(experiment_config.load_config(name), finals={0: value},
                                       histories=curves)
              for name, value in finals.items()}
     text = results.write_results(cells, tmp_path / "out", plots=False).read_text()
@@ -485,10 +486,10 @@ def test_cli_results_writes_table(tmp_path, mlflow_uri, capsys):
 
 def test_resume_refuses_a_changed_training_setting_but_not_a_changed_note(
         tmp_path, fake_data, mlflow_uri):
-    config = experiment.load_config("fc_mnist_bp").smoke_version()
+    config = experiment_config.load_config("fc_mnist_bp").smoke_version()
     run = dict(data_dir=fake_data, verify=False, run_root=tmp_path, verbose=0)
     reproduce.reproduce(config, seeds=[0], **run)
-    reproduce.reproduce(config.replace(notes="edited", smoke=experiment.SmokeSettings(9, 9, 1)),
+    reproduce.reproduce(config.replace(notes="edited", smoke=experiment_config.SmokeSettings(9, 9, 1)),
                         seeds=[0], **run)
     with pytest.raises(ValueError, match="different config") as refused:
         reproduce.reproduce(config.replace(learning_rate=0.5), seeds=[0], **run)
@@ -521,7 +522,7 @@ def test_diverged_seeds_stop_fail_and_are_never_averaged(tmp_path, fake_data, ml
     # `loss nan`, then "final test accuracy 7.42%", exit 0, FINISHED).
     source = tmp_path / "exploding.py"
     source.write_text(
-        "from common import paper_cell\nfrom pepita_keras.experiment import SmokeSettings\n\n\n"
+        "from common import paper_cell\nfrom pepita_keras.experiment_config import SmokeSettings\n\n\n"
         "def get_config():\n"
         "    return paper_cell('pepita', 'fc', 'mnist', learning_rate=1e8,\n"
         "                      smoke=SmokeSettings(train_examples=256, test_examples=64,"
@@ -554,7 +555,7 @@ def test_diverged_seeds_stop_fail_and_are_never_averaged(tmp_path, fake_data, ml
     state_text = (tmp_path / "runs" / "exploding-smoke" / "seed0" / "state.json").read_text()
     json.loads(state_text, parse_constant=_reject_constant)
 
-    config = experiment.load_config(source).smoke_version()
+    config = experiment_config.load_config(source).smoke_version()
     cell = results.collect(client, configs={config.name: config}, include_smoke=True)[config.name]
     assert cell.n == 0 and cell.mean is None
     assert cell.diverged == {0: 1, 1: 1}
@@ -569,7 +570,7 @@ def test_diverged_seeds_stop_fail_and_are_never_averaged(tmp_path, fake_data, ml
 
 
 def test_only_runs_with_the_shipped_settings_count_for_a_cell(tmp_path, mlflow_uri):
-    shipped = experiment.load_config("fc_mnist_bp")
+    shipped = experiment_config.load_config("fc_mnist_bp")
     changed = cli.configure(shipped, epochs=1, train_examples=300, test_examples=100)
     assert changed.run_name.startswith("fc_mnist_bp-custom-")
     reproduce.reproduce(changed, seeds=[0], synthetic=True, run_root=tmp_path, verbose=0)
@@ -590,7 +591,7 @@ def test_unfinished_runs_with_other_settings_show_their_last_epoch(tmp_path, mlf
                                                                   monkeypatch):
     # A custom run stopped before it completed (killed, or still running) is
     # listed with how far it got, never as a completed seed.
-    changed = cli.configure(experiment.load_config("fc_mnist_bp"), epochs=1,
+    changed = cli.configure(experiment_config.load_config("fc_mnist_bp"), epochs=1,
                             train_examples=300, test_examples=100)
 
     def killed(*args, **kwargs):
@@ -618,7 +619,7 @@ def test_a_seed_run_again_from_another_folder_supersedes_its_unfinished_run(
         tmp_path, mlflow_uri, monkeypatch, capsys):
     # Seed 0 killed in one run folder, then run to the end from another: the
     # table counts the completed run (its whole curve), not a partial seed.
-    config = cli.configure(experiment.load_config("fc_mnist_bp"), epochs=2,
+    config = cli.configure(experiment_config.load_config("fc_mnist_bp"), epochs=2,
                            train_examples=300, test_examples=100)
     finalize = recorder.SeedRecorder.completed
 
@@ -677,14 +678,14 @@ def test_a_user_copy_of_a_config_runs_under_its_own_name(tmp_path):
         "def get_config():\n"
         "    return paper_cell('bp', 'fc', 'mnist', learning_rate=0.5)\n"
     )
-    config = experiment.load_config(source)
+    config = experiment_config.load_config(source)
     assert config.name == config.run_name == "my_faster_bp"
     assert "my_faster_bp" not in results.shipped_configs()
     # The same edit in a file named like the shipped cell is a custom run of it.
     twin = tmp_path / "fc_mnist_bp.py"
     twin.write_text(source.read_text())
-    assert experiment.load_config(twin).run_name.startswith("fc_mnist_bp-custom-")
-    assert experiment.load_config("fc_mnist_bp").run_name == "fc_mnist_bp"
+    assert experiment_config.load_config(twin).run_name.startswith("fc_mnist_bp-custom-")
+    assert experiment_config.load_config("fc_mnist_bp").run_name == "fc_mnist_bp"
 
 
 def test_results_never_replace_a_table_with_fewer_completed_seeds(tmp_path, mlflow_uri):
@@ -732,7 +733,7 @@ def test_two_processes_of_one_cell_train_each_seed_once(tmp_path):
 
 
 def test_set_overrides_any_config_field_and_refuses_unknown_keys():
-    config = experiment.load_config("conv_mnist_pepita")
+    config = experiment_config.load_config("conv_mnist_pepita")
     changed = config.with_overrides([
         "learning_rate=0.05", "lr_decay_epochs=(20, 40)", "rule_kwargs.conv_update=local",
         "rule_kwargs.feedback_scale=0.1", "smoke.epochs=2", "train_examples=None",

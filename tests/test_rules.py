@@ -11,7 +11,7 @@ Forward-Forward's head-less network (its own num_classes, threshold, local steps
 import keras
 import pytest
 
-from pepita_keras import models
+from pepita_keras import paper_networks
 from tests.harness import RULES, mlp, run_rule_test
 
 
@@ -42,7 +42,7 @@ CASES = {
     "pepita": (
         "pepita",
         dict(feedback_scale=0.1, seed=9),
-        lambda: models.paper_fc((6, 6, 1), 4, hidden_units=(16,), seed=2),
+        lambda: paper_networks.paper_fc((6, 6, 1), 4, hidden_units=(16,), seed=2),
     ),
     "pepita_variants": (
         "pepita",
@@ -52,7 +52,7 @@ CASES = {
     "pepita_official_conv": (
         "pepita",
         dict(conv_update="official", feedback_scale=2.0, last_layer_error="clean", seed=2),
-        lambda: models.paper_conv((8, 8, 1), 3, filters=4, kernel_size=5, seed=1),
+        lambda: paper_networks.paper_conv((8, 8, 1), 3, filters=4, kernel_size=5, seed=1),
     ),
     "mempepita": (
         "mempepita",
@@ -75,14 +75,14 @@ CASES = {
     "ff": (
         "ff",
         dict(num_classes=3, threshold=0.5, local_steps=2, seed=4),
-        lambda: models.paper_fc((12,), None, hidden_units=(8, 6), use_bias=True, dropout=0,
-                                seed=0),
+        lambda: paper_networks.paper_fc((12,), None, hidden_units=(8, 6), use_bias=True, dropout=0,
+                                        seed=0),
     ),
     "drtp_sigmoid_output": (
         "drtp",
         dict(feedback_scale=0.1, seed=1),
-        lambda: models.paper_fc((6,), 3, hidden_units=(8,), use_bias=True, seed=0,
-                                hidden_activation="tanh", output_activation="sigmoid"),
+        lambda: paper_networks.paper_fc((6,), 3, hidden_units=(8,), use_bias=True, seed=0,
+                                        hidden_activation="tanh", output_activation="sigmoid"),
     ),
 }
 

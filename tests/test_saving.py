@@ -17,7 +17,7 @@ from pepita_keras.saving import load_model
 
 @pytest.fixture
 def saved(tmp_path):
-    network = pepita_keras.models.paper_fc((6, 6, 1), 4, hidden_units=(8,), seed=0)
+    network = pepita_keras.paper_networks.paper_fc((6, 6, 1), 4, hidden_units=(8,), seed=0)
     model = pepita_keras.PEPITA(network, seed=0)
     model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), metrics=["accuracy"])
     path = tmp_path / "model.keras"

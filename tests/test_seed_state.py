@@ -1,11 +1,12 @@
 """A seed's run-folder record (`state.json`) as `SeedState`: round trip, older folders, bad files."""
 
 import json
+import re
 
 import pytest
 
-from pepita_keras import experiment
-from pepita_keras.store import json_files, recorder
+from pepita_keras import experiment_config
+from pepita_keras.store import json_files, recorder, seed_state
 from pepita_keras.store.seed_state import STATE_FILE, SeedState
 
 
@@ -24,7 +25,7 @@ def test_a_saved_state_loads_equal_and_is_plain_json(tmp_path):
 
 
 def test_a_folder_from_before_settings_resumes_on_its_config_text(tmp_path):
-    config = experiment.load_config("fc_mnist_pepita")
+    config = experiment_config.load_config("fc_mnist_pepita")
     # What versions before `settings` wrote: the flattened config as JSON text.
     json_files.write_json(tmp_path / STATE_FILE, {
         "run_id": "old", "epoch": 3, "history": {}, "wall_time_s": 1.0,
@@ -43,3 +44,26 @@ def test_a_file_that_is_no_seed_state_names_itself(tmp_path, content):
     (tmp_path / STATE_FILE).write_text(content)
     with pytest.raises(ValueError, match=f"{tmp_path / STATE_FILE} is not a seed's state"):
         SeedState.load(tmp_path)
+
+
+def test_plan_and_resume_read_a_folders_settings_the_same_way(tmp_path):
+    # Both the tuple → list JSON round trip and a folder from before `settings` count as unchanged;
+    # `--plan` says "other" exactly where resuming would be refused, with the same text.
+    from pepita_keras import plan
+
+    config = experiment_config.load_config("fc_mnist_pepita")
+    changed = config.replace(learning_rate=0.5, hidden_units=(512,))
+    for name, fields in (("new", {"settings": json.loads(json_files.dumps(config.training_settings()))}),
+                         ("old", {"config": json.dumps(config.flatten())})):
+        folder = tmp_path / name / "seed0"
+        folder.mkdir(parents=True)
+        json_files.write_json(folder / STATE_FILE, {"run_id": name, "epoch": 4, **fields})
+        state = SeedState.load(folder)
+        assert seed_state.changed_settings(state.settings, state.config, config) == ""
+        assert plan.seed_state(folder.parent, 0, config) == ("resume", 4, "")
+        text = seed_state.changed_settings(state.settings, state.config, changed)
+        assert text == "hidden_units: [1024] → [512]; learning_rate: 0.1 → 0.5", text
+        assert plan.seed_state(folder.parent, 0, changed) == ("other", 4, text)
+        with pytest.raises(ValueError, match=re.escape(f"current options ({text})")):
+            recorder.open_seed(None, folder, changed)
+    assert seed_state.changed_settings(None, None, config) == ""  # nothing recorded: no claim

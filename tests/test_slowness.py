@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pepita_keras import experiment, slowness
+from pepita_keras import experiment_config, slowness
 
 
 @pytest.mark.parametrize("acc_max, s", [(0.98643, 0.026), (0.95, 0.5), (0.6, 3.0), (0.99, 12.0)])
@@ -28,12 +28,12 @@ def test_noise_and_the_chance_point_leave_the_order_of_rules():
 
 
 def test_only_the_epochs_before_the_first_decay_are_fitted():
-    config = experiment.load_config("fc_mnist_pepita")  # decays at 60 and 90
+    config = experiment_config.load_config("fc_mnist_pepita")  # decays at 60 and 90
     t = np.arange(1, 101)
     curve = np.where(t <= 60, 0.97 * t / (0.5 + t), 0.2)  # garbage after the decay
     acc_max, s = slowness.seed_slowness(config, list(curve))
     assert acc_max == pytest.approx(0.97, abs=0.01) and s == pytest.approx(0.5, rel=0.2)
-    assert slowness.fit_window(experiment.load_config("conv_mnist_bp")) == 10
+    assert slowness.fit_window(experiment_config.load_config("conv_mnist_bp")) == 10
 
 
 def test_refuses_an_empty_or_non_finite_curve():

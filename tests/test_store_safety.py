@@ -84,7 +84,7 @@ def test_migrate_store_never_runs_a_config_named_by_a_store(tmp_path, how):
     uri = _source_store(tmp_path / "store")
     client = tracking.client(uri)
     tag = str(evil.with_suffix("")) if how == "absolute" else os.path.relpath(
-        evil.with_suffix(""), pathlib.Path(migrate.experiment_lib.config_files.SHIPPED_CONFIG_DIR))
+        evil.with_suffix(""), pathlib.Path(migrate.experiment_config.config_files.SHIPPED_CONFIG_DIR))
     for run in client.search_runs([client.get_experiment_by_name(EXPERIMENT).experiment_id]):
         client.set_tag(run.info.run_id, "pepita.cell", tag + (".py" if how == "absolute" else ""))
     migrate.migrate_store(uri)
@@ -92,11 +92,11 @@ def test_migrate_store_never_runs_a_config_named_by_a_store(tmp_path, how):
 
 
 def test_config_names_from_a_store_are_names_only():
-    assert migrate.experiment_lib.config_by_name("fc_mnist_pepita").name == "fc_mnist_pepita"
+    assert migrate.experiment_config.config_by_name("fc_mnist_pepita").name == "fc_mnist_pepita"
     for name in ("../configs/fc_mnist_pepita", "/etc/passwd", "fc_mnist_pepita.py", "", None,
                  "a/b", "..", "~"):
-        assert migrate.experiment_lib.config_by_name(name) is None
-        assert migrate.experiment_lib.shipped_config(name or "") is None
+        assert migrate.experiment_config.config_by_name(name) is None
+        assert migrate.experiment_config.shipped_config(name or "") is None
 
 
 def _rename_run(db, old, new):

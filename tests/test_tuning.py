@@ -24,12 +24,12 @@ import pytest
 from keras_tuner.engine import hyperparameters as hp_types
 
 import pepita_keras
-from pepita_keras import cli, experiment, tuning
+from pepita_keras import cli, experiment_config, tuning
 from pepita_keras.tuning import hypermodel as hm
 from pepita_keras.tuning import tuners
 
 # The shipped cells' helpers and paper numbers (reproductions/configs/common.py).
-COMMON = experiment.shipped_common()
+COMMON = experiment_config.shipped_common()
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 

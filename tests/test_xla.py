@@ -23,7 +23,7 @@ import pytest
 import tensorflow as tf
 
 import pepita_keras
-from pepita_keras import models
+from pepita_keras import paper_networks
 from pepita_keras import ops as backend_ops
 
 pytestmark = pytest.mark.slow  # two graph builds per case, one of them XLA
@@ -79,9 +79,9 @@ IDS = ([f"{rule}-fc" for rule in RULES] + [f"{rule}-conv" for rule in RULES]
 
 def network(architecture):
     if architecture == "fc":  # dropout on: both steps must draw the same masks
-        return models.paper_fc((8, 8, 1), 4, hidden_units=(16, 12), dropout=0.2,
-                               use_bias=True, seed=0)
-    return models.paper_conv((8, 8, 1), 4, filters=3, kernel_size=3, use_bias=True, seed=0)
+        return paper_networks.paper_fc((8, 8, 1), 4, hidden_units=(16, 12), dropout=0.2,
+                                       use_bias=True, seed=0)
+    return paper_networks.paper_conv((8, 8, 1), 4, filters=3, kernel_size=3, use_bias=True, seed=0)
 
 
 def train(rule, architecture, kwargs, jit_compile, x, y):
@@ -124,8 +124,8 @@ def test_xla_dropout_masks_are_shared_by_both_passes(rule):
     rng = np.random.default_rng(1)
     x = rng.random((16, 8, 8, 1), dtype=np.float32)
     y = rng.integers(0, 4, 16).astype("int32")
-    net = models.paper_fc((8, 8, 1), 4, hidden_units=(16, 12), dropout=0.3,
-                          use_bias=True, seed=0)
+    net = paper_networks.paper_fc((8, 8, 1), 4, hidden_units=(16, 12), dropout=0.3,
+                                  use_bias=True, seed=0)
     model = getattr(pepita_keras, rule)(net, seed=0)
     model.feedback_matrix.assign(np.zeros(model.feedback_matrix.shape, "float32"))
     model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), jit_compile=True)

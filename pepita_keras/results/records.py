@@ -10,7 +10,7 @@ import dataclasses
 import numpy as np
 
 from pepita_keras import config_files
-from pepita_keras import experiment as experiment_lib
+from pepita_keras import experiment_config
 from pepita_keras import slowness as slowness_lib
 from pepita_keras.store import tracking
 
@@ -126,9 +126,9 @@ def table_order(config):
     """Sort key: the paper's layout (FC before conv, MNIST → CIFAR-100, BP → PEPITA), ICLR rows last."""
     return (
         config.name.startswith("iclr_"),
-        experiment_lib.ARCHITECTURES.index(config.architecture),
-        list(experiment_lib.DATASETS).index(config.dataset),
-        list(experiment_lib.RULES).index(config.rule),
+        experiment_config.ARCHITECTURES.index(config.architecture),
+        list(experiment_config.DATASETS).index(config.dataset),
+        list(experiment_config.RULES).index(config.rule),
         config.name,
     )
 
@@ -142,7 +142,7 @@ def _metric_history(client, run_id, key):
 def shipped_configs():
     """`{name: ExperimentConfig}` of the repository's configs, in table order."""
     files = config_files.list_config_files([config_files.SHIPPED_CONFIG_DIR])
-    loaded = [experiment_lib.load_config(path) for path in files.values()]
+    loaded = [experiment_config.load_config(path) for path in files.values()]
     return {config.name: config for config in sorted(loaded, key=table_order)}
 
 
@@ -183,7 +183,7 @@ def collect(client, experiment=None, configs=None, include_smoke=False):
         reference = cell.config
         if smoke and not reference.is_smoke:
             reference = reference.smoke_version()
-        differences = experiment_lib.settings_differences(
+        differences = experiment_config.settings_differences(
             run.data.params, reference, tracking.param_value)
         synthetic = tracking.tag_is_true(tags.get("pepita.synthetic"))
         if synthetic and not include_smoke:

@@ -10,7 +10,7 @@ import pathlib
 
 import numpy as np
 
-from pepita_keras import experiment as experiment_lib
+from pepita_keras import experiment_config
 from pepita_keras.store import plots as plots_lib
 from pepita_keras.store import tracking
 from pepita_keras.results.records import TOLERANCE_POINTS, TOLERANCE_SIGMAS, differences_text
@@ -61,9 +61,9 @@ def table_rows(results):
         command = config.command
         rows.append({
             "cell": name,
-            "rule": experiment_lib.RULE_LABELS[config.rule],
+            "rule": experiment_config.RULE_LABELS[config.rule],
             "architecture": config.architecture.upper(),
-            "dataset": experiment_lib.DATASET_LABELS[config.dataset],
+            "dataset": experiment_config.DATASET_LABELS[config.dataset],
             "ours_mean": "" if cell.mean is None else f"{cell.mean:.2f}",
             "ours_std": "" if cell.std is None else f"{cell.std:.2f}",
             "n_seeds": cell.n,
@@ -167,7 +167,7 @@ def write_results(results, output=DEFAULT_OUTPUT, tracking_uri="", plots=True, f
             )
             curve_files[name] = path.relative_to(output).as_posix()
     # The paper's source and the settings chosen where it is silent: the shipped configs'.
-    common = experiment_lib.shipped_common()
+    common = experiment_config.shipped_common()
     lines = [
         "# Reproductions of the PEPITA paper's Table 1",
         "",

@@ -30,7 +30,7 @@ from keras import ops
 
 from pepita_keras import ops as backend_ops
 from pepita_keras.core import LearningRuleModel
-from pepita_keras.network import output_activation_name
+from pepita_keras.blocks import output_activation_name
 from pepita_keras.registry import register_rule
 
 
@@ -53,7 +53,7 @@ class Backprop(LearningRuleModel):
     Example:
 
     ```python
-    network = pepita_keras.models.paper_fc(seed=0)
+    network = pepita_keras.paper_networks.paper_fc(seed=0)
     model = pepita_keras.Backprop(network, seed=0)
     model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
                   metrics=["accuracy"])

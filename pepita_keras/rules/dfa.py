@@ -76,7 +76,7 @@ class DirectFeedbackAlignment(LearningRuleModel):
     Example:
 
     ```python
-    network = pepita_keras.models.paper_fc(seed=0)
+    network = pepita_keras.paper_networks.paper_fc(seed=0)
     model = pepita_keras.DirectFeedbackAlignment(network, seed=0)
     model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
                   metrics=["accuracy"])

@@ -120,7 +120,7 @@ class DRTP(DirectFeedbackAlignment):
     Example:
 
     ```python
-    network = pepita_keras.models.paper_fc(seed=0)
+    network = pepita_keras.paper_networks.paper_fc(seed=0)
     model = pepita_keras.DRTP(network, feedback_scale=0.01, seed=0)
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
                   metrics=["accuracy"])
@@ -131,7 +131,7 @@ class DRTP(DirectFeedbackAlignment):
     with binary cross-entropy) at its learning rate `eta` and batch size 64:
 
     ```python
-    network = pepita_keras.models.paper_fc(
+    network = pepita_keras.paper_networks.paper_fc(
         seed=0, hidden_activation="tanh", output_activation="sigmoid")
     model = pepita_keras.DRTP(network, feedback_scale=64 * 10, seed=0)
     model.compile(optimizer=keras.optimizers.SGD(eta / 10, momentum=0.9,

@@ -66,7 +66,7 @@ class FeedbackAlignment(LearningRuleModel):
     Example:
 
     ```python
-    network = pepita_keras.models.paper_fc(seed=0)
+    network = pepita_keras.paper_networks.paper_fc(seed=0)
     model = pepita_keras.FeedbackAlignment(network, seed=0)
     model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
                   metrics=["accuracy"])

@@ -87,8 +87,8 @@ class ForwardForward(LearningRuleModel):
     Example:
 
     ```python
-    network = pepita_keras.models.paper_fc(num_classes=None, hidden_units=(500, 500),
-                                           use_bias=True, dropout=0, seed=0)
+    network = pepita_keras.paper_networks.paper_fc(num_classes=None, hidden_units=(500, 500),
+                                                   use_bias=True, dropout=0, seed=0)
     model = pepita_keras.ForwardForward(network, num_classes=10, seed=0)
     model.compile(optimizer=keras.optimizers.Adam(0.03), metrics=["accuracy"])
     model.fit(x_train, y_train, batch_size=60000, epochs=250)

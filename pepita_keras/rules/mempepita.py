@@ -48,7 +48,7 @@ class MEMPEPITA(PEPITA):
     Example:
 
     ```python
-    network = pepita_keras.models.paper_fc(seed=0)
+    network = pepita_keras.paper_networks.paper_fc(seed=0)
     model = pepita_keras.MEMPEPITA(network, seed=0)
     model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
                   metrics=["accuracy"])

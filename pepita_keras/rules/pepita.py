@@ -108,7 +108,7 @@ from pepita_keras.feedback import (
     add_feedback_matrix,
     forward_kernel_product,
 )
-from pepita_keras.network import output_activation_name
+from pepita_keras.blocks import output_activation_name
 from pepita_keras.registry import register_rule
 
 LAST_LAYER_ERRORS = ("modulated", "clean")
@@ -148,7 +148,7 @@ class PEPITA(LearningRuleModel):
     Example:
 
     ```python
-    network = pepita_keras.models.paper_fc(input_shape=(28, 28, 1), num_classes=10)
+    network = pepita_keras.paper_networks.paper_fc(input_shape=(28, 28, 1), num_classes=10)
     model = pepita_keras.PEPITA(network, seed=0)
     model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
                   metrics=["accuracy"])

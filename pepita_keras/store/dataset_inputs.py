@@ -13,7 +13,7 @@ and `log_dataset_inputs` attaches them to a run with `MlflowClient.log_inputs`
   digest. The full file hashes are returned too (`file_hashes`) for
   `environment.json`.
 - Synthetic data (`--synthetic`): the name says `<dataset>-synthetic` and
-  the source is the generating code (`epoch_data.synthetic_arrays`), so such a
+  the source is the generating code (`input_pipeline.synthetic_arrays`), so such a
   run can never be mistaken for one on the real dataset.
 - Data from TensorFlow Datasets: source `tfds:<dir>`, digest computed by
   MLflow from the arrays.
@@ -34,6 +34,8 @@ import warnings
 
 from pepita_keras import datasets
 
+# An identifier stores already hold (the function's module was `epoch_data` then, and is
+# `input_pipeline` now): kept as written so old and new synthetic runs name one source.
 SYNTHETIC_SOURCE = "pepita_keras.epoch_data.synthetic_arrays"
 # MLflow stores a dataset digest in a 36-character column.
 _DIGEST_LENGTH = 32
@@ -103,7 +105,7 @@ def of_arrays(config, arrays, data_dir=None, synthetic=False, splits=("train", "
         arrays: `((x_train, y_train), (x_test, y_test))` as trained on.
         data_dir: the folder the data was loaded from (None: the loader's
             default, `$PEPITA_DATA_DIR` or TFDS).
-        synthetic: the arrays came from `epoch_data.synthetic_arrays`.
+        synthetic: the arrays came from `input_pipeline.synthetic_arrays`.
         splits: the contexts of the two array pairs, e.g. `("train",
             "validation")` for a tuning search's held-out split.
 

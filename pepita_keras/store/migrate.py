@@ -56,9 +56,9 @@ pepita migrate-store --tracking-uri sqlite:///reproductions/results/tracking.db 
 import pathlib
 import tempfile
 
-from pepita_keras import epoch_data
+from pepita_keras import input_pipeline
 from pepita_keras.store import checkpoints, dataset_inputs, recorder, tracking
-from pepita_keras import experiment as experiment_lib
+from pepita_keras import experiment_config
 from pepita_keras.store import json_files, untrusted
 
 # Seed metrics logged once at the end (step = epochs), not per epoch.
@@ -248,7 +248,7 @@ def _rebuild_seed_artifacts(client, run, config, data_inputs):
 def _config_for(run):
     """The shipped config of a cell run, with the run's epoch count (None if unknown)."""
     # By name only: the tag comes from the store, which may be someone else's.
-    config = experiment_lib.config_by_name(run.data.tags.get("pepita.cell", ""))
+    config = experiment_config.config_by_name(run.data.tags.get("pepita.cell", ""))
     if config is None:
         return None
     epochs = int(run.data.params.get("epochs", config.epochs))
@@ -266,7 +266,7 @@ def _data_inputs(run, config, data_dir, cache):
     if key not in cache:
         sized = config.replace(train_examples=int(params["num_train"]),
                                test_examples=int(params["num_test"]))
-        arrays = epoch_data.load_config_arrays(sized, data_dir)
+        arrays = input_pipeline.load_config_arrays(sized, data_dir)
         cache[key] = dataset_inputs.of_arrays(sized, arrays, data_dir)
     return cache[key]
 
@@ -375,7 +375,7 @@ def current_run_name(run, config):
         digest it was tagged with.
     """
     params = run.data.params
-    differences = experiment_lib.settings_differences(params, config, tracking.param_value)
+    differences = experiment_config.settings_differences(params, config, tracking.param_value)
     if not differences:
         return config.name, config.settings_digest()
     if all(recorded != "(not recorded)" for recorded, _ in differences.values()):
@@ -384,7 +384,7 @@ def current_run_name(run, config):
                 f"{key}={recorded}" for key, (recorded, _) in sorted(differences.items()))
         except (TypeError, ValueError):
             rebuilt = None  # a value this version cannot set: keep a tagged digest
-        if rebuilt is not None and not experiment_lib.settings_differences(
+        if rebuilt is not None and not experiment_config.settings_differences(
                 params, rebuilt, tracking.param_value):
             digest = rebuilt.settings_digest()
             return f"{config.name}-custom-{digest}", digest
@@ -445,7 +445,7 @@ def follow_current_configs(client, experiment_id, say=lambda text: None):
         if (tracking.role(tags) != "cell" or tracking.tag_is_true(tags.get("pepita.smoke"))
                 or tracking.tag_is_true(tags.get("pepita.synthetic"))):
             continue
-        config = experiment_lib.shipped_config(tags.get("pepita.cell", ""))
+        config = experiment_config.shipped_config(tags.get("pepita.cell", ""))
         if config is None:
             continue
         name, digest = current_run_name(run, config)

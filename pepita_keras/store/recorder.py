@@ -7,6 +7,7 @@ in the order it happens:
   else the store's parent of the same settings (another run folder joins
   it), else a new one; a folder of other settings or another store is
   refused in one line;
+- `open_seed`: a seed folder's `SeedState` to resume, under the same refusals;
 - `SeedRecorder.start` / `SeedRecorder.resume`: a seed's run, created with
   its tags, params and dataset inputs, or reopened after a kill (epochs the
   store missed are logged first);
@@ -31,15 +32,13 @@ recorder.finish_cell(client, parent, config, asked=[0], ended=[0], status="FINIS
 ```
 """
 
-import json
 import pathlib
 import tempfile
 
 import numpy as np
 
-from pepita_keras import experiment as experiment_lib
 from pepita_keras import slowness
-from pepita_keras.store import dataset_inputs, json_files, plots, provenance, tracking
+from pepita_keras.store import dataset_inputs, json_files, plots, provenance, seed_state, tracking
 from pepita_keras.store.seed_state import SeedState
 
 # Per-epoch metrics of a parent run: mean and std over its completed seeds.
@@ -51,13 +50,6 @@ PARENT_FILE = "parent.json"
 # ---------------------------------------------------------------------------
 # Resuming: a run folder must belong to the same config and data.
 # ---------------------------------------------------------------------------
-def _recorded_settings(settings, legacy_config=None):
-    if settings is not None:
-        return settings
-    # Written before `settings` existed: a JSON fingerprint of config.flatten().
-    return experiment_lib.training_settings(json.loads(legacy_config))
-
-
 def check_same_config(settings, legacy_config, config, where):
     """Refuses to resume a run folder started with other training settings than `config`'s.
 
@@ -71,13 +63,8 @@ def check_same_config(settings, legacy_config, config, where):
     Raises:
         ValueError: naming each differing setting (old → new) and the ways out.
     """
-    differences = experiment_lib.settings_differences(
-        # Compared as JSON: the recorded settings went through it (tuples → lists).
-        _recorded_settings(settings, legacy_config), config,
-        lambda value: json.loads(json_files.dumps(value)))
-    if differences:
-        changed = "; ".join(f"{key}: {old} → {new}"
-                            for key, (old, new) in sorted(differences.items()))
+    changed = seed_state.changed_settings(settings, legacy_config, config)
+    if changed:
         raise ValueError(
             f"{where} was started with a different config than {config.name!r} "
             f"with the current options ({changed}). "
@@ -119,6 +106,33 @@ def check_same_data(was_synthetic, synthetic, where):
             f"{where} was started on {was}; rerun with"
             f"{'' if was_synthetic else 'out'} --synthetic, or pass another "
             "--run-root / delete that directory to start over.")
+
+
+def open_seed(client, folder, config, synthetic=False):
+    """A seed folder's record to resume (or skip, if finished), or None for a new seed.
+
+    Args:
+        client: an `mlflow.MlflowClient`.
+        folder: the seed's run folder (`<cell dir>/seed<k>`).
+        config: the `ExperimentConfig` about to train.
+        synthetic: whether the data is synthetic.
+
+    Returns:
+        The folder's `SeedState`, or None if it has none yet.
+
+    Raises:
+        ValueError: if the folder was started with other settings or data, or
+            its run is not in this store.
+    """
+    state = SeedState.load(folder)
+    if state is not None:
+        check_same_config(state.settings, state.config, config, str(folder))
+        check_same_data(state.synthetic, synthetic, str(folder))
+        if not tracking.run_exists(client, state.run_id):
+            raise ValueError(
+                f"{folder} refers to MLflow run {state.run_id}, missing from the "
+                "current store; delete that directory to start over.")
+    return state
 
 
 # ---------------------------------------------------------------------------

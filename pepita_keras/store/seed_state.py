@@ -5,8 +5,10 @@ that `pepita reproduce --plan` reads run folders without loading TensorFlow.
 """
 
 import dataclasses
+import json
 import pathlib
 
+from pepita_keras import experiment_config
 from pepita_keras.store import json_files
 
 # A seed folder's commit point.
@@ -79,3 +81,30 @@ class SeedState:
     def save(self, folder):
         """Writes `state.json` in `folder` atomically."""
         json_files.write_json(pathlib.Path(folder) / STATE_FILE, dataclasses.asdict(self))
+
+
+def changed_settings(settings, legacy_config, config):
+    """What `config` would change in a run folder's training settings: `"key: old → new; …"`.
+
+    The one comparison behind refusing to resume a folder (`recorder`) and
+    `pepita reproduce --plan`'s "other settings" line.
+
+    Args:
+        settings: the settings the folder recorded (`SeedState.settings` or
+            `parent.json`'s), or None for folders from before they existed.
+        legacy_config: those older folders' JSON text of the flattened config,
+            or None (then there is nothing to compare: "").
+        config: the `ExperimentConfig` about to train.
+
+    Returns:
+        The differing settings, sorted by name, or "" when there are none.
+    """
+    if settings is None:
+        if legacy_config is None:
+            return ""
+        # Written before `settings` existed: a JSON fingerprint of config.flatten().
+        settings = experiment_config.training_settings(json.loads(legacy_config))
+    differences = experiment_config.settings_differences(
+        # Compared as JSON: the recorded settings went through it (tuples → lists).
+        settings, config, lambda value: json.loads(json_files.dumps(value)))
+    return "; ".join(f"{key}: {old} → {new}" for key, (old, new) in sorted(differences.items()))

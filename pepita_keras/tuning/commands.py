@@ -22,7 +22,7 @@ import time
 import keras_tuner
 import numpy as np
 
-from pepita_keras import datasets, epoch_data
+from pepita_keras import datasets, input_pipeline
 from pepita_keras.store import dataset_inputs
 from pepita_keras.tuning import configs, tuners
 from pepita_keras.tuning.hypermodel import RuleHyperModel, describe
@@ -64,7 +64,7 @@ def run_search(
         data_dir: dataset folder (else `$PEPITA_DATA_DIR`).
         experiment: MLflow experiment name.
         verbose: keras-tuner verbosity.
-        synthetic: search on `epoch_data.synthetic_arrays` (shaped like the
+        synthetic: search on `input_pipeline.synthetic_arrays` (shaped like the
             dataset) instead of the dataset; the runs' dataset inputs and
             the `pepita.synthetic` tag say so.
         tracking_uri: MLflow store (default: `MLFLOW_TRACKING_URI`, else
@@ -233,7 +233,7 @@ def _search_data(base, data_dir, config, synthetic=False):
 
     total = config.train_examples + config.val_examples
     if synthetic:
-        (x, y), _ = epoch_data.synthetic_arrays(base, num_train=total, num_test=1)
+        (x, y), _ = input_pipeline.synthetic_arrays(base, num_train=total, num_test=1)
     else:
         (x, y), _ = datasets.load_arrays(base.dataset, data_dir)
     if total > len(x):

@@ -26,7 +26,7 @@ to choose hyperparameters.
 import dataclasses
 import pathlib
 
-from pepita_keras import config_files, experiment
+from pepita_keras import config_files, experiment_config
 
 # The folder name under `reproductions/` and the variable naming a user's own
 # folder, searched first.
@@ -107,7 +107,7 @@ class TuningConfig:
     def experiment_config(self):
         """The `ExperimentConfig` (loaded if `experiment` is a name)."""
         if isinstance(self.experiment, str):
-            return experiment.load_config(self.experiment)
+            return experiment_config.load_config(self.experiment)
         return self.experiment
 
     def smoke_version(self):
@@ -179,7 +179,7 @@ def load_tuning_config(name_or_path):
     if found is not None:
         return _from_file(found)
     try:
-        base = experiment.load_config(name_or_path)
+        base = experiment_config.load_config(name_or_path)
     except ValueError as error:
         searched = ", ".join(str(d) for d in tuning_dirs())
         raise ValueError(
@@ -192,9 +192,9 @@ def load_tuning_config(name_or_path):
 
 def _from_file(path):
     config = config_files.load_python_config(
-        path, (TuningConfig, experiment.ExperimentConfig), description="Tuning config"
+        path, (TuningConfig, experiment_config.ExperimentConfig), description="Tuning config"
     )
-    if isinstance(config, experiment.ExperimentConfig):
+    if isinstance(config, experiment_config.ExperimentConfig):
         return _default_search(config)
     return config
 

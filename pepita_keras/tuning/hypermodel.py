@@ -62,8 +62,8 @@ import keras_tuner
 import numpy as np
 from keras_tuner.engine import hyperparameters as hp_types
 
-from pepita_keras import build, datasets, experiment
-from pepita_keras.experiment import ARCHITECTURES
+from pepita_keras import build, datasets, experiment_config
+from pepita_keras.experiment_config import ARCHITECTURES
 
 
 # Which part of the experiment each built-in name controls.
@@ -222,7 +222,7 @@ class RuleHyperModel(keras_tuner.HyperModel):
     ):
         super().__init__(name=name, tunable=tunable)
         _check_architecture(architecture)
-        self.rule_class = experiment.rule_class(rule)
+        self.rule_class = build.rule_class(rule)
         self.input_shape = tuple(input_shape)
         self.num_classes = int(num_classes)
         self.architecture = architecture
@@ -232,7 +232,7 @@ class RuleHyperModel(keras_tuner.HyperModel):
         self._rule_args = _rule_arguments(self.rule_class)
         if config is None:
             # No cell: the paper's FC/conv settings with a constant learning rate.
-            config = experiment.ExperimentConfig(
+            config = experiment_config.ExperimentConfig(
                 name=f"{self.rule_class.__name__.lower()}-search", rule=_short_name(
                     self.rule_class), architecture=architecture, dataset="mnist",
                 lr_decay_epochs=(), eval_batch_size=self.eval_batch_size)
@@ -256,7 +256,7 @@ class RuleHyperModel(keras_tuner.HyperModel):
         knobs (`cell_search_space`); `space` changes it per name.
 
         Args:
-            config: a `pepita_keras.experiment.ExperimentConfig`; its `epochs`
+            config: a `pepita_keras.experiment_config.ExperimentConfig`; its `epochs`
                 are the trial's (they place the learning-rate decays).
             space: per-name changes, as for the constructor.
             seed: trial seed.

@@ -50,7 +50,7 @@ import keras_tuner
 import numpy as np
 from keras_tuner.engine import trial as trial_module
 
-from pepita_keras import experiment as experiment_lib
+from pepita_keras import experiment_config
 from pepita_keras.store import provenance, tracking
 
 TUNERS = {
@@ -410,7 +410,7 @@ def trial_params(hypermodel, hp):
     resolve = getattr(hypermodel, "resolve", None)
     if resolve is None:
         return values
-    params = experiment_lib.training_settings(resolve(hp).flatten())
+    params = experiment_config.training_settings(resolve(hp).flatten())
     for name, value in values.items():
         same = name in params and tracking.param_value(params[name]) == tracking.param_value(value)
         if name not in params or same:

@@ -26,7 +26,7 @@ lists the choices made where the sources are silent.
 """
 
 from pepita_keras import registry
-from pepita_keras.experiment import ExperimentConfig
+from pepita_keras.experiment_config import ExperimentConfig
 
 # Paper numbers: Dellaferrera & Kreiman, ICML 2022, Table 1 (test accuracy %,
 # mean ± std over seeds, final epoch). Keyed by (rule, architecture, dataset).

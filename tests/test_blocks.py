@@ -3,7 +3,7 @@
 import keras
 import pytest
 
-from pepita_keras.network import network_blocks
+from pepita_keras.blocks import network_blocks
 
 
 def test_unsupported_layer_is_named_with_supported_list():
