@@ -16,6 +16,15 @@ This script trains both on the same in-memory data with the same batch size,
 alternating one epoch of each (so background load hits both alike), and
 prints the median samples/s and the Keras/PyTorch ratio.
 
+It also times each side's **GEMM floor**: the large matrix products of one
+step alone, in a loop, on the same threads. The torch loop above does three
+(B×784)·(784×1024)-sized products per step (`x W1`, `x_m W1`, `x_mᵀ (h − h_m)`);
+`pepita_keras.PEPITA` does two, because its first-layer shortcut gets
+`x_m W1 = x W1 + e (Fᵀ W1)` from a (10×784)·(784×1024) product
+(`PEPITA.first_layer_shortcut_applies`). The ratio of the two floors is the
+most the Keras side can lead by on this arithmetic (1.5 if the products ran
+at one speed); "step / floor" says how much of each step is not those products.
+
 Usage (needs `pip install 'pepita_keras[bench]'`, i.e. torch==2.13.0):
 
     python benchmarks/torch_pepita.py --batches 64 1024              # default threads
@@ -127,11 +136,54 @@ def _torch_worker(connection, threads, x, y):
         request = connection.recv()
         if request is None:
             return
+        if request[0] == "gemm":
+            connection.send(_torch_gemm_seconds(*request[1:]))
+            continue
         batch, examples = request
         model = models.setdefault(batch, TorchPEPITA(seed=0))
         start = time.perf_counter()
         model.fit_epoch(tx[:examples], ty[:examples], batch)
         connection.send(time.perf_counter() - start)
+
+
+def _torch_gemm_seconds(batch, steps, input_size=784, hidden=1024):
+    """Seconds for `steps` of the torch loop's three large products, nothing else."""
+    gen = torch.Generator().manual_seed(0)
+    x, x_mod = (torch.rand((batch, input_size), generator=gen) for _ in range(2))
+    w1 = torch.rand((input_size, hidden), generator=gen)
+    delta = torch.rand((batch, hidden), generator=gen)
+    with torch.no_grad():
+        for _ in range(3):  # warm-up
+            x @ w1
+        start = time.perf_counter()
+        for _ in range(steps):
+            x @ w1
+            x_mod @ w1
+            x_mod.T @ delta
+        return time.perf_counter() - start
+
+
+def keras_gemm_seconds(batch, steps, input_size=784, hidden=1024):
+    """Seconds for `steps` of `pepita_keras.PEPITA`'s two large products, in one graph."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    x, x_mod = (tf.Variable(rng.random((batch, input_size), dtype=np.float32)) for _ in range(2))
+    w1 = tf.Variable(rng.random((input_size, hidden), dtype=np.float32))
+    delta = tf.Variable(rng.random((batch, hidden), dtype=np.float32))
+
+    @tf.function
+    def loop(n):
+        total = tf.constant(0.0)
+        for _ in tf.range(n):
+            # Summing one entry of each product keeps both from being pruned.
+            total += tf.matmul(x, w1)[0, 0] + tf.matmul(x_mod, delta, transpose_a=True)[0, 0]
+        return total
+
+    loop(tf.constant(3)).numpy()  # trace and warm up
+    start = time.perf_counter()
+    loop(tf.constant(steps)).numpy()
+    return time.perf_counter() - start
 
 
 def keras_model(steps_per_execution):
@@ -174,8 +226,8 @@ def main(argv=None):
     print(f"torch {torch.__version__} ({threads}, own process), "
           f"TensorFlow {tf.__version__}, data={args.data}, {len(x)} examples/epoch, "
           f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
-    print("| batch | implementation | samples/s | vs torch |")
-    print("|---|---|---|---|")
+    print("| batch | implementation | samples/s | vs torch | GEMM floor samples/s | step / floor |")
+    print("|---|---|---|---|---|---|")
     results = []
     for batch in args.batches:
         pipeline = datasets.make_pipeline(x, y, batch, shuffle=True, seed=0)
@@ -198,12 +250,23 @@ def main(argv=None):
                 variants[name].fit(pipeline, epochs=1, verbose=0)
                 times[name].append(time.perf_counter() - start)
         samples = (len(x) // batch) * batch
+        steps = samples // batch
+        floors = {"torch": statistics.median(worker.request("gemm", batch, steps)
+                                             for _ in range(args.repeats)),
+                  "keras": statistics.median(keras_gemm_seconds(batch, steps)
+                                             for _ in range(args.repeats))}
         torch_rate = samples / statistics.median(times["torch"])
         for name in names:
             rate = samples / statistics.median(times[name])
-            line = f"| {batch} | {name} | {rate:,.0f} | {rate / torch_rate:.2f} |"
+            floor = floors["torch" if name == "torch" else "keras"]
+            line = (f"| {batch} | {name} | {rate:,.0f} | {rate / torch_rate:.2f} | "
+                    f"{samples / floor:,.0f} | {samples / rate / floor:.2f} |")
             results.append(line)
             print(line, flush=True)
+        ceiling = floors["torch"] / floors["keras"]
+        line = (f"| {batch} | ceiling: both at their GEMM floor | | {ceiling:.2f} | | |")
+        results.append(line)
+        print(line, flush=True)
     worker.close()
     tx, ty = torch.from_numpy(x.reshape(len(x), -1)), torch.from_numpy(y).long()
     if args.epochs_accuracy:

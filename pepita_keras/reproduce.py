@@ -173,8 +173,9 @@ def _run_seed_locked(config, seed, data, client, experiment_id, parent_run_id, f
             checkpoints.restore_checkpoint(model, folder / state.checkpoint)
         print(f"{prefix} resuming after epoch {resumed_from}/{config.epochs}", flush=True)
     callbacks = [
-        # Stops within an epoch at the first non-finite batch loss; the
-        # epoch-end check of checkpoints.EpochCheckpoint then records the divergence.
+        # Stops within an epoch once a batch loss is non-finite (checked after each
+        # call of `steps_per_execution` steps); the epoch-end check of
+        # checkpoints.EpochCheckpoint then records the divergence.
         keras.callbacks.TerminateOnNaN(),
         callbacks_lib.AlignmentDiagnostics(probe=data.probe),
         checkpoints.EpochCheckpoint(folder, state),

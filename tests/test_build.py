@@ -40,8 +40,7 @@ def _trial_model(config, seed, num_train):
 def _reproduce_model(config, seed, num_train):
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)  # as reproduce.run_seed does
-    return build.build_model(config, seed,
-                                  build.steps_per_epoch(num_train, config.batch_size))
+    return build.build_model(config, seed, build.steps_per_epoch(num_train, config.batch_size))
 
 
 def _schedule(optimizer):
@@ -126,3 +125,33 @@ def test_a_trial_changes_only_what_it_searches():
     assert experiment_config.training_settings(trial.flatten()) == expected
     model = hypermodel.build(hp)
     assert _schedule(model.optimizer)[1]["values"] == pytest.approx([0.02, 0.002, 0.0002])
+
+
+@pytest.mark.parametrize("name", ["fc_mnist_pepita", "conv_mnist_bp"])
+def test_many_steps_per_call_train_exactly_as_one_step_per_call(name):
+    # The factory compiles with `factory_steps_per_execution()` steps per call (32 under
+    # TensorFlow); weights after two epochs of 100 steps (3 × 32 + 4: a partial last call)
+    # must equal, bit for bit, those of Keras's one step per call.
+    from pepita_keras import input_pipeline
+
+    config = experiment_config.load_config(name).replace(
+        train_examples=100 * 16, test_examples=64, batch_size=16)
+    data = input_pipeline.EpochData(input_pipeline.synthetic_arrays(config), config.batch_size,
+                                    config.eval_batch_size)
+    weights = {}
+    for per_call in ("factory", 1):
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(0)
+        model = build.build_model(config, 0, data.steps_per_epoch)
+        if per_call == 1:
+            assert model.steps_per_execution == model.factory_steps_per_execution()
+            model.compile(optimizer=model.optimizer, metrics=["accuracy"], steps_per_execution=1)
+        for epoch in range(2):
+            model.fit(data.train(0, epoch), initial_epoch=epoch, epochs=epoch + 1,
+                      shuffle=False, verbose=0)
+        assert int(model.optimizer.iterations) == 200
+        weights[per_call] = [keras.ops.convert_to_numpy(w) for w in model.weights]
+    if keras.backend.backend() == "tensorflow":  # else the comparison could be 1 against 1
+        assert model.factory_steps_per_execution() == 32
+    for a, b in zip(weights["factory"], weights[1]):
+        np.testing.assert_array_equal(a, b)

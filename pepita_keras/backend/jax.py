@@ -37,3 +37,7 @@ class RuleTrainer:
     def _compile_defaults(self, kwargs):
         kwargs.setdefault("steps_per_execution", jax_step.default_steps_per_execution())
         return kwargs
+
+    def factory_steps_per_execution(self):
+        """Steps per dispatch of the models `pepita_keras.build` compiles: this backend's default."""
+        return jax_step.default_steps_per_execution()
