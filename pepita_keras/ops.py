@@ -3,7 +3,7 @@
 Everything else in the package is written with `keras.ops`. The pieces that
 `keras.ops` lacks (stateless dropout masks, replica information, the
 convolution kernel correlation, tape-free local VJPs, ordering hints) live
-in `pepita_keras.tf_ops` (TensorFlow) and `pepita_keras.jax_ops` (JAX), with
+in `pepita_keras.backend.tensorflow_ops` (TensorFlow) and `pepita_keras.backend.jax_ops` (JAX), with
 the same names, signatures and maths; this module re-exports the set that
 matches `keras.backend.backend()`. Only the TensorFlow set imports
 TensorFlow, so `KERAS_BACKEND=jax` runs without it installed.
@@ -34,7 +34,8 @@ OPERATIONS = (
 __all__ = list(OPERATIONS)
 
 BACKEND = keras.backend.backend()
-_MODULES = {"jax": "pepita_keras.jax_ops", "tensorflow": "pepita_keras.tf_ops"}
+_MODULES = {"jax": "pepita_keras.backend.jax_ops",
+            "tensorflow": "pepita_keras.backend.tensorflow_ops"}
 
 if BACKEND not in _MODULES:
     raise ImportError(

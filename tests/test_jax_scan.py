@@ -96,7 +96,8 @@ REPRODUCE_SCRIPT = textwrap.dedent(
     """
     import sys
     import numpy as np
-    from pepita_keras import experiment_config, jax_step, reproduce
+    from pepita_keras import experiment_config, reproduce
+    from pepita_keras.backend import jax_step
 
     # What a GPU runs (many steps per dispatch by default), forced on this CPU.
     config = experiment_config.load_config("fc_mnist_pepita").smoke_version().replace(epochs=2)

@@ -11,11 +11,11 @@ import pytest
 
 from pepita_keras import ops
 
-PACKAGE = pathlib.Path(ops.__file__).resolve().parent
+BACKEND_DIR = pathlib.Path(ops.__file__).resolve().parent / "backend"
 
 
 def _signatures(module_file):
-    tree = ast.parse((PACKAGE / module_file).read_text())
+    tree = ast.parse((BACKEND_DIR / module_file).read_text())
     return {
         node.name: [arg.arg for arg in node.args.posonlyargs + node.args.args
                     + node.args.kwonlyargs]
@@ -26,12 +26,13 @@ def _signatures(module_file):
 
 @pytest.mark.parametrize("name", ops.OPERATIONS)
 def test_both_backends_define_each_operation_with_one_signature(name):
-    tf_ops, jax_ops = _signatures("tf_ops.py"), _signatures("jax_ops.py")
+    tf_ops, jax_ops = _signatures("tensorflow_ops.py"), _signatures("jax_ops.py")
     assert name in tf_ops and name in jax_ops
     assert tf_ops[name] == jax_ops[name]
 
 
 def test_ops_exports_the_active_backends_functions():
-    module = {"tensorflow": "pepita_keras.tf_ops", "jax": "pepita_keras.jax_ops"}[ops.BACKEND]
+    module = {"tensorflow": "pepita_keras.backend.tensorflow_ops",
+              "jax": "pepita_keras.backend.jax_ops"}[ops.BACKEND]
     for name in ops.OPERATIONS:
         assert getattr(ops, name).__module__ == module

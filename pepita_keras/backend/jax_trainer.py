@@ -1,6 +1,6 @@
 """`RuleTrainer` for Keras-JAX: stateless steps, scanned many per dispatch."""
 
-from pepita_keras import jax_step
+from pepita_keras.backend import jax_step
 
 
 class RuleTrainer:

@@ -1,7 +1,7 @@
 """TensorFlow implementations of the backend-specific operations.
 
 Imported by `pepita_keras.ops` under `KERAS_BACKEND=tensorflow` only, so
-the JAX path never imports TensorFlow. `pepita_keras.jax_ops` has the same
+the JAX path never imports TensorFlow. `pepita_keras.backend.jax_ops` has the same
 names, signatures and maths.
 """
 

@@ -1,7 +1,7 @@
 """JAX implementations of the backend-specific operations.
 
 With `KERAS_BACKEND=jax`, `pepita_keras.ops` exports these instead of the
-`pepita_keras.tf_ops` ones (same names, same signatures, same maths);
+`pepita_keras.backend.tensorflow_ops` ones (same names, same signatures, same maths);
 nothing here imports TensorFlow. Differences that follow from JAX itself:
 
 - randomness (dropout masks, normal draws) comes from `jax.random` keyed by
