@@ -67,9 +67,16 @@ def epoch_seconds(config, uri, experiment=None):
     same = f"attributes.run_name LIKE '{config.run_name}/seed%'"
     tags = tracking.config_tags(config)
     kin = " AND ".join(f"tags.`{key}` = '{value}'" for key, value in sorted(tags.items()))
+    # Among a cell's own runs, those that recorded their steps per call come first: older
+    # runs made one call per step, whose epochs were up to 1.4× longer (benchmarks/RESULTS.md).
+    current = f"tags.`{tracking.STEPS_PER_CALL_TAG}` LIKE '%'"
+    searches = []
     for where, described in ((same, f"earlier {config.run_name} seeds"),
                              (kin, f"other {config.rule} {config.architecture} "
                                    f"{config.dataset} runs")):
+        searches += [(f"{where} AND {current}", described),
+                     (where, f"{described} (one step per call)")]
+    for where, described in searches:
         runs = client.search_runs([found.experiment_id], f"{role} AND {where}",
                                   max_results=_RUNS_READ, order_by=["attributes.start_time DESC"])
         times = [metric.value for run in runs

@@ -172,6 +172,8 @@ def _run_seed_locked(config, seed, data, client, experiment_id, parent_run_id, f
         if state.checkpoint:
             checkpoints.restore_checkpoint(model, folder / state.checkpoint)
         print(f"{prefix} resuming after epoch {resumed_from}/{config.epochs}", flush=True)
+    tracking.set_tags(client, record.run_id,
+                      {tracking.STEPS_PER_CALL_TAG: int(model.steps_per_execution)})
     callbacks = [
         # Stops within an epoch once a batch loss is non-finite (checked after each
         # call of `steps_per_execution` steps); the epoch-end check of

@@ -60,3 +60,27 @@ def test_plan_names_a_folder_of_other_settings_and_an_unknown_time(tmp_path, tra
     lines = plan.describe(config, [0], tmp_path / "elsewhere", f"sqlite:///{missing}")
     assert lines[-1] == f"  total: 2 epochs; time unknown (no store at {missing} yet)"
     assert not missing.exists()
+
+
+def test_plan_prefers_epochs_recorded_with_the_factorys_steps_per_call(trained):
+    config, run_root, uri = trained
+    client = tracking.client(uri)
+    experiment = client.get_experiment_by_name(tracking.REPRODUCTIONS_EXPERIMENT).experiment_id
+    (seed0,) = [run for run in client.search_runs([experiment])
+                if run.info.run_name.endswith("/seed0")]
+    assert seed0.data.tags[tracking.STEPS_PER_CALL_TAG] == "32"  # TensorFlow's factory default
+    recorded = sorted(m.value for m in client.get_metric_history(seed0.info.run_id,
+                                                                 "epoch_time_s"))
+    # A newer seed of the same cell from before the tag existed (one step per call): slower.
+    old = tracking.create_run(client, experiment, f"{config.run_name}/seed7",
+                              tags={tracking.ROLE_TAG: "seed"})
+    for step in range(2):
+        tracking.log_metrics(client, old, {"epoch_time_s": 1000.0}, step=step)
+    seconds, source = plan.epoch_seconds(config, uri)
+    assert seconds == sum(recorded) / 2 and source.endswith("earlier " + config.run_name
+                                                            + " seeds in the store"), source
+    # Without any tagged run the old epochs are used, and the line says what they were.
+    client.delete_tag(seed0.info.run_id, tracking.STEPS_PER_CALL_TAG)
+    seconds, source = plan.epoch_seconds(config, uri)
+    assert "(one step per call)" in source, source
+    assert seconds == (recorded[1] + 1000.0) / 2  # the median of both seeds' four epochs

@@ -77,6 +77,9 @@ ARTIFACTS_FOLDER = "mlartifacts"
 SCHEMA_TAG = "pepita.schema"
 SCHEMA_VERSION = 2
 ROLE_TAG = "pepita.role"
+# Steps per `fit` call a seed's latest segment trained with: its `epoch_time_s` depend on it
+# (32 under TensorFlow since the factory compiles so; runs without the tag used 1).
+STEPS_PER_CALL_TAG = "pepita.steps_per_execution"
 # Keras backend and device kind of a run (`provenance.platform_name()`);
 # runs recorded before it was tagged ran on TensorFlow on a CPU.
 PLATFORM_TAG = "pepita.platform"
