@@ -84,8 +84,8 @@ class ExperimentConfig:
     Args:
         name: the cell name (config file stem), e.g. `"fc_mnist_pepita"`.
         rule: a key of `RULES` (`"bp"`, `"fa"`, `"drtp"`, `"pepita"`, ...).
-        architecture: `"fc"` (`models.paper_fc`) or `"conv"`
-            (`models.paper_conv`).
+        architecture: `"fc"` (`paper_networks.paper_fc`) or `"conv"`
+            (`paper_networks.paper_conv`).
         dataset: a key of `DATASETS`.
         epochs: training epochs.
         batch_size: training batch size.

@@ -62,7 +62,7 @@ from pepita_keras.rules.dfa import DirectFeedbackAlignment
 from pepita_keras.registry import register_rule
 
 # The official DRTP code's defaults (its `main.py` arguments), for networks
-# built with `models.paper_fc` / `models.paper_conv`.
+# built with `paper_networks.paper_fc` / `paper_networks.paper_conv`.
 OFFICIAL_CODE_ACTIVATIONS = {"hidden_activation": "tanh", "output_activation": "sigmoid"}
 
 

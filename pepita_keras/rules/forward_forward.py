@@ -73,7 +73,7 @@ class ForwardForward(LearningRuleModel):
     Args:
         network: a built Sequential-style `keras.Model` of `Dense` layers
             with ReLU activations (a `Flatten` first for images), without
-            a classifier layer: e.g. `models.paper_fc(num_classes=None,
+            a classifier layer: e.g. `paper_networks.paper_fc(num_classes=None,
             hidden_units=(500, 500), use_bias=True, dropout=0)`.
         num_classes: C, the labels written into the first C input values
             (the input must have more than C values).

@@ -9,10 +9,10 @@ routed to the part of the experiment it controls:
 | `momentum`          | Choice 0.0, 0.5, 0.9, 0.95 (0.9)        | `SGD(momentum)` |
 | `weight_decay`      | not searched unless given (0: none)     | `SGD(weight_decay)`, decoupled |
 | `batch_size`        | Choice 32, 64, 128, 256 (64)            | `HyperModel.fit` (training batches) |
-| `dropout`           | Float 0.0 … 0.3, step 0.05 (0.1)        | `models.paper_fc(dropout)` (FC only) |
+| `dropout`           | Float 0.0 … 0.3, step 0.05 (0.1)        | `paper_networks.paper_fc(dropout)` (FC only) |
 | `hidden_units`      | Choice 256, 512, 1024, 2048 (1024)      | width of every FC hidden layer |
 | `num_hidden_layers` | Int 1 … 3 (1)                           | depth of the FC network |
-| `filters`           | Choice 16, 32, 64 (32)                  | `models.paper_conv(filters)` (conv only) |
+| `filters`           | Choice 16, 32, 64 (32)                  | `paper_networks.paper_conv(filters)` (conv only) |
 | `feedback_scale`    | Float d/10 … 10·d, log (d = rule default) | rules with a `feedback_scale` argument |
 | `last_layer_error`  | Choice "modulated", "clean"             | rules with that argument (PEPITA family) |
 | `modulation_sign`, `normalize_activations`, … | see `VARIANT_FLAGS` | PEPITA variant flags, when the rule accepts them |
@@ -170,8 +170,8 @@ def cell_search_space(rule_class, config):
 class RuleHyperModel(keras_tuner.HyperModel):
     """Builds and trains any rule of the package from hyperparameters.
 
-    `build(hp)` makes the paper's FC (`models.paper_fc`) or conv
-    (`models.paper_conv`) network, wraps it in the rule and compiles it with
+    `build(hp)` makes the paper's FC (`paper_networks.paper_fc`) or conv
+    (`paper_networks.paper_conv`) network, wraps it in the rule and compiles it with
     `keras.optimizers.SGD(learning_rate, momentum, weight_decay)` and the `accuracy`
     metric. `fit(hp, model, x, y, validation_data=...)` trains it with the
     searched batch size. The search space is documented in the module
