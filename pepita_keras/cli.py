@@ -282,8 +282,10 @@ def merge_command(args):
     uri = tracking.tracking_uri(args.tracking_uri)
     counts = store_merge.merge_store(args.source, uri, artifacts_archive=args.artifacts,
                                      **_given(max_artifact_bytes=args.max_artifact_bytes))
+    joined = (f", {counts['joined']} parent run(s) joined the cell's parent already there"
+              if counts.get("joined") else "")
     print(f"Merged {args.source} into {uri}: {counts['copied']} runs copied, "
-          f"{counts['already_merged']} already merged. `pepita results` shows them.")
+          f"{counts['already_merged']} already merged{joined}. `pepita results` shows them.")
     return 0
 
 

@@ -626,6 +626,59 @@ def test_merged_gpu_runs_keep_everything_and_show_beside_the_cell(tmp_path, monk
     assert again == {"copied": 0, "already_merged": 3}
 
 
+@pytest.mark.slow  # three reproductions and four merges (~9 s)
+def test_seeds_merged_from_two_stores_share_one_parent(tmp_path, monkeypatch):
+    # A device session is short: seed 0 comes home in one store, seed 1 in the
+    # next. Merged, the cell has one parent on that platform, summarised over
+    # both seeds; the CPU parent of the same cell stays apart.
+    from pepita_keras.store import merge as store_merge
+
+    config = experiment_config.load_config("fc_mnist_pepita").smoke_version().replace(epochs=2)
+    here = f"sqlite:///{tmp_path / 'here' / 'tracking.db'}"
+    reproduce.reproduce(config, seeds=[0], synthetic=True, run_root=tmp_path / "runs_here",
+                        tracking_uri=here, verbose=0)
+    stores = {}
+    with monkeypatch.context() as patch:
+        _on_a_gpu(patch)
+        for name, seed in (("first", 0), ("second", 1)):
+            stores[name] = tmp_path / name / "tracking.db"
+            reproduce.reproduce(config, seeds=[seed], synthetic=True,
+                                run_root=tmp_path / f"runs_{name}",
+                                tracking_uri=f"sqlite:///{stores[name]}", verbose=0)
+    quiet = {"say": lambda _: None}
+    assert store_merge.merge_store(stores["first"], here, **quiet) == {
+        "copied": 2, "already_merged": 0}
+    assert store_merge.merge_store(stores["second"], here, **quiet) == {
+        "copied": 1, "already_merged": 0, "joined": 1}
+    for name in ("first", "second"):  # again: nothing new, nothing joined twice
+        assert store_merge.merge_store(stores[name], here, **quiet) == {
+            "copied": 0, "already_merged": 2}
+
+    client = tracking.client(here)
+    parents = {r.data.tags["pepita.platform"]: r for r in _runs(client)
+               if r.data.tags.get("pepita.role") == "cell"}
+    assert sorted(parents) == ["jax-gpu", "tensorflow-cpu"]
+    gpu_parent = parents["jax-gpu"]
+    children = [r for r in _runs(client)
+                if r.data.tags.get("mlflow.parentRunId") == gpu_parent.info.run_id]
+    assert sorted(r.data.tags["pepita.seed"] for r in children) == ["0", "1"]
+    cpu_children = [r for r in _runs(client)
+                    if r.data.tags.get("mlflow.parentRunId") == parents["tensorflow-cpu"].info.run_id]
+    assert [r.data.tags["pepita.seed"] for r in cpu_children] == ["0"]
+    # The parent's summary is that of both seeds, from the seeds' own metrics.
+    finals = np.array([r.data.metrics["final_test_accuracy"] for r in children])
+    assert gpu_parent.data.metrics["n_seeds"] == 2
+    assert gpu_parent.data.metrics["final_test_accuracy_mean"] == pytest.approx(finals.mean())
+    assert gpu_parent.data.metrics["final_test_accuracy_std"] == pytest.approx(finals.std(ddof=1))
+    curves = np.array([_values(client, r.info.run_id, "test_accuracy") for r in children])
+    assert _steps(client, gpu_parent.info.run_id, "test_accuracy_mean") == [1, 2]
+    assert _values(client, gpu_parent.info.run_id, "test_accuracy_mean") == pytest.approx(
+        curves.mean(axis=0))
+    second_parent = next(r for r in _runs(tracking.client(f"sqlite:///{stores['second']}"))
+                         if r.data.tags.get("pepita.role") == "cell")
+    assert gpu_parent.data.tags[store_merge.MERGED_PARENTS_TAG] == second_parent.info.run_id
+
+
 def test_a_second_run_folder_adds_its_seeds_to_the_cells_parent(tmp_path):
     # Seeds of one cell started from two run folders (another --run-root, a
     # fresh machine) share one parent: MLflow shows the cell's mean over all.

@@ -335,7 +335,7 @@ def test_mlflow_parent_with_nested_seed_runs(tmp_path, fake_data, mlflow_uri):
 def test_results_marks_cells_not_run(tmp_path, mlflow_uri):
     client = tracking.client(mlflow_uri)
     names = ("fc_cifar10_bp", "fc_mnist_bp", "iclr_fc_mnist_pepita_base",
-             "conv_mnist_pepita_local")
+             "conv_mnist_pepita_local", "ff_mnist")
     configs = {n: experiment_config.load_config(n) for n in names}
     readme = results.write_results(results.collect(client, configs=configs), tmp_path)
     rows = {name: next(line for line in readme.read_text().splitlines()
@@ -345,6 +345,8 @@ def test_results_marks_cells_not_run(tmp_path, mlflow_uri):
     # A row with a source but no numbers says so; our own variant rows have no paper.
     assert "| not transcribed |" in rows["iclr_fc_mnist_pepita_base"]
     assert "not transcribed" not in rows["conv_mnist_pepita_local"]
+    # keras-io's Forward-Forward number is one stored run: no "± 0.00" claimed for it.
+    assert "| 97.64 (one run) |" in rows["ff_mnist"] and "± 0.00" not in rows["ff_mnist"]
 
 
 _CONFIG_FILE = """\"\"\"{title}

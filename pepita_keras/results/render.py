@@ -29,9 +29,14 @@ def _fmt(mean, std):
 
 
 def _paper_text(config):
-    """The paper column: mean ± std, "not transcribed" (a source without numbers), or —."""
+    """The paper column: mean ± std, "not transcribed" (a source without numbers), or —.
+
+    A source with one stored run (std 0, e.g. keras-io's Forward-Forward output)
+    shows its number as "one run" rather than as "± 0.00".
+    """
     if config.paper:
-        return _fmt(*config.paper)
+        mean, std = config.paper
+        return f"{mean:.2f} (one run)" if std == 0 else _fmt(mean, std)
     return "not transcribed" if config.paper_source else "—"
 
 

@@ -24,6 +24,14 @@ the given archive, as regular files within a size cap.
 Runs keep their `pepita.platform` tag, by which `pepita results` shows runs
 of one cell on different platforms side by side.
 
+A cell's seeds often come home in several stores (a device session is short:
+seed 0 in one, seeds 1-2 in the next). A source parent run of a cell that
+already has a parent here (same name, smoke/synthetic flags and platform,
+`tracking.parent_key`) is not copied: its seeds join the parent already
+here, which is summarised again over all its seeds and lists the joined
+source parents in `pepita.merged_parents`, so that merging again adds
+nothing. One cell, one parent, as `pepita migrate-store` leaves a store.
+
 Example:
 
 ```python
@@ -41,6 +49,8 @@ from pepita_keras.store import tracking, untrusted
 MERGED_FROM_TAG = "pepita.merged_from"
 # Set while a run is being copied; replaced by MERGED_FROM_TAG once it is whole.
 MERGING_FROM_TAG = "pepita.merging_from"
+# On a parent here: the source parents (origins) whose seeds joined it.
+MERGED_PARENTS_TAG = "pepita.merged_parents"
 _PARENT_TAG = "mlflow.parentRunId"
 _BATCH = 1000
 
@@ -123,6 +133,25 @@ def _copy_run(source, target, run, experiment_id, parent_id, artifacts):
     return run_id
 
 
+def _listed(value):
+    return [item for item in (value or "").split(",") if item]
+
+
+def _settle_joined(target, parent_id, new_origins, say):
+    """Records the source parents that joined `parent_id` and summarises it again."""
+    from pepita_keras.store import recorder  # Keras and plots: only when a cell is summarised
+
+    run = target.get_run(parent_id)
+    listed = _listed(run.data.tags.get(MERGED_PARENTS_TAG))
+    target.set_tag(parent_id, MERGED_PARENTS_TAG,
+                   ",".join(listed + [o for o in new_origins if o not in listed]))
+    config = recorder.shipped_config_of(run)
+    if config is not None:
+        recorder.summarize_cell(target, parent_id, config, force=True)
+    say(f"  {run.info.run_name}: the other store's parent of this cell joined the one here "
+        f"({parent_id}); its seeds are summarised together")
+
+
 def merge_store(source, target_uri=None, artifacts_archive=None, say=print,
                 max_artifact_bytes=untrusted.DEFAULT_MAX_BYTES):
     """Copies every run of `source` into the store `target_uri` (see module docstring).
@@ -140,8 +169,9 @@ def merge_store(source, target_uri=None, artifacts_archive=None, say=print,
             archive, and from any one run's folder.
 
     Returns:
-        `{"copied": n, "already_merged": m}` (runs); `"repaired"` is added
-        when runs half-copied by a killed merge were copied again.
+        `{"copied": n, "already_merged": m}` (runs); `"joined"` is added when
+        source parents joined a parent already here (not counted as copied),
+        `"repaired"` when runs half-copied by a killed merge were copied again.
 
     Raises:
         UntrustedInputError: before anything is written, for a run id that
@@ -155,7 +185,7 @@ def merge_store(source, target_uri=None, artifacts_archive=None, say=print,
     source_folder = _source_folder(uri)
     source_root = tracking.store_root(uri)
     counts = {"copied": 0, "already_merged": 0}
-    repaired = 0
+    repaired = joined_count = 0
     with tempfile.TemporaryDirectory() as scratch:
         archived = {}
         if artifacts_archive:
@@ -185,27 +215,46 @@ def merge_store(source, target_uri=None, artifacts_archive=None, say=print,
                     tracking.delete_run_completely(target, run)
                     repaired += 1
             # origin → the target's run of it (a run here is its own origin).
-            merged = {}
-            for run in present:
-                if MERGING_FROM_TAG not in run.data.tags:
-                    merged[_origin(run)] = run.info.run_id
-                    merged.setdefault(run.info.run_id, run.info.run_id)
+            merged, parents_by_key = {}, {}
+            for run in sorted(present, key=lambda run: run.info.start_time or 0):
+                if MERGING_FROM_TAG in run.data.tags:
+                    continue
+                merged[_origin(run)] = run.info.run_id
+                merged.setdefault(run.info.run_id, run.info.run_id)
+                for origin in _listed(run.data.tags.get(MERGED_PARENTS_TAG)):
+                    merged.setdefault(origin, run.info.run_id)
+                if tracking.role(run.data.tags) == "cell":
+                    parents_by_key.setdefault(tracking.parent_key(run), run.info.run_id)
             # Parents first, so that a child's parent id is known.
-            runs.sort(key=lambda run: _PARENT_TAG in run.data.tags)
+            runs.sort(key=lambda run: (_PARENT_TAG in run.data.tags, run.info.start_time or 0))
             origins = {run.info.run_id: _origin(run) for run in runs}
-            copied = 0
+            copied, joined = 0, {}
             for run in runs:
-                if origins[run.info.run_id] in merged or run.info.run_id in merged:
+                origin = origins[run.info.run_id]
+                if origin in merged or run.info.run_id in merged:
                     counts["already_merged"] += 1
                     continue
+                is_cell = tracking.role(run.data.tags) == "cell"
+                here = parents_by_key.get(tracking.parent_key(run)) if is_cell else None
+                if here is not None:  # the cell has a parent here: its seeds join that one
+                    merged[origin] = here
+                    joined.setdefault(here, []).append(origin)
+                    continue
                 parent = origins.get(run.data.tags.get(_PARENT_TAG), run.data.tags.get(_PARENT_TAG))
-                merged[origins[run.info.run_id]] = _copy_run(
+                merged[origin] = _copy_run(
                     source_client, target, run, experiment_id, merged.get(parent),
                     artifacts[run.info.run_id])
+                if is_cell:
+                    parents_by_key[tracking.parent_key(run)] = merged[origin]
                 copied += 1
+            for parent_id, new_origins in joined.items():
+                _settle_joined(target, parent_id, new_origins, say)
+            joined_count += sum(len(new_origins) for new_origins in joined.values())
             counts["copied"] += copied
             say(f"{experiment.name}: {copied} runs copied, "
-                f"{len(runs) - copied} already there")
+                f"{len(runs) - copied} already there or joined")
+    if joined_count:
+        counts["joined"] = joined_count
     if repaired:
         counts["repaired"] = repaired
         say(f"{repaired} runs left half-copied by an interrupted merge were copied again")

@@ -245,16 +245,6 @@ def _rebuild_seed_artifacts(client, run, config, data_inputs):
     return logged
 
 
-def _config_for(run):
-    """The shipped config of a cell run, with the run's epoch count (None if unknown)."""
-    # By name only: the tag comes from the store, which may be someone else's.
-    config = experiment_config.config_by_name(run.data.tags.get("pepita.cell", ""))
-    if config is None:
-        return None
-    epochs = int(run.data.params.get("epochs", config.epochs))
-    return config if epochs == config.epochs else config.replace(epochs=epochs)
-
-
 def _data_inputs(run, config, data_dir, cache):
     """Dataset inputs of an old real-data seed run (needs the files), else None."""
     if data_dir is None or config is None:
@@ -336,7 +326,7 @@ def migrate_store(uri, artifact_location=None, data_dir=None, rebuild_artifacts=
             role = tracking.role(run.data.tags)
             finished = run.info.status in ("FINISHED", "FAILED")
             if role == "seed" and finished and tracking.seed_ended(run.data.tags):
-                config = _config_for(run)
+                config = recorder.shipped_config_of(run)
                 inputs = _data_inputs(run, config, data_dir, data_cache)
                 count = _rebuild_seed_artifacts(client, run, config, inputs)
                 report["artifacts_logged"] += count
@@ -345,7 +335,7 @@ def migrate_store(uri, artifact_location=None, data_dir=None, rebuild_artifacts=
         for run in runs:
             if tracking.role(run.data.tags) != "cell":
                 continue
-            config = _config_for(run)
+            config = recorder.shipped_config_of(run)
             if config is None:
                 continue
             before = run.data.tags.get("pepita.summarized_seeds")
@@ -491,15 +481,6 @@ _BACKFILLED_PARAMS = {"hidden_activation": "relu", "output_activation": "softmax
                       "kernel_initializer": "he_uniform"}
 
 
-def _parent_key(run):
-    tags = run.data.tags
-    # The name carries the settings (`<cell>` = shipped, else `-custom-<digest>`,
-    # kept current by step 5), so equal keys mean one experiment.
-    return (run.info.run_name, tracking.tag_is_true(tags.get("pepita.smoke")),
-            tracking.tag_is_true(tags.get("pepita.synthetic")),
-            tags.get(tracking.PLATFORM_TAG, tracking.DEFAULT_PLATFORM))
-
-
 def _curves_logged_more_than_once(client, run_id):
     history = client.get_metric_history(run_id, "test_accuracy_mean")
     steps = [metric.step for metric in history]
@@ -554,7 +535,7 @@ def tidy_cells(client, experiment_id, say=lambda text: None):
     parents = {}
     for run in sorted(runs, key=lambda r: r.info.start_time or 0):
         if tracking.role(run.data.tags) == "cell":
-            parents.setdefault(_parent_key(run), []).append(run)
+            parents.setdefault(tracking.parent_key(run), []).append(run)
     for group in parents.values():
         keep, extras = group[0], group[1:]
         for extra in extras:
@@ -580,7 +561,7 @@ def tidy_cells(client, experiment_id, say=lambda text: None):
                 f"{keep.info.run_id}")
     for run_id in sorted(resummarize):
         run = client.get_run(run_id)
-        config = _config_for(run)
+        config = recorder.shipped_config_of(run)
         if config is not None:
             recorder.summarize_cell(client, run_id, config, force=True)
             say(f"  {run.info.run_name}: per-epoch mean/std rewritten, one value per epoch")

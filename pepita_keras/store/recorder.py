@@ -37,7 +37,7 @@ import tempfile
 
 import numpy as np
 
-from pepita_keras import slowness
+from pepita_keras import experiment_config, slowness
 from pepita_keras.store import dataset_inputs, json_files, plots, provenance, seed_state, tracking
 from pepita_keras.store.seed_state import SeedState
 
@@ -206,6 +206,16 @@ def write_parent_file(path, run_id, uri, config, synthetic):
     json_files.write_json(path, {"run_id": run_id, "tracking_uri": uri,
                                  "settings": config.training_settings(),
                                  "synthetic": bool(synthetic)})
+
+
+def shipped_config_of(run):
+    """The shipped config of a cell run, with the run's epoch count (None if unknown)."""
+    # By name only: the tag comes from the store, which may be someone else's.
+    config = experiment_config.config_by_name(run.data.tags.get("pepita.cell", ""))
+    if config is None:
+        return None
+    epochs = int(run.data.params.get("epochs", config.epochs))
+    return config if epochs == config.epochs else config.replace(epochs=epochs)
 
 
 def existing_parent(client, experiment_id, config, synthetic):

@@ -762,6 +762,20 @@ class SystemMetrics:
         return False
 
 
+def parent_key(run):
+    """What makes two parent runs one cell: run name, smoke and synthetic flags, platform.
+
+    The name carries the settings (`<cell>` for the shipped ones, else
+    `<cell>-custom-<digest>`), so runs with equal keys are one experiment.
+    Used by `migrate.tidy_cells` and `merge.merge_store`, which join such
+    parents into the earliest.
+    """
+    tags = run.data.tags
+    return (run.info.run_name, tag_is_true(tags.get("pepita.smoke")),
+            tag_is_true(tags.get("pepita.synthetic")),
+            tags.get(PLATFORM_TAG, DEFAULT_PLATFORM))
+
+
 def split_metric_name(name, validation="val"):
     """Keras log name → the tracked name: `train_*`, and `val_*` → `<validation>_*`.
 
