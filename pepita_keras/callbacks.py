@@ -165,7 +165,9 @@ class EpochPrinter(keras.callbacks.Callback):
             return
         self.last = now
         elapsed = now - self.started
-        done = batch + 1
+        # With k steps per call Keras reports the call's last step index, which
+        # for the epoch's final, partial call lies past the epoch's end.
+        done = min(batch + 1, self.steps) if self.steps else batch + 1
         parts = [f"{done}/{self.steps or '?'} batches", f"{elapsed:.0f}s"]
         if self.steps:
             parts.append(f"ETA {elapsed / done * (self.steps - done):.0f}s")

@@ -462,6 +462,14 @@ def test_progress_line_within_an_epoch():
     printer.on_train_batch_end(9, {"loss": 0.5})
     assert "\r" not in log.getvalue() and "10/100 batches" in log.getvalue()
 
+    # 32 steps per call over a 1-batch epoch (full-batch FF): Keras reports
+    # step index 31; the line still counts batches of the epoch.
+    log = io.StringIO()
+    printer = callbacks.EpochPrinter("[ff seed 0]", 3, 1, stream=log, file_interval=0)
+    printer.on_epoch_begin(0)
+    printer.on_train_batch_end(31, {"loss": 0.5})
+    assert "1/1 batches" in log.getvalue() and "ETA 0s" in log.getvalue()
+
 
 def test_accuracy_axis_follows_the_data():
     # A 1-epoch run at 7.8%: the axis shows 7.8%, not the paper's 90–100% window.
