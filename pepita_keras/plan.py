@@ -25,6 +25,8 @@ from pepita_keras.store import seed_state as seed_state_lib
 DEFAULT_RUN_ROOT = "runs"
 # Runs read per estimate (newest first): enough for a stable median.
 _RUNS_READ = 5
+# Runs searched per query to find `_RUNS_READ` of this platform among them.
+_RUNS_SCANNED = 200
 
 
 def seed_state(cell_dir, seed, config):
@@ -47,15 +49,18 @@ def seed_state(cell_dir, seed, config):
     return "resume", done, ""
 
 
-def epoch_seconds(config, uri, experiment=None):
+def epoch_seconds(config, uri, experiment=None, platform=None):
     """`(median seconds per epoch, where it comes from)`, or `(None, why not)`.
 
     Args:
         config: the `ExperimentConfig` the command would train.
         uri: the tracking URI (a SQLite file that does not exist is not created).
         experiment: the MLflow experiment of the reproductions.
+        platform: the platform whose runs count first (default: this
+            machine's, `tracking.likely_platform()`).
     """
     experiment = experiment or tracking.REPRODUCTIONS_EXPERIMENT
+    platform = platform or tracking.likely_platform()
     path = tracking.sqlite_path(uri)
     if path is not None and not path.is_file():
         return None, f"no store at {path} yet"
@@ -76,14 +81,28 @@ def epoch_seconds(config, uri, experiment=None):
                                    f"{config.dataset} runs")):
         searches += [(f"{where} AND {current}", described),
                      (where, f"{described} (one step per call)")]
-    for where, described in searches:
-        runs = client.search_runs([found.experiment_id], f"{role} AND {where}",
-                                  max_results=_RUNS_READ, order_by=["attributes.start_time DESC"])
-        times = [metric.value for run in runs
-                 for metric in client.get_metric_history(run.info.run_id, "epoch_time_s")]
-        if times:
-            return statistics.median(times), (
-                f"median of {len(times)} epochs of {len(runs)} {described} in the store")
+    def platform_of(run):
+        return run.data.tags.get(tracking.PLATFORM_TAG, tracking.DEFAULT_PLATFORM)
+
+    for on_this_platform in (True, False):
+        for where, described in searches:
+            runs = client.search_runs([found.experiment_id], f"{role} AND {where}",
+                                      max_results=_RUNS_SCANNED,
+                                      order_by=["attributes.start_time DESC"])
+            if on_this_platform:
+                runs = [run for run in runs if platform_of(run) == platform]
+            elif runs:  # one other platform, the newest run's: a median across platforms means nothing
+                runs = [run for run in runs if platform_of(run) == platform_of(runs[0])]
+            runs = runs[:_RUNS_READ]
+            times = [metric.value for run in runs
+                     for metric in client.get_metric_history(run.info.run_id, "epoch_time_s")]
+            if times:
+                where_from = ("" if on_this_platform else
+                              f", recorded on {platform_of(runs[0])}"
+                              f", not on this machine's {platform}")
+                return statistics.median(times), (
+                    f"median of {len(times)} epochs of {len(runs)} {described} in the store"
+                    f"{where_from}")
     return None, f"no run of {config.run_name} or of its rule and architecture in the store"
 
 

@@ -84,3 +84,28 @@ def test_plan_prefers_epochs_recorded_with_the_factorys_steps_per_call(trained):
     seconds, source = plan.epoch_seconds(config, uri)
     assert "(one step per call)" in source, source
     assert seconds == (recorded[1] + 1000.0) / 2  # the median of both seeds' four epochs
+
+
+def test_plan_estimates_from_this_machines_platform_first(trained):
+    config, run_root, uri = trained
+    client = tracking.client(uri)
+    experiment = client.get_experiment_by_name(tracking.REPRODUCTIONS_EXPERIMENT).experiment_id
+    (seed0,) = [run for run in client.search_runs([experiment])
+                if run.info.run_name.endswith("/seed0")]
+    assert seed0.data.tags[tracking.PLATFORM_TAG] == "tensorflow-cpu"
+    recorded = [m.value for m in client.get_metric_history(seed0.info.run_id, "epoch_time_s")]
+    # A newer seed merged from a GPU machine: 1000× faster epochs, another platform.
+    gpu = tracking.create_run(client, experiment, f"{config.run_name}/seed8", tags={
+        tracking.ROLE_TAG: "seed", tracking.PLATFORM_TAG: "jax-gpu",
+        tracking.STEPS_PER_CALL_TAG: "128"})
+    for step in range(2):
+        tracking.log_metrics(client, gpu, {"epoch_time_s": 0.001}, step=step)
+    seconds, source = plan.epoch_seconds(config, uri, platform="tensorflow-cpu")
+    assert seconds == sum(recorded) / 2 and "recorded on" not in source, source
+    # On a GPU machine the GPU's epochs count, and on a platform with no runs the
+    # estimate comes from the others, saying from which.
+    assert plan.epoch_seconds(config, uri, platform="jax-gpu")[0] == 0.001
+    seconds, source = plan.epoch_seconds(config, uri, platform="jax-cpu")
+    assert "recorded on jax-gpu, not on this machine's jax-cpu" in source, source
+    # This machine: TensorFlow here (KERAS_BACKEND as `import pepita_keras` sets it).
+    assert tracking.likely_platform().startswith("tensorflow-")

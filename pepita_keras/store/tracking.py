@@ -762,6 +762,19 @@ class SystemMetrics:
         return False
 
 
+def likely_platform():
+    """`provenance.platform_name()` as this machine would give it, without importing Keras (for estimates).
+
+    The backend is the one `import pepita_keras` settles on (`KERAS_BACKEND`);
+    the device kind is "gpu" when an NVIDIA device node is present, else
+    "cpu". Only `pepita reproduce --plan` uses it, to prefer epoch times of
+    runs on this kind of machine; runs record `provenance.platform_name()` itself.
+    """
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    gpu = any(os.path.exists(node) for node in ("/dev/nvidia0", "/dev/nvidiactl"))
+    return f"{backend}-{'gpu' if gpu else 'cpu'}"
+
+
 def parent_key(run):
     """What makes two parent runs one cell: run name, smoke and synthetic flags, platform.
 
