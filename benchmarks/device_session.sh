@@ -25,7 +25,7 @@ nvidia-smi -L 2>/dev/null
 python3 -c "import jax, keras, mlflow; print('jax', jax.__version__, jax.devices(), 'keras', keras.__version__, 'mlflow', mlflow.__version__)" \
   2>&1 | tail -1
 
-timeout $((budget * 2 / 5)) python3 benchmarks/jax_gpu.py --data-dir "$data" --full-runs fc_mnist_pepita \
+timeout $((budget * 2 / 5)) python3 benchmarks/jax_gpu.py --data-dir "$data" --full-runs fc_mnist_pepita --resident \
   --output "$out/gpu_benchmark.json" ${BENCH_ARGS:-} 2>&1 | grep -v -i warning | tee "$out/gpu_benchmark.log"
 
 store=/tmp/pepita_store

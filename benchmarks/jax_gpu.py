@@ -14,6 +14,12 @@ Measures, in one process on one device (real MNIST, the paper's FC net
   - (FC only) `benchmarks/torch_pepita.TorchPEPITA`, a plain PyTorch loop of
     the paper's equations with the data on the GPU and one Python step per
     batch;
+- (FC, `--resident`) PEPITA's own train step scanned over a whole epoch
+  whose data stays on the device (one dispatch per epoch, batches gathered
+  there by a permutation), outside `fit`: the step's ceiling without Keras's
+  input path, which sends NumPy batches from the host every epoch. The
+  PyTorch loop keeps its data on the GPU too; the gap between this row and
+  the `fit` rows is what the input path costs;
 - the wall time of a 100-epoch run of a shipped config (`fit` over the
   config's epochs with the test set evaluated after every epoch), and its
   final test accuracy. `pepita reproduce` adds checkpoints and MLflow logging
@@ -85,7 +91,58 @@ class _Torch:
         return (len(self.x) // batch) * batch
 
 
-def throughput(config_name, x, y, batches, repeats, torch_loop):
+RESIDENT = "pepita_keras PEPITA train_step, data on the device, one scan per epoch (outside fit)"
+
+
+class _ResidentEpoch:
+    """PEPITA's train step, `jax.lax.scan`ned over an epoch of batches gathered on the device.
+
+    Benchmark only: the same `train_step` that `fit` runs, with the data put
+    on the device once and each epoch one jitted call (a permutation drawn
+    on the device, the last partial batch dropped as in the PyTorch loop).
+    `sync()` writes the state back into the model's variables, so that it can
+    be evaluated like any Keras model.
+    """
+
+    def __init__(self, model, x, y, batch):
+        import jax
+
+        self.jax, self.model, self.batch = jax, model, batch
+        model.fit(x[:batch], y[:batch], batch_size=batch, epochs=1, verbose=0)  # builds it all
+        self.groups = (model.trainable_variables, model.non_trainable_variables,
+                       model.optimizer.variables, model.metrics_variables)
+        # Copies: the jitted epoch donates the state's buffers, the model keeps its own.
+        self.state = tuple([jax.numpy.array(v.value, copy=True) for v in group]
+                           for group in self.groups)
+        self.x, self.y = jax.device_put(x), jax.device_put(y)
+        self.key = jax.random.PRNGKey(0)
+        step, batches = model.train_step, len(x) // batch
+
+        def epoch(state, x_all, y_all, key):
+            order = jax.random.permutation(key, len(x_all))[:batches * batch]
+
+            def body(carry, indices):
+                _, carry = step(carry, (x_all[indices], y_all[indices]))
+                return carry, None
+
+            state, _ = jax.lax.scan(body, state, order.reshape(batches, batch))
+            return state
+
+        self.epoch_function = jax.jit(epoch, donate_argnums=0)
+
+    def __call__(self):
+        self.key, key = self.jax.random.split(self.key)
+        self.state = self.epoch_function(self.state, self.x, self.y, key)
+        self.jax.block_until_ready(self.state)
+        return (len(self.x) // self.batch) * self.batch
+
+    def sync(self):
+        for group, values in zip(self.groups, self.state):
+            for variable, value in zip(group, values):
+                variable.assign(value)
+
+
+def throughput(config_name, x, y, batches, repeats, torch_loop, resident=False):
     """`[{batch, implementation, samples_per_s, vs_torch}]` for one network."""
     rows = []
     for batch in batches:
@@ -96,6 +153,8 @@ def throughput(config_name, x, y, batches, repeats, torch_loop):
             "Keras backprop, steps_per_execution=128": _keras_backprop(config_name, 128),
         }
         runners = {name: _fit_epoch(model, x, y, batch) for name, model in variants.items()}
+        if resident:
+            runners[RESIDENT] = _ResidentEpoch(_pepita(config_name, 1), x, y, batch)
         if torch_loop:
             torch_model = _Torch(x, y)
             runners["PyTorch loop (TorchPEPITA, data on the GPU)"] = (
@@ -167,6 +226,8 @@ def main(argv=None):
     parser.add_argument("--examples", type=int, default=None,
                         help="use only this many training images (quick checks)")
     parser.add_argument("--skip-conv-throughput", action="store_true")
+    parser.add_argument("--resident", action="store_true",
+                        help="also time PEPITA's step over an epoch kept on the device (FC)")
     parser.add_argument("--output", default=None, help="write the figures as JSON here")
     args = parser.parse_args(argv)
 
@@ -198,7 +259,7 @@ def main(argv=None):
         torch_loop = False
     print("\n| net | batch | implementation | samples/s | vs PyTorch loop |\n|---|---|---|---|---|")
     report["throughput"] += throughput("fc_mnist_pepita", x, y, args.batches, args.repeats,
-                                       torch_loop)
+                                       torch_loop, resident=args.resident)
     save()
     if not args.skip_conv_throughput:
         report["throughput"] += throughput("conv_mnist_pepita", x, y, args.batches[:1],
