@@ -17,6 +17,15 @@ def trained(tmp_path, mlflow_uri):
     return config, run_root, mlflow_uri
 
 
+def _store_and_seed0(uri):
+    """`(client, experiment id, the trained seed 0 run)` of the `trained` store."""
+    client = tracking.client(uri)
+    experiment = client.get_experiment_by_name(tracking.REPRODUCTIONS_EXPERIMENT).experiment_id
+    (seed0,) = [run for run in client.search_runs([experiment])
+                if run.info.run_name.endswith("/seed0")]
+    return client, experiment, seed0
+
+
 def test_plan_reads_the_run_folders_and_the_store_epoch_times(trained):
     config, run_root, uri = trained
     client = tracking.client(uri)
@@ -64,10 +73,7 @@ def test_plan_names_a_folder_of_other_settings_and_an_unknown_time(tmp_path, tra
 
 def test_plan_prefers_epochs_recorded_with_the_factorys_steps_per_call(trained):
     config, run_root, uri = trained
-    client = tracking.client(uri)
-    experiment = client.get_experiment_by_name(tracking.REPRODUCTIONS_EXPERIMENT).experiment_id
-    (seed0,) = [run for run in client.search_runs([experiment])
-                if run.info.run_name.endswith("/seed0")]
+    client, experiment, seed0 = _store_and_seed0(uri)
     assert seed0.data.tags[tracking.STEPS_PER_CALL_TAG] == "32"  # TensorFlow's factory default
     recorded = sorted(m.value for m in client.get_metric_history(seed0.info.run_id,
                                                                  "epoch_time_s"))
@@ -88,10 +94,7 @@ def test_plan_prefers_epochs_recorded_with_the_factorys_steps_per_call(trained):
 
 def test_plan_estimates_from_this_machines_platform_first(trained):
     config, run_root, uri = trained
-    client = tracking.client(uri)
-    experiment = client.get_experiment_by_name(tracking.REPRODUCTIONS_EXPERIMENT).experiment_id
-    (seed0,) = [run for run in client.search_runs([experiment])
-                if run.info.run_name.endswith("/seed0")]
+    client, experiment, seed0 = _store_and_seed0(uri)
     assert seed0.data.tags[tracking.PLATFORM_TAG] == "tensorflow-cpu"
     recorded = [m.value for m in client.get_metric_history(seed0.info.run_id, "epoch_time_s")]
     # A newer seed merged from a GPU machine: 1000× faster epochs, another platform.
