@@ -91,7 +91,7 @@ def epoch_seconds(config, uri, experiment=None, platform=None):
                                       order_by=["attributes.start_time DESC"])
             if on_this_platform:
                 runs = [run for run in runs if platform_of(run) == platform]
-            elif runs:  # one other platform, the newest run's: a median across platforms means nothing
+            elif runs:  # the newest run's platform only: a median across platforms means nothing
                 runs = [run for run in runs if platform_of(run) == platform_of(runs[0])]
             runs = runs[:_RUNS_READ]
             times = [metric.value for run in runs

@@ -763,7 +763,7 @@ class SystemMetrics:
 
 
 def likely_platform():
-    """`provenance.platform_name()` as this machine would give it, without importing Keras (for estimates).
+    """This machine's `provenance.platform_name()`, guessed without importing Keras.
 
     The backend is the one `import pepita_keras` settles on (`KERAS_BACKEND`);
     the device kind is "gpu" when an NVIDIA device node is present, else
