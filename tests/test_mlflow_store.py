@@ -653,6 +653,10 @@ def test_seeds_merged_from_two_stores_share_one_parent(tmp_path, monkeypatch):
             reproduce.reproduce(config, seeds=[seed], synthetic=True,
                                 run_root=tmp_path / f"runs_{name}",
                                 tracking_uri=f"sqlite:///{stores[name]}", verbose=0)
+    # The second store's parent lists seeds 1 (which ended there) and 5 (which never did).
+    second = tracking.client(f"sqlite:///{stores['second']}")
+    (second_parent,) = [r for r in _runs(second) if r.data.tags.get("pepita.role") == "cell"]
+    second.set_tag(second_parent.info.run_id, "pepita.unfinished_seeds", "1,5,../x")
     quiet = {"say": lambda _: None}
     assert store_merge.merge_store(stores["first"], here, **quiet) == {
         "copied": 2, "already_merged": 0}
@@ -682,9 +686,8 @@ def test_seeds_merged_from_two_stores_share_one_parent(tmp_path, monkeypatch):
     assert _steps(client, gpu_parent.info.run_id, "test_accuracy_mean") == [1, 2]
     assert _values(client, gpu_parent.info.run_id, "test_accuracy_mean") == pytest.approx(
         curves.mean(axis=0))
-    second_parent = next(r for r in _runs(tracking.client(f"sqlite:///{stores['second']}"))
-                         if r.data.tags.get("pepita.role") == "cell")
     assert gpu_parent.data.tags[store_merge.MERGED_PARENTS_TAG] == second_parent.info.run_id
+    assert gpu_parent.data.tags["pepita.unfinished_seeds"] == "5"
 
 
 def test_a_second_run_folder_adds_its_seeds_to_the_cells_parent(tmp_path):

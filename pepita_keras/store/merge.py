@@ -52,6 +52,7 @@ MERGING_FROM_TAG = "pepita.merging_from"
 # On a parent here: the source parents (origins) whose seeds joined it.
 MERGED_PARENTS_TAG = "pepita.merged_parents"
 _PARENT_TAG = "mlflow.parentRunId"
+_UNFINISHED_TAG = "pepita.unfinished_seeds"
 _BATCH = 1000
 
 
@@ -137,14 +138,20 @@ def _listed(value):
     return [item for item in (value or "").split(",") if item]
 
 
-def _settle_joined(target, parent_id, new_origins, say):
-    """Records the source parents that joined `parent_id` and summarises it again."""
+def _settle_joined(target, parent_id, new_origins, unfinished, say):
+    """Records the source parents that joined `parent_id` and summarises it again.
+
+    Seeds the source parents listed as unfinished stay listed on the parent
+    here until a run of them ends (as `pepita migrate-store` joins parents).
+    """
     from pepita_keras.store import recorder  # Keras and plots: only when a cell is summarised
 
     run = target.get_run(parent_id)
     listed = _listed(run.data.tags.get(MERGED_PARENTS_TAG))
     target.set_tag(parent_id, MERGED_PARENTS_TAG,
                    ",".join(listed + [o for o in new_origins if o not in listed]))
+    if unfinished:
+        recorder.mark_unfinished_seeds(target, parent_id, also=unfinished)
     config = recorder.shipped_config_of(run)
     if config is not None:
         recorder.summarize_cell(target, parent_id, config, force=True)
@@ -228,7 +235,7 @@ def merge_store(source, target_uri=None, artifacts_archive=None, say=print,
             # Parents first, so that a child's parent id is known.
             runs.sort(key=lambda run: (_PARENT_TAG in run.data.tags, run.info.start_time or 0))
             origins = {run.info.run_id: _origin(run) for run in runs}
-            copied, joined = 0, {}
+            copied, joined, unfinished = 0, {}, {}
             for run in runs:
                 origin = origins[run.info.run_id]
                 if origin in merged or run.info.run_id in merged:
@@ -239,6 +246,10 @@ def merge_store(source, target_uri=None, artifacts_archive=None, say=print,
                 if here is not None:  # the cell has a parent here: its seeds join that one
                     merged[origin] = here
                     joined.setdefault(here, []).append(origin)
+                    # Seed numbers only: the tag comes from another store.
+                    unfinished.setdefault(here, []).extend(
+                        seed for seed in _listed(run.data.tags.get(_UNFINISHED_TAG))
+                        if seed.isdigit())
                     continue
                 parent = origins.get(run.data.tags.get(_PARENT_TAG), run.data.tags.get(_PARENT_TAG))
                 merged[origin] = _copy_run(
@@ -248,7 +259,7 @@ def merge_store(source, target_uri=None, artifacts_archive=None, say=print,
                     parents_by_key[tracking.parent_key(run)] = merged[origin]
                 copied += 1
             for parent_id, new_origins in joined.items():
-                _settle_joined(target, parent_id, new_origins, say)
+                _settle_joined(target, parent_id, new_origins, unfinished.get(parent_id), say)
             joined_count += sum(len(new_origins) for new_origins in joined.values())
             counts["copied"] += copied
             say(f"{experiment.name}: {copied} runs copied, "
