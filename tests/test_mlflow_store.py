@@ -674,8 +674,8 @@ def test_seeds_merged_from_two_stores_share_one_parent(tmp_path, monkeypatch):
     children = [r for r in _runs(client)
                 if r.data.tags.get("mlflow.parentRunId") == gpu_parent.info.run_id]
     assert sorted(r.data.tags["pepita.seed"] for r in children) == ["0", "1"]
-    cpu_children = [r for r in _runs(client)
-                    if r.data.tags.get("mlflow.parentRunId") == parents["tensorflow-cpu"].info.run_id]
+    cpu_parent = parents["tensorflow-cpu"].info.run_id
+    cpu_children = [r for r in _runs(client) if r.data.tags.get("mlflow.parentRunId") == cpu_parent]
     assert [r.data.tags["pepita.seed"] for r in cpu_children] == ["0"]
     # The parent's summary is that of both seeds, from the seeds' own metrics.
     finals = np.array([r.data.metrics["final_test_accuracy"] for r in children])
