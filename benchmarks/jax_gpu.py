@@ -107,7 +107,7 @@ class _ResidentEpoch:
     def __init__(self, model, x, y, batch):
         import jax
 
-        self.jax, self.model, self.batch = jax, model, batch
+        self.jax, self.batch = jax, batch
         model.fit(x[:batch], y[:batch], batch_size=batch, epochs=1, verbose=0)  # builds it all
         self.groups = (model.trainable_variables, model.non_trainable_variables,
                        model.optimizer.variables, model.metrics_variables)

@@ -15,6 +15,7 @@ pepita reproduce conv_mnist_pepita --seeds 0-2 --plan
 ```
 """
 
+import functools
 import pathlib
 import statistics
 
@@ -81,14 +82,19 @@ def epoch_seconds(config, uri, experiment=None, platform=None):
                                    f"{config.dataset} runs")):
         searches += [(f"{where} AND {current}", described),
                      (where, f"{described} (one step per call)")]
+
+    @functools.lru_cache(maxsize=None)
+    def newest_runs(where):  # each search once, for both passes below
+        return client.search_runs([found.experiment_id], f"{role} AND {where}",
+                                  max_results=_RUNS_SCANNED,
+                                  order_by=["attributes.start_time DESC"])
+
     def platform_of(run):
-        return run.data.tags.get(tracking.PLATFORM_TAG, tracking.DEFAULT_PLATFORM)
+        return tracking.run_platform(run.data.tags)
 
     for on_this_platform in (True, False):
         for where, described in searches:
-            runs = client.search_runs([found.experiment_id], f"{role} AND {where}",
-                                      max_results=_RUNS_SCANNED,
-                                      order_by=["attributes.start_time DESC"])
+            runs = newest_runs(where)
             if on_this_platform:
                 runs = [run for run in runs if platform_of(run) == platform]
             elif runs:  # the newest run's platform only: a median across platforms means nothing

@@ -230,12 +230,8 @@ def existing_parent(client, experiment_id, config, synthetic):
         filter_string=(f"tags.`{tracking.ROLE_TAG}` = 'cell' and "
                        f"tags.`pepita.settings_digest` = '{digest}'"),
         max_results=1000)
-    platform = provenance.platform_name()
-    same = [run for run in runs
-            if run.info.run_name == config.run_name
-            and tracking.tag_is_true(run.data.tags.get("pepita.smoke")) == config.is_smoke
-            and tracking.tag_is_true(run.data.tags.get("pepita.synthetic")) == bool(synthetic)
-            and run.data.tags.get(tracking.PLATFORM_TAG, tracking.DEFAULT_PLATFORM) == platform]
+    key = (config.run_name, bool(config.is_smoke), bool(synthetic), provenance.platform_name())
+    same = [run for run in runs if tracking.parent_key(run) == key]
     if not same:
         return None
     return min(same, key=lambda run: run.info.start_time or 0).info.run_id

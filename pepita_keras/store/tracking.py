@@ -775,18 +775,23 @@ def likely_platform():
     return f"{backend}-{'gpu' if gpu else 'cpu'}"
 
 
+def run_platform(tags):
+    """The platform a run trained on (`PLATFORM_TAG`; untagged runs are `DEFAULT_PLATFORM`'s)."""
+    return tags.get(PLATFORM_TAG, DEFAULT_PLATFORM)
+
+
 def parent_key(run):
     """What makes two parent runs one cell: run name, smoke and synthetic flags, platform.
 
     The name carries the settings (`<cell>` for the shipped ones, else
     `<cell>-custom-<digest>`), so runs with equal keys are one experiment.
-    Used by `migrate.tidy_cells` and `merge.merge_store`, which join such
-    parents into the earliest.
+    Used by `recorder.existing_parent` (a new run folder adds its seeds to the
+    cell's parent) and by `migrate.tidy_cells` and `merge.merge_store`, which
+    join such parents into the earliest.
     """
     tags = run.data.tags
     return (run.info.run_name, tag_is_true(tags.get("pepita.smoke")),
-            tag_is_true(tags.get("pepita.synthetic")),
-            tags.get(PLATFORM_TAG, DEFAULT_PLATFORM))
+            tag_is_true(tags.get("pepita.synthetic")), run_platform(tags))
 
 
 def split_metric_name(name, validation="val"):
