@@ -57,6 +57,7 @@ _PUBLIC = {
     "callbacks": None,
     "datasets": None,
     "paper_networks": None,
+    "saving": None,
 }
 # Deprecated public module names (see `pepita_keras._renamed`).
 _RENAMED_MODULES = ("models",)

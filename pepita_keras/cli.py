@@ -196,19 +196,34 @@ def reproduce_command(args):
     return 0
 
 
+def in_clone(default):
+    """`default` (a path inside a clone's `reproductions/results`) when the working folder
+    is a clone of pepita_keras, else a ValueError asking for `--output`.
+
+    Outside a clone the default would create `./reproductions/results/…` in whatever
+    folder the command runs in.
+    """
+    if not pathlib.Path("reproductions", "results").is_dir():
+        raise ValueError(
+            f"{os.getcwd()} is not a clone of pepita_keras (no reproductions/results), so "
+            f"the default output {default} would be made up here; pass --output <path>.")
+    return default
+
+
 def results_command(args):
     """`pepita results`: regenerates the results table from the MLflow store."""
     from pepita_keras import results
     from pepita_keras.store import tracking
 
     uri = tracking.tracking_uri(args.tracking_uri)
-    cells = results.collect(tracking.client(uri), args.experiment,
+    output = args.output or in_clone(results.DEFAULT_OUTPUT)
+    cells = results.collect(tracking.read_client(uri), args.experiment,
                             include_smoke=args.include_smoke)
     try:
         # The table names the store as the user gave it, not this machine's path.
         readme = results.write_results(cells, tracking_uri=tracking.named_uri(args.tracking_uri),
                                        plots=not args.no_plots,
-                                       force=args.force, **_given(output=args.output))
+                                       force=args.force, output=output)
     except results.ShrinkingResultsError as error:
         print(f"pepita results: error: {error}", file=sys.stderr)
         return 1
@@ -247,15 +262,37 @@ def figures_command(args):
     from pepita_keras import figures, results
     from pepita_keras.store import tracking
 
-    client = tracking.client(tracking.tracking_uri(args.tracking_uri))
+    output = args.output or in_clone(figures.DEFAULT_OUTPUT)
+    client = tracking.read_client(tracking.tracking_uri(args.tracking_uri))
     cells = results.collect(client, **_given(experiment=args.experiment))
-    paths = figures.write_figures(cells, client, args.output)
+    paths = figures.write_figures(cells, client, output, force=args.force)
     if not paths:
-        print(f"No completed seeds in {tracking.client_uri(client)}: no figures written.",
+        print(f"No completed seeds in {tracking.named_uri(args.tracking_uri)}: no figures "
+              "written.",
               file=sys.stderr)
         return 1
-    print(f"Wrote {len(paths)} figures to {args.output}: " + ", ".join(p.name for p in paths))
+    print(f"Wrote {len(paths)} figures to {output}: " + ", ".join(p.name for p in paths))
     return 0
+
+
+def ui_command(args):
+    """`pepita ui`: the MLflow UI on a private copy of a store (the store is never changed)."""
+    import subprocess
+
+    from pepita_keras.store import tracking
+
+    given = args.tracking_uri or (f"sqlite:///{tracking.COMMITTED_STORE}"
+                                  if pathlib.Path(tracking.COMMITTED_STORE).is_file() else None)
+    uri = tracking.tracking_uri(given)
+    served = tracking.read_copy(uri) if tracking.sqlite_path(uri) else uri
+    # Relative artifact locations (the committed store's) resolve against the repository root.
+    root = tracking.store_root(uri) or pathlib.Path.cwd()
+    print(f"MLflow UI on a private copy of {tracking.named_uri(given)} (the store itself is "
+          f"never written): http://{args.host}:{args.port}  (Ctrl-C stops it)", flush=True)
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", served,
+               "--host", args.host, "--port", str(args.port), "--workers", "1"]
+    environment = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
+    return subprocess.call(command, cwd=root, env=environment)
 
 
 def migrate_command(args):
@@ -269,9 +306,7 @@ def migrate_command(args):
                                           for k, v in report.items()))
     root = tracking.store_root(uri)
     if root is not None:
-        print(f"Browse it from {root}: "
-              "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow ui --workers 1 "
-              f"--host 127.0.0.1 --backend-store-uri sqlite:///{tracking.COMMITTED_STORE}")
+        print(f"Browse it from {root}: pepita ui")
     return 0
 
 
@@ -327,7 +362,11 @@ def tune_report_command(args):
     """`pepita tune-report`: prints (and writes) the best trials of every search."""
     from pepita_keras.tuning import report
 
-    output = report.DEFAULT_REPORT if args.output is None else args.output
+    output = args.output
+    if output is None:
+        # The committed report in a clone; elsewhere only printed (never made up here).
+        output = report.DEFAULT_REPORT if pathlib.Path("reproductions", "results").is_dir() \
+            else "-"
     try:
         text = report.write_report(output, args.experiment, args.include_smoke, args.top,
                                    args.tracking_uri, force=args.force)
@@ -423,12 +462,26 @@ def _add_results_and_migrate(subparsers):
     parser = subparsers.add_parser(
         "figures", help="draw accuracy curves per rule, the F alignment angle, slowness and "
                         "ours-vs-paper from a store")
-    parser.add_argument("--output", default="reproductions/results/figures",
-                        help="folder for the PNGs (default: reproductions/results/figures)")
+    parser.add_argument("--output", default=None,
+                        help="folder for the figures (default, in a clone: "
+                             "reproductions/results/figures)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace figures already in the output folder")
     parser.add_argument("--tracking-uri", default=None, help=STORE_HELP)
     parser.add_argument("--experiment", default=None,
                         help="MLflow experiment (default: pepita-reproductions)")
     parser.set_defaults(func=figures_command)
+
+    parser = subparsers.add_parser(
+        "ui", help="browse a store in the MLflow UI without changing it (a private copy)",
+        description="Starts `mlflow ui` on a private copy of the store, from the folder its "
+                    "artifacts resolve against, so no MLflow version can upgrade or lock the "
+                    "store itself. Default store: the committed one in a clone, else "
+                    "MLFLOW_TRACKING_URI / ./mlflow.db.")
+    parser.add_argument("--tracking-uri", default=None, help=STORE_HELP)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=positive_int, default=5000)
+    parser.set_defaults(func=ui_command)
 
     parser = subparsers.add_parser(
         "migrate-store", help="upgrade an MLflow store written by an older pepita_keras",
@@ -541,7 +594,8 @@ def build_parser():
 # Commands that load Keras and its backend (TensorFlow's start-up lines filtered).
 _TRAINING_COMMANDS = ("reproduce", "tune", "migrate-store")
 # What a command may raise for bad user input (see the module docstring).
-USER_ERROR_TYPES = (ValueError, FileNotFoundError)
+USER_ERROR_TYPES = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
+                    IsADirectoryError)
 _PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
 
 

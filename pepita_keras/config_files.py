@@ -22,8 +22,19 @@ import os
 import pathlib
 import sys
 
-# The repository's own reproduction configs: the cells of the results table.
-SHIPPED_CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "reproductions" / "configs"
+
+def _shipped_config_dir():
+    """The cells of the results table: the source checkout's `reproductions/configs`,
+    else the copy a wheel carries inside the package (`pepita_keras/shipped_configs`,
+    mapped from that folder by pyproject.toml)."""
+    checkout = pathlib.Path(__file__).resolve().parents[1] / "reproductions" / "configs"
+    packaged = pathlib.Path(__file__).resolve().parent / "shipped_configs"
+    return checkout if checkout.is_dir() or not packaged.is_dir() else packaged
+
+
+# The repository's own reproduction configs: the cells of the results table. Its
+# sibling `tuning` folder holds the shipped searches (`shipped_tuning` in a wheel).
+SHIPPED_CONFIG_DIR = _shipped_config_dir()
 CONFIG_ENV_VAR = "PEPITA_CONFIG_DIR"
 # The shared helper module of a config folder (big_vision's `configs/common.py`).
 COMMON_MODULE = "common"
@@ -59,7 +70,10 @@ def config_dirs(subfolder="configs", env_var=CONFIG_ENV_VAR):
     else:
         # Siblings, so a user's `$PEPITA_CONFIG_DIR=<root>/configs` also
         # brings in `<root>/<subfolder>` without a second variable.
-        dirs.extend(folder.parent / subfolder for folder in config_dirs())
+        # In a wheel the shipped folders are `shipped_<kind>` inside the package.
+        dirs.extend(
+            folder.parent / f"shipped_{subfolder}" if folder.name == "shipped_configs"
+            else folder.parent / subfolder for folder in config_dirs())
     unique = []
     for folder in dirs:
         if folder.resolve() not in [d.resolve() for d in unique]:

@@ -151,9 +151,12 @@ def fetch(name, data_dir, base_url=None, checksums=None, timeout=60, say=print):
             continue
         partial = target.with_name(target.name + ".part")
         digest = hashlib.sha256()
+        if partial.is_symlink():
+            partial.unlink()  # a planted link: never written through
         try:
             with urllib.request.urlopen(base + file, timeout=timeout) as response, \
-                    open(partial, "wb") as out:
+                    os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+                                      | os.O_NOFOLLOW, 0o644), "wb") as out:
                 for chunk in iter(lambda: response.read(1 << 20), b""):
                     digest.update(chunk)
                     out.write(chunk)

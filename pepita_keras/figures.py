@@ -22,8 +22,8 @@ Example:
 from pepita_keras import figures, results
 from pepita_keras.store import tracking
 
-client = tracking.client("sqlite:///reproductions/results/tracking.db")
-paths = figures.write_figures(results.collect(client), client, "reproductions/results/figures")
+client = tracking.read_client("sqlite:///reproductions/results/tracking.db")
+paths = figures.write_figures(results.collect(client), client, "my_figures")
 ```
 """
 
@@ -32,9 +32,11 @@ import pathlib
 import numpy as np
 
 from pepita_keras import experiment_config
-from pepita_keras.store import tracking
+from pepita_keras.store import safe_files, tracking
 
 _DPI = 150
+# Where `pepita figures` writes in a clone unless told (`--output`).
+DEFAULT_OUTPUT = "reproductions/results/figures"
 
 
 def _figure(width, height):
@@ -86,7 +88,7 @@ def accuracy_figures(cells, output):
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7, loc="lower right")
         path = pathlib.Path(output) / f"accuracy_{architecture}_{dataset}.png"
-        figure.savefig(path)
+        safe_files.save_figure(figure, path)
         paths.append(path)
     return paths
 
@@ -121,7 +123,7 @@ def alignment_figure(cells, client, output):
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7)
     path = pathlib.Path(output) / "alignment_angle.png"
-    figure.savefig(path)
+    safe_files.save_figure(figure, path)
     return path
 
 
@@ -143,7 +145,7 @@ def slowness_figure(cells, output):
     axis.set_title("Slowness: acc(t) = acc_max·t/(s+t) before the first LR decay")
     axis.grid(alpha=0.3, axis="x")
     path = pathlib.Path(output) / "slowness.png"
-    figure.savefig(path)
+    safe_files.save_figure(figure, path)
     return path
 
 
@@ -167,13 +169,35 @@ def results_vs_paper_figure(cells, output):
     axis.grid(alpha=0.3, axis="x")
     axis.legend(fontsize=8, loc="lower left")
     path = pathlib.Path(output) / "results_vs_paper.png"
-    figure.savefig(path)
+    safe_files.save_figure(figure, path)
     return path
 
 
-def write_figures(cells, client, output):
-    """Writes every figure of the module docstring into `output`; returns their paths."""
+FIGURE_NAMES = ("accuracy_*.png", "alignment_angle.png", "slowness.png", "results_vs_paper.png")
+
+
+def write_figures(cells, client, output, force=False):
+    """Writes every figure of the module docstring into `output`; returns their paths.
+
+    Args:
+        cells: `results.collect`'s cells.
+        client: the store's client (alignment curves are read from it).
+        output: the folder (created if missing).
+        force: replace figures already in `output`; without it a folder that
+            holds any is refused before anything is drawn.
+
+    Raises:
+        FileExistsError: naming the figures, when `output` holds some and
+            `force` is False.
+    """
     output = pathlib.Path(output)
+    if output.exists() and not output.is_dir():
+        raise NotADirectoryError(f"--output {output} is a file; figures go into a folder.")
+    existing = sorted(path.name for pattern in FIGURE_NAMES for path in output.glob(pattern))
+    if existing and not force:
+        raise FileExistsError(
+            f"{output} already holds figures ({', '.join(existing)}); pass --force to replace "
+            "them, or --output another folder.")
     output.mkdir(parents=True, exist_ok=True)
     paths = accuracy_figures(cells, output)
     for path in (alignment_figure(cells, client, output), slowness_figure(cells, output),

@@ -65,7 +65,7 @@ def epoch_seconds(config, uri, experiment=None, platform=None):
     path = tracking.sqlite_path(uri)
     if path is not None and not path.is_file():
         return None, f"no store at {path} yet"
-    client = tracking.client(uri)
+    client = tracking.read_client(uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
         return None, f"no {experiment!r} experiment in the store"

@@ -254,8 +254,8 @@ def _merge(source_db, target_uri, monkeypatch=None, die_after=None):
         return store_merge.merge_store(source_db, target_uri, say=lambda _: None)
     real = tracking.client
 
-    def dying(uri=None):
-        client = real(uri)
+    def dying(uri=None, **kwargs):
+        client = real(uri, **kwargs)
         return _DyingClient(client, die_after) if uri == target_uri else client
     with monkeypatch.context() as patch:
         patch.setattr(store_merge.tracking, "client", dying)

@@ -6,13 +6,14 @@ PNG per run cell) from what `pepita_keras.results.records.collect` returned.
 
 import csv
 import datetime
+import io
 import pathlib
 
 import numpy as np
 
 from pepita_keras import experiment_config
 from pepita_keras.store import plots as plots_lib
-from pepita_keras.store import tracking
+from pepita_keras.store import safe_files, tracking
 from pepita_keras.results.records import TOLERANCE_POINTS, TOLERANCE_SIGMAS, differences_text
 
 class ShrinkingResultsError(ValueError):
@@ -144,6 +145,9 @@ def write_results(results, output=DEFAULT_OUTPUT, tracking_uri="", plots=True, f
             seeds than `results` and `force` is False; nothing is written.
     """
     output = pathlib.Path(output)
+    if output.exists() and not output.is_dir():
+        raise NotADirectoryError(f"--output {output} is a file; the table goes into a folder.")
+    safe_files.refuse_link(output / "results.csv", "table")
     before = completed_seeds_in_table(output / "results.csv")
     now = sum(cell.n for cell in results.values())
     if now < before and not force:
@@ -156,10 +160,11 @@ def write_results(results, output=DEFAULT_OUTPUT, tracking_uri="", plots=True, f
         )
     output.mkdir(parents=True, exist_ok=True)
     rows = table_rows(results)
-    with open(output / "results.csv", "w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=list(rows[0]) if rows else ["cell"])
-        writer.writeheader()
-        writer.writerows(rows)
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=list(rows[0]) if rows else ["cell"])
+    writer.writeheader()
+    writer.writerows(rows)
+    safe_files.write_atomic(output / "results.csv", table.getvalue())
     curve_files = {}
     if plots:
         for name, cell in results.items():
@@ -263,7 +268,7 @@ def write_results(results, output=DEFAULT_OUTPUT, tracking_uri="", plots=True, f
             lines.append("")
     lines += _other_runs_section(results)
     readme = output / "README.md"
-    readme.write_text("\n".join(lines).rstrip() + "\n")
+    safe_files.write_atomic(readme, "\n".join(lines).rstrip() + "\n")
     return readme
 
 

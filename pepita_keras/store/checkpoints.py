@@ -25,6 +25,7 @@ with checkpoints.RunLock(folder / ".lock", "fc_mnist_pepita seed 0"):
 """
 
 import fcntl
+import io
 import math
 import os
 import pathlib
@@ -36,6 +37,7 @@ import zipfile
 import keras
 import numpy as np
 
+from pepita_keras.store import safe_files
 from pepita_keras.store.seed_state import STATE_FILE, SeedState  # noqa: F401 (re-exported)
 
 # A seed folder's lock of the process training it (beside its `STATE_FILE`).
@@ -66,10 +68,9 @@ def save_checkpoint(arrays, folder, epoch):
         The file name (relative to `folder`).
     """
     name = f"checkpoint-e{epoch:04d}.npz"
-    tmp = folder / (name + ".tmp")
-    with open(tmp, "wb") as file:
-        np.savez(file, **arrays)
-    os.replace(tmp, folder / name)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    safe_files.write_atomic(pathlib.Path(folder) / name, buffer.getvalue())
     return name
 
 
@@ -123,7 +124,7 @@ class RunLock:
         self._file = None
 
     def __enter__(self):
-        self._file = open(self.path, "a+")
+        self._file = safe_files.open_lock(self.path)
         try:
             fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -162,7 +163,7 @@ def lock_holder(path):
     path = pathlib.Path(path)
     if not path.exists():
         return None
-    with open(path, "a+") as file:
+    with safe_files.open_lock(path) as file:
         try:
             fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

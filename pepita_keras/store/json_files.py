@@ -16,7 +16,6 @@ json_files.read_json(folder / "state.json")   # {"epoch": 3, "history": {"loss":
 
 import json
 import math
-import os
 
 import numpy as np
 
@@ -39,10 +38,10 @@ def dumps(data):
 
 
 def write_json(path, data):
-    """Writes `data` to `path` atomically (temporary file, then rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(dumps(data))
-    os.replace(tmp, path)
+    """Writes `data` to `path` atomically (a fresh temporary file, then rename; never via a link)."""
+    from pepita_keras.store import safe_files
+
+    safe_files.write_atomic(path, dumps(data))
 
 
 def read_json(path):

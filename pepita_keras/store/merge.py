@@ -186,7 +186,7 @@ def merge_store(source, target_uri=None, artifacts_archive=None, say=print,
             an archive with links, devices, escaping names or too much data.
     """
     uri = source_uri(source)
-    source_client = tracking.client(uri)
+    source_client = tracking.read_client(uri)
     target_uri = tracking.tracking_uri(target_uri)
     target = tracking.client(target_uri)
     source_folder = _source_folder(uri)

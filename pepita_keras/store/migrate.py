@@ -8,7 +8,7 @@ alone, artifacts already present are not logged again):
 1. **Artifact location.** Each experiment (and each of its runs) moves to
    `tracking.default_artifact_location`: for the committed store the
    relative `reproductions/results/artifacts/<experiment>`, so the store
-   works from the root of any clone (`mlflow ui --backend-store-uri
+   works from the root of any clone (`pepita ui`, or `mlflow ui --backend-store-uri
    sqlite:///reproductions/results/tracking.db`). Files already at the old
    location, if it still exists on this machine, are copied over.
 2. **Names and tags.** Seed runs `seed0` → `<cell>/seed0`, trials
@@ -285,7 +285,12 @@ def migrate_store(uri, artifact_location=None, data_dir=None, rebuild_artifacts=
             print(text, file=stream, flush=True)
 
     uri = tracking.tracking_uri(uri)
-    client = tracking.client(uri)
+    path = tracking.sqlite_path(uri)
+    if path is not None and not path.is_file():
+        raise FileNotFoundError(
+            f"no MLflow store at {path}: nothing to migrate (nothing was created). Check "
+            "--tracking-uri / MLFLOW_TRACKING_URI.")
+    client = tracking.client(uri, allow_schema_upgrade=True)
     root = tracking.store_root(uri)
     report = dict.fromkeys(("experiments_moved", "runs_upgraded", "artifacts_logged",
                             "files_copied", "parents_summarized", "runs_renamed",

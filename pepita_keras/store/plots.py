@@ -19,6 +19,8 @@ import pathlib
 
 import numpy as np
 
+from pepita_keras.store import safe_files
+
 
 def accuracy_limits(values, paper=None, margin=2.0):
     """Y range (percent) that shows `values` and, if given, the paper's band.
@@ -63,7 +65,7 @@ def _save(figure, path, title):
     figure.tight_layout()
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
+    safe_files.save_figure(figure, path, dpi=100)
     return path
 
 

@@ -38,7 +38,8 @@ import tempfile
 import numpy as np
 
 from pepita_keras import experiment_config, slowness
-from pepita_keras.store import dataset_inputs, json_files, plots, provenance, seed_state, tracking
+from pepita_keras.store import (dataset_inputs, json_files, plots, provenance, safe_files,
+                                 seed_state, tracking)
 from pepita_keras.store.seed_state import SeedState
 
 # Per-epoch metrics of a parent run: mean and std over its completed seeds.
@@ -121,18 +122,72 @@ def open_seed(client, folder, config, synthetic=False):
         The folder's `SeedState`, or None if it has none yet.
 
     Raises:
-        ValueError: if the folder was started with other settings or data, or
-            its run is not in this store.
+        ValueError: if the folder was started with other settings or data, its
+            run is not in this store, its state names a checkpoint that is not
+            its own (another folder's file, a link), the folder was copied from
+            another seed, or the run trained on another platform.
     """
     state = SeedState.load(folder)
     if state is not None:
         check_same_config(state.settings, state.config, config, str(folder))
         check_same_data(state.synthetic, synthetic, str(folder))
+        check_own_files(state, folder)
         if not tracking.run_exists(client, state.run_id):
             raise ValueError(
                 f"{folder} refers to MLflow run {state.run_id}, missing from the "
                 "current store; delete that directory to start over.")
+        check_same_seed_and_platform(client.get_run(state.run_id), state, folder)
     return state
+
+
+def check_own_files(state, folder):
+    """Refuses a `state.json` whose checkpoint is not this folder's own file for its epoch.
+
+    The state is data: its checkpoint name is only ever `checkpoint-eNNNN.npz`
+    of the epoch it records, a regular file in the folder itself. Anything
+    else (a path, `..`, a link to another seed's file) would load foreign
+    weights and later delete that file.
+    """
+    folder = pathlib.Path(folder)
+    state_file = folder / seed_state.STATE_FILE
+    safe_files.refuse_link(state_file, "run state")
+    if state.checkpoint is None:
+        return
+    expected = f"checkpoint-e{int(state.epoch):04d}.npz"
+    path = folder / str(state.checkpoint)
+    if state.checkpoint != expected or path.is_symlink() or not path.is_file():
+        raise ValueError(
+            f"{state_file} names the checkpoint {state.checkpoint!r}, but a seed's state can only "
+            f"name its own regular file {expected} (epoch {state.epoch}) in {folder}; the folder "
+            "was edited or assembled by hand. Restore it, or delete it to train that seed again.")
+
+
+def check_same_seed_and_platform(run, state, folder):
+    """Refuses a seed folder whose run is another seed's, or trained on another platform.
+
+    A folder copied to another seed's name would train into the first seed's
+    MLflow run; a seed interrupted on TensorFlow and resumed on JAX would be
+    counted with the platform it started on.
+    """
+    from pepita_keras.store import provenance
+
+    tags = run.data.tags
+    name = pathlib.Path(folder).name
+    recorded = tags.get("pepita.seed")
+    if name.startswith("seed") and recorded is not None and name != f"seed{recorded}":
+        raise ValueError(
+            f"{folder} holds the state of seed {recorded} (MLflow run {run.info.run_id}), not "
+            f"of {name}: it was copied or renamed. Move it back to seed{recorded}, or delete it "
+            f"to train {name} afresh.")
+    if state.finished:
+        return  # nothing more trains in it
+    here, there = provenance.platform_name(), tracking.run_platform(tags)
+    if here != there:
+        raise ValueError(
+            f"{folder} was trained on {there} and this process runs {here}: resuming would mix "
+            "platforms in one run (and count it with the wrong ones). Resume it where it started "
+            f"(e.g. KERAS_BACKEND={there.split('-')[0]}), or use another --run-root to train "
+            f"this seed afresh on {here}.")
 
 
 # ---------------------------------------------------------------------------
@@ -406,7 +461,7 @@ def seed_artifacts(folder, curves, label, title, paper, environment):
                  if any(word in k for word in ("angle", "align", "norm"))}
     for name, content in (("history.json", curves), ("alignment.json", alignment),
                           ("environment.json", environment)):
-        (folder / name).write_text(json_files.dumps(content))
+        safe_files.write_atomic(folder / name, json_files.dumps(content))
         paths.append(folder / name)
     return paths
 

@@ -58,7 +58,7 @@ import threading
 import time
 
 import pepita_keras
-from pepita_keras.store import json_files, untrusted
+from pepita_keras.store import json_files, safe_files, untrusted
 
 # MLflow's limits (mlflow.utils.validation): param values up to 6000 chars,
 # batches of at most 100 params / 1000 metrics.
@@ -114,12 +114,19 @@ def named_uri(uri=None):
     return uri or os.environ.get("MLFLOW_TRACKING_URI") or tracking_uri()
 
 
-def client(uri=None):
+def client(uri=None, allow_schema_upgrade=False):
     """An `mlflow.MlflowClient` for `tracking_uri(uri)`, its store ready for use.
 
     A SQLite store is first opened under a file lock beside it: MLflow
     creates and migrates the schema on first use, and two processes doing
-    that at once crash (alembic `CommandError`).
+    that at once crash (alembic `CommandError`). For reading only, use
+    `read_client`, which never changes the store.
+
+    Args:
+        uri: the tracking URI (default: `tracking_uri()`).
+        allow_schema_upgrade: let MLflow upgrade an older SQLite store's
+            schema (`pepita migrate-store`); otherwise such a store is refused
+            (`check_schema_current`).
     """
     import logging
 
@@ -140,6 +147,8 @@ def client(uri=None):
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     check_sqlite_file(uri)
+    if not allow_schema_upgrade:
+        check_schema_current(uri)
     with store_lock(uri):
         mlflow_client = mlflow.MlflowClient(tracking_uri=uri)
         try:
@@ -153,6 +162,123 @@ def client(uri=None):
                 f"{reason}). Is `mlflow server` running there? Set --tracking-uri / "
                 "MLFLOW_TRACKING_URI to a reachable server or a sqlite:/// file.") from None
     return mlflow_client
+
+
+# A read-only client's private copy → the store it copies (`read_client`).
+_READ_COPIES = {}
+
+
+def read_client(uri=None):
+    """An `mlflow.MlflowClient` that reads store `uri` and never changes it.
+
+    Commands that only read (`results`, `figures`, `tune-report`, `--plan`,
+    `merge-store`'s source) use this. A SQLite store is copied (the database
+    only, through SQLite's online backup from a read-only connection) into a
+    private temporary folder, and the copy is opened: MLflow may upgrade the
+    copy's schema (a newer MLflow than the one that wrote the store does so
+    on open) or take locks beside it, and the store itself keeps every byte.
+    Artifacts still resolve against the original store (`store_root`). A
+    server URI is read through MLflow's API, which does not migrate anything.
+
+    Raises:
+        FileNotFoundError: naming the path, when a SQLite store does not exist
+            (nothing is created).
+    """
+    uri = tracking_uri(uri)
+    if sqlite_path(uri) is None:
+        return client(uri)
+    return client(read_copy(uri), allow_schema_upgrade=True)
+
+
+def read_copy(uri):
+    """A private copy of SQLite store `uri`: the copy's URI (`read_client`, `pepita ui`).
+
+    The copy lives in a temporary folder removed when the process exits.
+
+    Raises:
+        FileNotFoundError: naming the path, when the store does not exist.
+    """
+    import atexit
+    import shutil
+    import sqlite3
+
+    uri = tracking_uri(uri)
+    path = sqlite_path(uri)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no MLflow store at {path} (nothing was created). Train a cell first "
+            "(`pepita reproduce CELL`), or pass --tracking-uri sqlite:///<store.db> "
+            f"(the committed one: sqlite:///{COMMITTED_STORE}).")
+    check_sqlite_file(uri)
+    folder = tempfile.mkdtemp(prefix="pepita-read-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    copy = pathlib.Path(folder) / path.name
+    source = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    target = sqlite3.connect(copy)
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+        target.close()
+    copy_uri = f"sqlite:///{copy}"
+    _READ_COPIES[copy_uri] = uri
+    return copy_uri
+
+
+def original_uri(uri):
+    """The store a `read_client` copy stands for (`uri` itself otherwise)."""
+    return _READ_COPIES.get(str(uri), uri)
+
+
+def schema_revision(path):
+    """The MLflow (alembic) schema revision of SQLite store `path`, or None for a new one."""
+    import sqlite3
+
+    if not pathlib.Path(path).is_file() or pathlib.Path(path).stat().st_size == 0:
+        return None
+    connection = sqlite3.connect(f"{pathlib.Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        rows = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+    except sqlite3.DatabaseError:
+        return None  # no MLflow tables yet (an interrupted creation): MLflow creates them
+    finally:
+        connection.close()
+    return rows[0][0] if rows else None
+
+
+def installed_schema_revision():
+    """The schema revision the installed MLflow writes (its newest alembic head)."""
+    from alembic.script import ScriptDirectory
+    from mlflow.store.db.utils import _get_alembic_config
+
+    return ScriptDirectory.from_config(_get_alembic_config("sqlite://")).get_current_head()
+
+
+def check_schema_current(uri):
+    """Refuses to write a SQLite store whose schema the installed MLflow would upgrade.
+
+    MLflow upgrades an older store's schema in place on open, after which
+    the MLflow that wrote it can no longer read it: for a store under version
+    control (the committed one) that rewrites the evidence. Writing commands
+    therefore stop and name `pepita migrate-store`, which upgrades on purpose.
+    """
+    path = sqlite_path(uri)
+    if path is None:
+        return
+    found = schema_revision(path)
+    if found is None:
+        return
+    import mlflow
+
+    head = installed_schema_revision()
+    if found != head:
+        raise ValueError(
+            f"the MLflow store {path} has schema revision {found}, and the installed MLflow "
+            f"{mlflow.__version__} writes {head}: opening it to write would upgrade it in place, "
+            "after which the MLflow that wrote it cannot read it. Read it as it is (`pepita "
+            "results`, `figures`, `tune-report` and `ui` work on a private copy); to write to "
+            f"it, back it up and run `pepita migrate-store --tracking-uri sqlite:///{path}`, or "
+            "install the MLflow version that wrote it.")
 
 
 def sqlite_path(uri):
@@ -218,7 +344,7 @@ def store_lock(uri):
         yield
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(f"{path}.lock", "a") as lock:
+    with safe_files.open_lock(f"{path}.lock") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
@@ -232,7 +358,8 @@ def store_root(uri):
     The committed store is any SQLite file at `<root>/reproductions/results/
     tracking.db`, whichever clone or worktree `<root>` is.
     """
-    path = sqlite_path(tracking_uri(uri))
+    uri = tracking_uri(uri)
+    path = sqlite_path(original_uri(uri))
     if path is None:
         return None
     parts = pathlib.PurePosixPath(COMMITTED_STORE).parts

@@ -14,7 +14,7 @@ import pathlib
 import re
 import time
 
-from pepita_keras.store import tracking
+from pepita_keras.store import safe_files, tracking
 
 DEFAULT_REPORT = pathlib.Path("reproductions") / "results" / "tuning.md"
 
@@ -30,7 +30,7 @@ def collect_searches(experiment=None, include_smoke=False, top=5, tracking_uri=N
         `run_id`), `counts` (trials per status), `wall_s`, `command`.
     """
 
-    client = tracking.client(tracking_uri)
+    client = tracking.read_client(tracking_uri)
     found = client.get_experiment_by_name(experiment or tracking.TUNING_EXPERIMENT)
     if found is None:
         return []
@@ -229,5 +229,5 @@ def write_report(output=DEFAULT_REPORT, experiment=None, include_smoke=False, to
                 "pass --force to drop them."
             )
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        safe_files.write_atomic(path, text)
     return text
