@@ -1,9 +1,11 @@
 """pepita_keras: PEPITA and its rule family as Keras 3 models.
 
-Public names: the rules (`PEPITA`, `MEMPEPITA`, `Backprop`, `FeedbackAlignment`,
-`DirectFeedbackAlignment`, `DRTP`, `ForwardForward`), their base
-`LearningRuleModel`, and the `paper_networks`, `datasets` and `callbacks` modules
-(`models` is the deprecated name of `paper_networks`).
+Public names: `convert` (any Keras model, any rule), the rules (`PEPITA`,
+`MEMPEPITA`, `Backprop`, `FeedbackAlignment`, `DirectFeedbackAlignment`, `DRTP`,
+`ForwardForward`, `UniformSignFeedback`, `BatchRandomSignFeedback`,
+`FixedRandomSignFeedback`, `KolenPollack`), their base `LearningRuleModel`, and
+the `paper_networks`, `datasets`, `callbacks` and `saving` modules (`models` is
+the deprecated name of `paper_networks`).
 
 They load, with Keras and its backend, on first use (`from pepita_keras
 import PEPITA`, `pepita_keras.paper_networks`), so that the `pepita` command and
@@ -54,6 +56,11 @@ _PUBLIC = {
     "DRTP": "pepita_keras.rules.drtp",
     "FeedbackAlignment": "pepita_keras.rules.feedback_alignment",
     "ForwardForward": "pepita_keras.rules.forward_forward",
+    "UniformSignFeedback": "pepita_keras.rules.sign_symmetry",
+    "BatchRandomSignFeedback": "pepita_keras.rules.sign_symmetry",
+    "FixedRandomSignFeedback": "pepita_keras.rules.sign_symmetry",
+    "KolenPollack": "pepita_keras.rules.kolen_pollack",
+    "convert": "pepita_keras.conversion",
     "callbacks": None,
     "datasets": None,
     "paper_networks": None,

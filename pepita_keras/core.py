@@ -180,19 +180,11 @@ class LearningRuleModel(RuleTrainer, keras.Model):
 
     def __init__(self, network, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.blocks = network_blocks(network)
-        validation.check_network_regularizers(
-            type(self).__name__, self.blocks, network, self.applies_weight_regularizers
-        )
         self.network = network
         self.seed = seed
+        self.has_dropout = self._read_network(network)
         self.input_spec_shape = tuple(network.inputs[0].shape[1:])
         self.num_classes = int(network.outputs[0].shape[-1])
-        self.has_dropout = any(
-            isinstance(layer, keras.layers.Dropout)
-            for block in self.blocks
-            for layer in block.pre + block.post
-        )
         # Dropout seeds: (base seed, step counter), saved with the model so a
         # resumed run draws the masks an uninterrupted run would have drawn.
         # Only the first replica advances the counter.
@@ -212,6 +204,22 @@ class LearningRuleModel(RuleTrainer, keras.Model):
         # `EpochData.check_values`) sets it False before the first `fit`.
         self.check_batch_values = True
         self.built = True
+
+    def _read_network(self, network):
+        """Checks `network` and keeps its structure; returns whether it has dropout.
+
+        The paper's chain rules split it into `Block`s (`blocks.network_blocks`);
+        the graph rules (`graph_model.GraphRuleModel`) override this.
+        """
+        self.blocks = network_blocks(network)
+        validation.check_network_regularizers(
+            type(self).__name__, self.blocks, network, self.applies_weight_regularizers
+        )
+        return any(
+            isinstance(layer, keras.layers.Dropout)
+            for block in self.blocks
+            for layer in block.pre + block.post
+        )
 
     def build(self, input_shape=None):
         # Everything is created in __init__ from the already-built network;

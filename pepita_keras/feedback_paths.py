@@ -1,0 +1,195 @@
+"""Backpropagation with substituted feedback weights, on any functional network.
+
+The autodiff family — backprop, feedback alignment, sign-symmetry,
+Kolen–Pollack — differ only in the weights the error travels back through.
+`GraphBackprop` differentiates the cross-entropy
+
+    L = (1/B) Σ_b w_b · CE(t_b, y_b)
+
+through the network with Keras's automatic differentiation. Its subclasses
+give, per parameterised layer `f(h; θ)`, *backward weights* `θ̃` that replace
+every kernel (weights of rank ≥ 2) in the path to the layer's input, while the
+layer's own weights still receive `∂L/∂θ` at the signal that arrived:
+
+    y = sg(f(sg(h); θ)) + [f(h; sg(θ̃)) − sg(f(h; sg(θ̃)))] + [f(sg(h); θ) − sg(f(sg(h); θ))]
+
+Its value is exactly `f(h; θ)` (both brackets are `v − v = 0`); its gradient
+with respect to `h` is `f(·; θ̃)`'s, with respect to `θ` is `f(·; θ)`'s at the
+received signal. For a Dense layer that is `g_{l-1} = δ_l B_lᵀ`, the FA
+equation, with `B_l = θ̃`; for a convolution it is the transposed convolution
+with `θ̃`; for attention, every projection's. Vectors (biases, normalisation
+scales and offsets) keep their own values in the backward path, as in
+biotorch, which converts only Linear and Conv layers; normalisation layers
+are backpropagated exactly. Activations, pooling, Add, Concatenate and the
+like are differentiated as they are.
+
+Example:
+
+```python
+model = pepita_keras.convert(network, "bp")   # equals Keras's own gradients
+```
+"""
+
+import math
+
+import keras
+from keras import ops
+
+from pepita_keras import graph
+from pepita_keras.graph_model import GraphRuleModel
+
+
+def feedback_kernels(layer):
+    """The weights of `layer` a feedback path replaces: its trainable ones of rank ≥ 2."""
+    return [variable for variable in layer.trainable_variables if len(variable.shape) >= 2]
+
+
+def fans(shape):
+    """`(fan_in, fan_out)` of a kernel shape, as Keras's initializers count them."""
+    if len(shape) == 2:
+        return shape[0], shape[1]
+    receptive = math.prod(shape[:-2])
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+def kernel_rms(variable):
+    """The root mean square of a kernel's current values (Glorot's std if it is all zeros)."""
+    values = keras.ops.convert_to_numpy(variable)
+    rms = float((values.astype("float64") ** 2).mean() ** 0.5)
+    if rms > 0:
+        return rms
+    fan_in, fan_out = fans(tuple(variable.shape))
+    return math.sqrt(2.0 / (fan_in + fan_out))
+
+
+@keras.saving.register_keras_serializable(package="pepita_keras")
+class GraphBackprop(GraphRuleModel):
+    """Backpropagation on any functional network (the reference the others compare with).
+
+    `pepita_keras.convert(network, "bp")` for a network outside the paper's
+    chains. The updates are Keras's own gradients of the categorical
+    cross-entropy of the softmax output (plus the layers' weight
+    regularizers), with the step's dropout masks.
+
+    Args:
+        network: a built functional or Sequential `keras.Model` of
+            `graph.SUPPORTED_LAYERS` ending in a softmax.
+        seed: optional integer seeding the dropout masks (and a subclass's
+            feedback weights).
+        **kwargs: passed to `keras.Model`.
+    """
+
+    applies_weight_regularizers = True
+
+    def backward_values(self, layer, step_seed):
+        """Values standing for `feedback_kernels(layer)` in the backward path; None: their own.
+
+        Args:
+            layer: a parameterised layer.
+            step_seed: this step's seed (rules that redraw per batch use it).
+        """
+        del layer, step_seed
+        return None
+
+    def extra_updates(self, variables, gradients):
+        """`{id(variable): update}` for the rule's own trainable variables (none here)."""
+        del variables, gradients
+        return {}
+
+    def _layer_call(self, step_seed, statistics):
+        def call(layer, args, kwargs):
+            substitutes = self.backward_values(layer, step_seed)
+            if substitutes is None:
+                return graph.GraphNetwork.call_layer(layer, args, kwargs, True, statistics)
+            local = graph.GraphNetwork.call_layer(
+                layer, graph.stop_gradients(args), graph.stop_gradients(kwargs), True, statistics)
+            replaced = dict(zip([id(v) for v in feedback_kernels(layer)], substitutes))
+            values = [ops.stop_gradient(replaced.get(id(v), v.value))
+                      for v in layer.trainable_variables]
+            feedback = graph.GraphNetwork.call_layer(layer, args, kwargs, True, None, values)
+            return (ops.stop_gradient(local) + (feedback - ops.stop_gradient(feedback))
+                    + (local - ops.stop_gradient(local)))
+        return call
+
+    def graph_updates(self, x, targets, sample_weight=None, masks=None):
+        step_seed = masks.seed if masks is not None else self.feedback_step_seed()
+        optimizer = getattr(self, "optimizer", None)
+        loss_scale = None
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            loss_scale = ops.cast(optimizer.scale_loss(1.0), "float32")
+
+        def objective():
+            statistics = []
+            run = self.graph.run(x, True, masks, self._layer_call(step_seed, statistics))
+            loss = keras.losses.categorical_crossentropy(
+                ops.cast(targets, "float32"), ops.cast(run.prediction, "float32"))
+            if sample_weight is not None:
+                loss = loss * ops.cast(sample_weight, "float32")
+            loss = ops.mean(loss)
+            penalties = [ops.cast(p, "float32") for p in self.network.losses]
+            if penalties:
+                loss = loss + ops.sum(ops.stack(penalties))
+            if loss_scale is not None:
+                loss = loss * loss_scale
+            return loss, (run.prediction, statistics)
+
+        variables, gradients, (prediction, statistics) = self.surrogate_gradients(objective)
+        if loss_scale is not None:
+            gradients = [g / ops.cast(loss_scale, g.dtype) for g in gradients]
+        updates = self.aligned_updates(gradients, variables,
+                                       self.extra_updates(variables, gradients))
+        return updates, prediction, statistics
+
+    def feedback_step_seed(self):
+        """A fresh seed for this step when no dropout mask needs one (brSF redraws with it)."""
+        return None
+
+
+class FeedbackWeightsModel(GraphBackprop):
+    """`GraphBackprop` with one feedback variable per kernel (FA, frSF, Kolen–Pollack).
+
+    Each kernel `W` of every parameterised layer gets a variable `M` of its
+    shape, drawn `U(−√3·r, +√3·r)` with `r` the root mean square of `W` when
+    the rule is built (so `M` has `W`'s scale whatever the layer kind: a
+    He-uniform `W` gives `M` its distribution, as the chain FA's default).
+
+    Args:
+        network, seed, **kwargs: as `GraphBackprop`.
+        feedback_scale: multiplies the limit of `M`'s draw.
+    """
+
+    feedback_trainable = False
+
+    def __init__(self, network, feedback_scale=1.0, seed=None, **kwargs):
+        super().__init__(network, seed=seed, **kwargs)
+        from pepita_keras.feedback import check_feedback_scale
+
+        self.feedback_scale = check_feedback_scale(feedback_scale)
+        self.feedback_variables = {}
+        index = 0
+        for layer in self.graph.parameterised:
+            for variable in feedback_kernels(layer):
+                limit = self.feedback_scale * math.sqrt(3.0) * kernel_rms(variable)
+                name = f"feedback_{variable.path.replace('/', '_')}"
+                self.feedback_variables[id(variable)] = self.add_weight(
+                    name=name, shape=tuple(variable.shape), dtype=self.variable_dtype,
+                    initializer=keras.initializers.RandomUniform(
+                        -limit, limit, seed=None if seed is None else seed + index),
+                    trainable=self.feedback_trainable)
+                index += 1
+
+    def feedback_of(self, layer):
+        """The feedback variables of `layer`'s kernels, in `feedback_kernels` order."""
+        return [self.feedback_variables[id(v)] for v in feedback_kernels(layer)]
+
+    def feedback_alignment_pairs(self):
+        from pepita_keras.feedback import AlignmentPair
+
+        return [AlignmentPair(f"B_{variable.path}", self.feedback_variables[id(variable)],
+                              variable)
+                for layer in self.graph.parameterised for variable in feedback_kernels(layer)]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(feedback_scale=self.feedback_scale)
+        return config
