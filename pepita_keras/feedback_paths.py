@@ -30,6 +30,7 @@ model = pepita_keras.convert(network, "bp")   # equals Keras's own gradients
 ```
 """
 
+import contextlib
 import math
 
 import keras
@@ -60,6 +61,46 @@ def kernel_rms(variable):
         return rms
     fan_in, fan_out = fans(tuple(variable.shape))
     return math.sqrt(2.0 / (fan_in + fan_out))
+
+
+def feedback_path(local, feedback):
+    """`local`'s value, `local`'s gradient for the weights, `feedback`'s for the input.
+
+    `local` is the layer computed from its stopped input, `feedback` from its
+    input with the stopped feedback weights; both brackets of the module
+    docstring's sum are exactly zero in value.
+    """
+    return (ops.stop_gradient(local) + (feedback - ops.stop_gradient(feedback))
+            + (local - ops.stop_gradient(local)))
+
+
+# MultiHeadAttention's linear maps: a feedback path replaces each, the attention
+# between them is differentiated at its forward values.
+_ATTENTION_PROJECTIONS = ("_query_dense", "_key_dense", "_value_dense", "_output_dense")
+
+
+@contextlib.contextmanager
+def _feedback_projections(layer, replaced):
+    """Within the block, each projection of attention `layer` runs `feedback_path`."""
+    patched = []
+    for attribute in _ATTENTION_PROJECTIONS:
+        projection = getattr(layer, attribute)
+        original = projection.call
+
+        def call(inputs, training=None, projection=projection, original=original):
+            del training
+            local = original(ops.stop_gradient(inputs))
+            kernel = ops.stop_gradient(ops.cast(replaced.get(id(projection.kernel),
+                                                             projection.kernel), inputs.dtype))
+            return feedback_path(local, ops.einsum(projection.equation, inputs, kernel))
+
+        object.__setattr__(projection, "call", call)  # Keras's __call__ looks up self.call
+        patched.append(projection)
+    try:
+        yield
+    finally:
+        for projection in patched:
+            object.__delattr__(projection, "call")
 
 
 @keras.saving.register_keras_serializable(package="pepita_keras")
@@ -101,14 +142,24 @@ class GraphBackprop(GraphRuleModel):
             substitutes = self.backward_values(layer, step_seed)
             if substitutes is None:
                 return graph.GraphNetwork.call_layer(layer, args, kwargs, True, statistics)
-            local = graph.GraphNetwork.call_layer(
-                layer, graph.stop_gradients(args), graph.stop_gradients(kwargs), True, statistics)
             replaced = dict(zip([id(v) for v in feedback_kernels(layer)], substitutes))
-            values = [ops.stop_gradient(replaced.get(id(v), v.value))
-                      for v in layer.trainable_variables]
-            feedback = graph.GraphNetwork.call_layer(layer, args, kwargs, True, None, values)
-            return (ops.stop_gradient(local) + (feedback - ops.stop_gradient(feedback))
-                    + (local - ops.stop_gradient(local)))
+            if isinstance(layer, keras.layers.MultiHeadAttention):
+                with _feedback_projections(layer, replaced):
+                    return graph.GraphNetwork.call_layer(layer, args, kwargs, True, statistics)
+            # The linear map gets the feedback path; the layer's own activation is then
+            # applied to its true pre-activation (its derivative at the forward values).
+            with graph.without_activation(layer):
+                local = graph.GraphNetwork.call_layer(
+                    layer, graph.stop_gradients(args), graph.stop_gradients(kwargs), True,
+                    statistics)
+                values = [ops.stop_gradient(replaced.get(id(v), v.value))
+                          for v in layer.trainable_variables]
+                feedback = graph.GraphNetwork.call_layer(layer, args, kwargs, True, None, values)
+            output = feedback_path(local, feedback)
+            activation = getattr(layer, "activation", None)
+            if activation is None or activation is keras.activations.linear:
+                return output
+            return activation(output)
         return call
 
     def graph_updates(self, x, targets, sample_weight=None, masks=None):

@@ -161,14 +161,26 @@ class GraphNetwork:
     # Structure.
     # ------------------------------------------------------------------
     def _ordered_layers(self):
-        """Layers in execution order (Keras's nodes by decreasing depth), without inputs."""
-        layers = []
+        """Layers in execution order (Keras's nodes by decreasing depth), without inputs.
+
+        Also keeps each layer's node of this graph (`self.nodes`); a layer
+        with two nodes here (a shared layer) is refused by `_check_layer`.
+        """
+        layers, self.nodes, self.calls = [], {}, {}
         for depth in sorted(self.functional._nodes_by_depth, reverse=True):
             for node in self.functional._nodes_by_depth[depth]:
                 if node.is_input or node.operation is None:
                     continue
-                layers.append(node.operation)
+                layer = node.operation
+                self.calls[layer.name] = self.calls.get(layer.name, 0) + 1
+                if layer.name not in self.nodes:
+                    layers.append(layer)
+                    self.nodes[layer.name] = node
         return layers
+
+    def _parents(self, layer):
+        return [parent.operation for parent in self.nodes[layer.name].parent_nodes
+                if parent.operation is not None and not parent.is_input]
 
     def _check_layer(self, layer, rule_name):
         network = self.network.name
@@ -176,10 +188,10 @@ class GraphNetwork:
             raise ValueError(
                 f"Layer {layer.name!r} ({type(layer).__name__}) of network {network!r} is not "
                 f"supported by {rule_name}. Supported layers: {supported_names()}.")
-        if len(layer._inbound_nodes) != 1:
+        if self.calls[layer.name] != 1:
             raise ValueError(
                 f"Layer {layer.name!r} of network {network!r} is called "
-                f"{len(layer._inbound_nodes)} times; the graph rules need each layer called "
+                f"{self.calls[layer.name]} times; the graph rules need each layer called "
                 "once (shared weights have no single input and output to learn from).")
         if isinstance(layer, keras.layers.BatchNormalization) and layer.renorm:
             raise ValueError(
@@ -198,9 +210,8 @@ class GraphNetwork:
     def _consumers(self):
         consumers = {}
         for layer in self.layers:
-            for parent in layer._inbound_nodes[0].parent_nodes:
-                if parent.operation is not None and not parent.is_input:
-                    consumers.setdefault(parent.operation.name, []).append(layer)
+            for parent in self._parents(layer):
+                consumers.setdefault(parent.name, []).append(layer)
         return consumers
 
     def _unit_tails(self):
@@ -230,9 +241,7 @@ class GraphNetwork:
             if layer.name in parameterised:
                 found.append(layer.name)
                 continue
-            for parent in layer._inbound_nodes[0].parent_nodes:
-                if parent.operation is not None and not parent.is_input:
-                    stack.append(parent.operation)
+            stack.extend(self._parents(layer))
         return [layer.name for layer in self.parameterised if layer.name in found]
 
     # ------------------------------------------------------------------
