@@ -8,7 +8,7 @@ Kolen–Pollack — differ only in the weights the error travels back through.
 
 through the network with Keras's automatic differentiation. Its subclasses
 give, per parameterised layer `f(h; θ)`, *backward weights* `θ̃` that replace
-every kernel (weights of rank ≥ 2) in the path to the layer's input, while the
+every kernel (`feedback_kernels`) in the path to the layer's input, while the
 layer's own weights still receive `∂L/∂θ` at the signal that arrived:
 
     y = sg(f(sg(h); θ)) + [f(h; sg(θ̃)) − sg(f(h; sg(θ̃)))] + [f(sg(h); θ) − sg(f(sg(h); θ))]
@@ -41,8 +41,13 @@ from pepita_keras.graph_model import GraphRuleModel
 
 
 def feedback_kernels(layer):
-    """The weights of `layer` a feedback path replaces: its trainable ones of rank ≥ 2."""
-    return [variable for variable in layer.trainable_variables if len(variable.shape) >= 2]
+    """The weights of `layer` a feedback path replaces: its trainable kernels.
+
+    Keras names them `kernel` (Dense, EinsumDense, convolutions, each attention
+    projection), `depthwise_kernel` and `pointwise_kernel` (SeparableConv2D).
+    """
+    return [variable for variable in layer.trainable_variables
+            if variable.name.endswith("kernel")]
 
 
 def fans(shape):
@@ -164,20 +169,21 @@ class GraphBackprop(GraphRuleModel):
 
     def graph_updates(self, x, targets, sample_weight=None, masks=None):
         step_seed = masks.seed if masks is not None else self.feedback_step_seed()
+        dtype = self.rule_dtype
         optimizer = getattr(self, "optimizer", None)
         loss_scale = None
         if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-            loss_scale = ops.cast(optimizer.scale_loss(1.0), "float32")
+            loss_scale = ops.cast(optimizer.scale_loss(1.0), dtype)
 
         def objective():
             statistics = []
             run = self.graph.run(x, True, masks, self._layer_call(step_seed, statistics))
             loss = keras.losses.categorical_crossentropy(
-                ops.cast(targets, "float32"), ops.cast(run.prediction, "float32"))
+                ops.cast(targets, dtype), ops.cast(run.prediction, dtype))
             if sample_weight is not None:
-                loss = loss * ops.cast(sample_weight, "float32")
+                loss = loss * ops.cast(sample_weight, dtype)
             loss = ops.mean(loss)
-            penalties = [ops.cast(p, "float32") for p in self.network.losses]
+            penalties = [ops.cast(p, dtype) for p in self.network.losses]
             if penalties:
                 loss = loss + ops.sum(ops.stack(penalties))
             if loss_scale is not None:
@@ -223,7 +229,7 @@ class FeedbackWeightsModel(GraphBackprop):
                 limit = self.feedback_scale * math.sqrt(3.0) * kernel_rms(variable)
                 name = f"feedback_{variable.path.replace('/', '_')}"
                 self.feedback_variables[id(variable)] = self.add_weight(
-                    name=name, shape=tuple(variable.shape), dtype=self.variable_dtype,
+                    name=name, shape=tuple(variable.shape), dtype=variable.dtype,
                     initializer=keras.initializers.RandomUniform(
                         -limit, limit, seed=None if seed is None else seed + index),
                     trainable=self.feedback_trainable)

@@ -184,6 +184,11 @@ class GraphNetwork:
 
     def _check_layer(self, layer, rule_name):
         network = self.network.name
+        if not isinstance(layer, keras.layers.Layer):
+            raise ValueError(
+                f"Operation {layer.name!r} ({type(layer).__name__}) of network {network!r} is a "
+                f"keras.ops call on a symbolic tensor, not a layer; {rule_name} walks layers. "
+                f"Express it with layers. Supported layers: {supported_names()}.")
         if not isinstance(layer, SUPPORTED_LAYERS):
             raise ValueError(
                 f"Layer {layer.name!r} ({type(layer).__name__}) of network {network!r} is not "

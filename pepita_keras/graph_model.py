@@ -23,6 +23,7 @@ BatchNormalization's moving statistics move once per step, from the pass the
 rule names (`graph.update_moving_statistics`).
 """
 
+import keras
 from keras import ops
 
 from pepita_keras import graph
@@ -95,6 +96,11 @@ class GraphRuleModel(LearningRuleModel):
     # ------------------------------------------------------------------
     # Tools.
     # ------------------------------------------------------------------
+    @property
+    def rule_dtype(self):
+        """Where errors and targets are computed: the variables' dtype, at least float32."""
+        return keras.backend.result_type(self.variable_dtype, "float32")
+
     def aligned_updates(self, gradients, variables, extra=None):
         """`gradients` of `variables` (plus `extra`: `{id(variable): update}`) in
         `self.trainable_variables` order; a variable nothing reached gets zeros."""
@@ -136,12 +142,16 @@ def weighted_errors(signal, sample_weight):
     return signal * ops.reshape(weight, (-1,) + (1,) * (len(signal.shape) - 1))
 
 
-def batch_size(tensor):
-    """B as a float32 scalar, at least 1 (an empty replica shard gives 0 updates, not NaN)."""
-    return ops.cast(ops.maximum(ops.shape(tensor)[0], 1), "float32")
+def batch_size(tensor, dtype="float32"):
+    """B as a scalar, at least 1 (an empty replica shard gives 0 updates, not NaN)."""
+    return ops.cast(ops.maximum(ops.shape(tensor)[0], 1), dtype)
 
 
 def pairing(signal, output):
-    """`⟨sg(signal), output⟩ / B`: the surrogate whose gradient is `output`'s VJP of `signal`."""
-    signal = ops.stop_gradient(ops.cast(signal, "float32"))
-    return ops.sum(signal * ops.cast(output, "float32")) / batch_size(output)
+    """`⟨sg(signal), output⟩ / B`: the surrogate whose gradient is `output`'s VJP of `signal`.
+
+    Computed in at least float32 (float16 outputs under mixed precision are widened).
+    """
+    dtype = keras.backend.result_type(signal.dtype, output.dtype, "float32")
+    signal = ops.stop_gradient(ops.cast(signal, dtype))
+    return ops.sum(signal * ops.cast(output, dtype)) / batch_size(output, dtype)

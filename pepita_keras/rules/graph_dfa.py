@@ -65,12 +65,13 @@ class GraphDirectFeedbackAlignment(GraphRuleModel):
         return error
 
     def graph_updates(self, x, targets, sample_weight=None, masks=None):
-        targets = ops.cast(targets, "float32")
+        dtype = self.rule_dtype
+        targets = ops.cast(targets, dtype)
 
         def objective():
             statistics = []
             run = self.graph.run(x, True, masks, self.local_call(statistics))
-            prediction = ops.cast(run.prediction, "float32")
+            prediction = ops.cast(run.prediction, dtype)
             loss = keras.losses.categorical_crossentropy(targets, prediction)
             if sample_weight is not None:
                 loss = loss * ops.cast(sample_weight, "float32")
@@ -80,7 +81,7 @@ class GraphDirectFeedbackAlignment(GraphRuleModel):
                                 sample_weight))
             for layer, feedback, shape in zip(self.hidden_layers, self.feedback_matrices,
                                               self.hidden_shapes):
-                projected = ops.reshape(ops.matmul(signal, ops.cast(feedback, "float32")),
+                projected = ops.reshape(ops.matmul(signal, ops.cast(feedback, dtype)),
                                         (-1,) + shape)
                 total = total + pairing(projected, run.units[layer.name])
             return total, (run.prediction, statistics)

@@ -105,7 +105,7 @@ class GraphPEPITA(GraphRuleModel):
 
         def objective():
             run = graph.run(x_mod, True, masks, self.local_call())
-            prediction = ops.cast(run.prediction, "float32")
+            prediction = ops.cast(run.prediction, targets.dtype)
             output_error = prediction - targets if self.last_layer_error == "modulated" \
                 else error
             output_error = weighted_errors(ops.stop_gradient(output_error), sample_weight)
@@ -115,8 +115,8 @@ class GraphPEPITA(GraphRuleModel):
             for layer in graph.parameterised:
                 if layer.name in outputs:
                     continue
-                difference = ops.cast(clean.units[layer.name], "float32") - ops.cast(
-                    run.units[layer.name], "float32")
+                difference = ops.cast(clean.units[layer.name], targets.dtype) - ops.cast(
+                    run.units[layer.name], targets.dtype)
                 total = total + pairing(weighted_errors(difference, sample_weight),
                                         affine(layer, run))
             return total, run.prediction

@@ -22,6 +22,7 @@ Biases and normalisation parameters are backpropagated exactly.
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 from pepita_keras import ops as backend_ops
@@ -57,8 +58,9 @@ class UniformSignFeedback(GraphBackprop):
             for variable in feedback_kernels(layer):
                 self.feedback_magnitudes[id(variable)] = self.add_weight(
                     name=f"magnitude_{variable.path.replace('/', '_')}", shape=(),
-                    dtype=self.variable_dtype,
-                    initializer=keras.initializers.Constant(kernel_rms(variable)),
+                    dtype=variable.dtype,
+                    # A NumPy float64: Keras's Constant casts a Python float through float32.
+                    initializer=keras.initializers.Constant(np.float64(kernel_rms(variable))),
                     trainable=False)
 
     def backward_values(self, layer, step_seed):
