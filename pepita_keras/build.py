@@ -40,6 +40,16 @@ def rule_class(rule):
     return registry.rule_info(rule).load()
 
 
+def config_rule_class(config):
+    """The class that trains `config`: the rule's chain class on the paper's FC/conv nets,
+    its graph class (`conversion.graph_rule_class`) on the graph architectures."""
+    from pepita_keras import conversion, experiment_config
+
+    if config.architecture in experiment_config.GRAPH_ARCHITECTURES:
+        return conversion.graph_rule_class(config.rule)
+    return rule_class(config.rule)
+
+
 def check_rule_arguments(config):
     """Refuses `rule_kwargs` that the config's rule class does not take (before any run exists).
 
@@ -48,7 +58,7 @@ def check_rule_arguments(config):
     """
     import inspect
 
-    cls = rule_class(config.rule)
+    cls = config_rule_class(config)
     parameters = inspect.signature(cls.__init__).parameters
     own = [name for name, p in parameters.items() if name not in ("self", "network", "seed")
            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
@@ -90,24 +100,29 @@ def learning_rate_schedule(config, steps_per_epoch):
 
 
 def build_network(config, seed=None, input_shape=None, num_classes=None, filters=None):
-    """The paper's FC or conv network for `config`.
+    """The network of `config`: the paper's FC or conv net, or one of `modern_networks`.
 
     Args:
         config: an `ExperimentConfig`.
         seed: seeds every initializer and dropout layer.
         input_shape, num_classes: override the dataset's (a search on other
             data, e.g. a generic `RuleHyperModel`).
-        filters: conv filters (default: the paper's 32); conv only.
+        filters: conv filters (default: the paper's 32); conv and resnet only.
 
     Returns:
-        A `keras.Sequential`.
+        A `keras.Sequential` (paper nets) or functional `keras.Model`.
     """
     # Imported here: configs are read (`pepita list`, the results table)
     # without loading Keras and its backend.
-    from pepita_keras import paper_networks
+    from pepita_keras import modern_networks, paper_networks
 
     shape = tuple(input_shape or config.input_shape)
     classes = int(num_classes or config.num_classes)
+    if config.architecture == "resnet":
+        return modern_networks.small_resnet(
+            shape, classes, seed=seed, **({} if filters is None else {"filters": int(filters)}))
+    if config.architecture == "vit":
+        return modern_networks.tiny_vit(shape, classes, seed=seed)
     if not getattr(rule_class(config.rule), "classifier_layer", True):
         classes = None  # e.g. Forward-Forward: the rule classifies, the network has no head
     common = dict(input_shape=shape, num_classes=classes, seed=seed, use_bias=config.use_bias,
@@ -151,7 +166,7 @@ def build_model(config, seed, steps_per_epoch, **network_kwargs):
         be restored before the first step).
     """
     network = build_network(config, seed, **network_kwargs)
-    cls = rule_class(config.rule)
+    cls = config_rule_class(config)
     kwargs = dict(config.rule_kwargs)
     if not getattr(cls, "classifier_layer", True):
         kwargs["num_classes"] = int(network_kwargs.get("num_classes") or config.num_classes)

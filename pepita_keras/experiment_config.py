@@ -31,7 +31,10 @@ from pepita_keras.store import untrusted
 # declarations (`pepita_keras.registry`), in table order.
 RULES = {name: info.class_name for name, info in registry.rules().items()}
 RULE_LABELS = {name: info.label for name, info in registry.rules().items()}
-ARCHITECTURES = ("fc", "conv")
+ARCHITECTURES = ("fc", "conv", "resnet", "vit")
+# Our own architectures (`pepita_keras.modern_networks`): graphs, trained through
+# `pepita_keras.convert`'s graph rules; no paper number.
+GRAPH_ARCHITECTURES = ("resnet", "vit")
 DATASETS = {
     # name: (input shape, number of classes)
     "mnist": ((28, 28, 1), 10),

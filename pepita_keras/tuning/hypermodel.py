@@ -72,6 +72,8 @@ FIT_NAMES = ("batch_size",)
 NETWORK_NAMES = {
     "fc": ("dropout", "hidden_units", "num_hidden_layers"),
     "conv": ("filters",),
+    "resnet": ("filters",),
+    "vit": (),
 }
 
 # PEPITA variant flags, searched when the rule's constructor has an
@@ -104,7 +106,9 @@ def default_search_space(rule_class=None, architecture="fc"):
         "momentum": hp_types.Choice("momentum", [0.0, 0.5, 0.9, 0.95], default=0.9),
         "batch_size": hp_types.Choice("batch_size", [32, 64, 128, 256], default=64),
     }
-    if architecture == "fc":
+    if architecture == "vit":
+        pass  # its sizes are the cell's
+    elif architecture == "fc":
         space["dropout"] = hp_types.Float("dropout", 0.0, 0.3, step=0.05, default=0.1)
         space["hidden_units"] = hp_types.Choice(
             "hidden_units", [256, 512, 1024, 2048], default=1024
@@ -222,7 +226,9 @@ class RuleHyperModel(keras_tuner.HyperModel):
     ):
         super().__init__(name=name, tunable=tunable)
         _check_architecture(architecture)
-        self.rule_class = build.rule_class(rule)
+        # A cell on a graph architecture trains with the rule's graph class.
+        self.rule_class = build.rule_class(rule) if config is None \
+            else build.config_rule_class(config)
         self.input_shape = tuple(input_shape)
         self.num_classes = int(num_classes)
         self.architecture = architecture
@@ -410,7 +416,8 @@ class RuleHyperModel(keras_tuner.HyperModel):
             `build.build_model(self.resolve(hp), seed, steps_per_epoch)`.
         """
         trial = self.resolve(hp)
-        filters = self._value(hp, "filters") if self.architecture == "conv" else None
+        filters = self._value(hp, "filters") if self.architecture in ("conv", "resnet") \
+            else None
         examples = self.num_train_examples or trial.train_examples or 60000
         return build.build_model(
             trial, self.seed, build.steps_per_epoch(examples, trial.batch_size),

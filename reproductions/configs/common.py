@@ -229,3 +229,43 @@ def local_conv_variant(dataset, name=None, **overrides):
     )
     settings.update(overrides)
     return paper_cell("pepita", "conv", dataset, **settings)
+
+
+# Our own cells on graph architectures (`pepita_keras.modern_networks`): no paper
+# number. Settings shared by every rule, so the rows compare rules, not tunings:
+MODERN_SETTINGS = (
+    "our own cell (no paper number): pepita_keras.modern_networks, trained through "
+    "pepita_keras.convert's graph rules; batch 64, SGD momentum 0.9, 10 epochs at a "
+    "constant learning rate (the rule's own, from a `pepita tune` search of it: "
+    "reproductions/results/tuning.md), no dropout, inputs in [0, 1]"
+)
+
+
+def modern_cell(rule, architecture, learning_rate, name=None, **overrides):
+    """A cell of a learning rule on one of our graph architectures.
+
+    Args:
+        rule: a rule with a graph form (`pepita_keras.conversion.GRAPH_RULES`).
+        architecture: `"resnet"` or `"vit"`.
+        learning_rate: the rule's, chosen by its search (the config says which).
+        name: config name; defaults to `f"{architecture}_mnist_{rule}"`.
+        **overrides: any `ExperimentConfig` field to change.
+
+    Returns:
+        An `ExperimentConfig` (no paper numbers attached).
+    """
+    settings = dict(
+        name=name or f"{architecture}_mnist_{rule}",
+        rule=rule,
+        architecture=architecture,
+        dataset="mnist",
+        rule_kwargs=DEFAULT_RULE_KWARGS.get(rule, ()),
+        learning_rate=learning_rate,
+        epochs=10,
+        lr_decay_epochs=(),
+        dropout=0.0,
+        seeds=(0, 1, 2),
+        notes=MODERN_SETTINGS,
+    )
+    settings.update(overrides)
+    return ExperimentConfig(**settings)

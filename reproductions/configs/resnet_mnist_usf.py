@@ -1,0 +1,14 @@
+"""Uniform sign-concordant feedback (uSF) on the small residual net (conv stem + BatchNorm + one residual block + max pooling, 12,562 weights), MNIST (our own cell, no paper number).
+
+Command: pepita reproduce resnet_mnist_usf --data-dir /path/to/data   (seeds 0, 1, 2)
+Smoke:   pepita reproduce resnet_mnist_usf --smoke --synthetic
+Network: pepita_keras.modern_networks.small_resnet; trained with pepita_keras.convert(network, "usf").
+Learning rate: 0.01, the issue's common setting; see reproductions/results/tuning.md for the search
+of this cell's learning rate (`pepita tune resnet_mnist_usf`).
+"""
+
+from common import modern_cell
+
+
+def get_config():
+    return modern_cell("usf", "resnet", learning_rate=0.01)
