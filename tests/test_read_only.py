@@ -8,7 +8,6 @@ import hashlib
 import os
 import pathlib
 import shutil
-import sqlite3
 import subprocess
 import sys
 import types
@@ -28,19 +27,29 @@ def _digest(path):
 
 
 def _older_store(tmp_path, mlflow_template):
-    """A store whose schema revision the installed MLflow would upgrade on open.
+    """A store whose schema the installed MLflow would upgrade (or refuse) on open.
 
-    The committed store when the installed MLflow is newer than 3.17 (3.18 is what pip
-    resolves today); else a fresh store stamped with an older revision name.
+    The committed store when the installed MLflow is newer than the one that wrote it;
+    else an empty store downgraded one revision (alembic, as `mlflow db` would).
     """
     path = tmp_path / "old" / "tracking.db"
     path.parent.mkdir()
     if tracking.schema_revision(COMMITTED) != tracking.installed_schema_revision():
         shutil.copy(COMMITTED, path)
-    else:
-        shutil.copy(mlflow_template, path)
-        with sqlite3.connect(path) as connection:
-            connection.execute("UPDATE alembic_version SET version_num = 'an_older_revision'")
+        return path
+    # The installed MLflow wrote the committed store: an empty store one revision older.
+    import sqlalchemy
+    from alembic import command
+    from mlflow.store.db.utils import _get_alembic_config
+
+    shutil.copy(mlflow_template, path)
+    config = _get_alembic_config(f"sqlite:///{path}")
+    engine = sqlalchemy.create_engine(f"sqlite:///{path}")
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "-1")
+    engine.dispose()
+    assert tracking.schema_revision(path) != tracking.installed_schema_revision()
     return path
 
 
@@ -229,3 +238,67 @@ def test_resuming_on_another_platform_is_refused(tmp_path):
         recorder.check_same_seed_and_platform(_run(0, other), state, folder)
     # The same platform resumes.
     recorder.check_same_seed_and_platform(_run(0, provenance.platform_name()), state, folder)
+
+
+# ---------------------------------------------------------------------------
+# Store text is data in pages and queries.
+# ---------------------------------------------------------------------------
+HOSTILE = "x<script>alert(1)</script>|cell\n## heading `code` [link](http://e)"
+
+
+def test_display_text_is_inert_one_line_markup_free():
+    from pepita_keras.store import untrusted
+
+    text = untrusted.display_text(HOSTILE)
+    assert "\n" not in text and "<" not in text and ">" not in text and "`" not in text
+    assert "|" not in text.replace("\\|", "")  # only escaped pipes: a table row stays whole
+    assert "](" not in text.replace("\\](", "")
+
+
+def test_tune_report_escapes_every_store_field():
+    from pepita_keras.tuning import report
+
+    search = {"name": HOSTILE, "search_id": "s", "params": {"rule": HOSTILE, "space.x": HOSTILE},
+              "tags": {"git.commit": HOSTILE, "hardware": HOSTILE}, "best_objective": 0.5,
+              "objective": "val_accuracy", "trials": [
+                  {"trial_id": HOSTILE, "objective": 0.5, "final": 0.4, "best": True,
+                   "params": {HOSTILE: HOSTILE}}],
+              "counts": {"COMPLETED": 1}, "wall_s": 1.0, "command": HOSTILE, "status": HOSTILE,
+              "run_id": HOSTILE, "started": "2026-12-08 00:00 UTC"}
+    text = report.format_report([search])
+    assert "<script>" not in text and "\n## heading" not in text
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    header_cells = rows[0].count(" | ")
+    # Each table keeps its column count: no row was split or widened by store text.
+    assert all(row.replace("\\|", "").count(" | ") in (header_cells, 4) for row in rows)
+
+
+@pytest.mark.parametrize("tags, metrics, message", [
+    ({"pepita.seed": "abc"}, {"final_test_accuracy": 0.9}, "pepita.seed='abc' is not an integer"),
+    ({"pepita.seed": "0", "pepita.diverged_epoch": "abc"}, {}, "diverged_epoch='abc'"),
+    ({}, {}, "no pepita.seed tag"),
+])
+def test_crafted_seed_tags_name_the_run_instead_of_a_traceback(tags, metrics, message):
+    from pepita_keras.results import records
+    from pepita_keras.store import untrusted
+
+    run = types.SimpleNamespace(info=types.SimpleNamespace(run_id="a" * 32),
+                                data=types.SimpleNamespace(tags=tags, metrics=metrics))
+    with pytest.raises(untrusted.UntrustedInputError, match=message):
+        records._seed_outcome(run)
+
+
+def test_a_missing_or_nan_final_accuracy_leaves_the_seed_unfinished():
+    from pepita_keras.results import records
+
+    for metrics in ({}, {"final_test_accuracy": float("nan")}):
+        run = types.SimpleNamespace(info=types.SimpleNamespace(run_id="a" * 32),
+                                    data=types.SimpleNamespace(tags={"pepita.seed": "2"},
+                                                               metrics=metrics))
+        assert records._seed_outcome(run) == (2, None, None)
+
+
+def test_the_committed_store_is_written_by_the_pinned_mlflow():
+    # The pin in pyproject.toml and the committed store move together (docs/tracking.md):
+    # the installed MLflow writes exactly the committed store's schema.
+    assert tracking.schema_revision(COMMITTED) == tracking.installed_schema_revision()

@@ -6,13 +6,15 @@ rendering them is `pepita_keras.results.render`.
 """
 
 import dataclasses
+import math
+import sys
 
 import numpy as np
 
 from pepita_keras import config_files
 from pepita_keras import experiment_config
 from pepita_keras import slowness as slowness_lib
-from pepita_keras.store import tracking
+from pepita_keras.store import tracking, untrusted
 
 # A cell reproduces when its mean lies within max(2 paper σ, 0.25 points) of the paper's.
 TOLERANCE_SIGMAS = 2.0
@@ -191,17 +193,20 @@ def collect(client, experiment=None, configs=None, include_smoke=False):
             differences["data"] = ("synthetic", reference.dataset)
         if not (smoke or synthetic) and (run.info.run_name == reference.name) == bool(differences):
             # `<cell>` with other settings, or `<cell>-custom-…` with the shipped ones.
-            cell.outdated_names.append(run.info.run_name)
+            cell.outdated_names.append(untrusted.display_text(run.info.run_name, 120))
         if differences:
             # A config changed after a run keeps the run's name: runs of one
             # name with different settings stay apart.
-            key = (run.info.run_name, differences_text(differences))
+            key = (untrusted.display_text(run.info.run_name, 120),
+                   untrusted.display_text(differences_text(differences), 1000))
             other = cell.other_runs.setdefault(key, OtherRun(differences))
             parents[run.info.run_id] = (cell.config.name, other, None)
             continue
-        platform = tags.get(tracking.PLATFORM_TAG) or tracking.DEFAULT_PLATFORM
+        platform = untrusted.display_text(tags.get(tracking.PLATFORM_TAG)
+                                          or tracking.DEFAULT_PLATFORM, 40)
         parents[run.info.run_id] = (cell.config.name, None, platform)
-        _platform_result(cell, platform).command = tags.get("command", "")
+        _platform_result(cell, platform).command = untrusted.display_text(
+            tags.get("command", ""), 1000)
 
     def ended_last(run):
         # A seed rerun from scratch (e.g. from another run folder) supersedes its
@@ -213,16 +218,19 @@ def collect(client, experiment=None, configs=None, include_smoke=False):
         name, other, platform = parents.get(tags.get("mlflow.parentRunId"), (None, None, None))
         if name is None or tracking.role(tags) != "seed":
             continue
-        seed = int(tags["pepita.seed"])
-        complete = tracking.tag_is_true(tags.get("pepita.complete"))
-        diverged_epoch = tags.get("pepita.diverged_epoch")
+        try:
+            seed, diverged_epoch, final = _seed_outcome(run)
+        except untrusted.UntrustedInputError as error:
+            print(f"pepita: skipped a seed run of {name}: {error}", file=sys.stderr)
+            continue
+        complete = tracking.tag_is_true(tags.get("pepita.complete")) and final is not None
         if other is not None:
             for outcome in (other.partial, other.diverged, other.finals):
                 outcome.pop(seed, None)
             if diverged_epoch:
                 other.diverged[seed] = int(diverged_epoch)
             elif complete:
-                other.finals[seed] = 100 * run.data.metrics["final_test_accuracy"]
+                other.finals[seed] = 100 * final
             else:
                 accuracy = _metric_history(client, run.info.run_id, "test_accuracy")
                 if accuracy:
@@ -241,13 +249,13 @@ def collect(client, experiment=None, configs=None, include_smoke=False):
         # The latest ended run of a seed is its result (runs come ordered).
         for outcome in (cell.partial, cell.diverged, cell.finals):
             outcome.pop(seed, None)
-        cell.commits.add(commit[:10] + ("+dirty" if dirty else ""))
+        cell.commits.add(untrusted.display_text(commit[:10], 10) + ("+dirty" if dirty else ""))
         if tags.get("hardware"):
-            cell.hardware.add(tags["hardware"])
+            cell.hardware.add(untrusted.display_text(tags["hardware"]))
         if diverged_epoch:
-            cell.diverged[seed] = int(diverged_epoch)
+            cell.diverged[seed] = diverged_epoch
         elif complete:
-            cell.finals[seed] = 100 * run.data.metrics["final_test_accuracy"]
+            cell.finals[seed] = 100 * final
             cell.wall_times.append(run.data.metrics.get("wall_time_s", float("nan")))
             load = _metric_history(client, run_id, "load_avg_1min")
             if load:
@@ -255,6 +263,25 @@ def collect(client, experiment=None, configs=None, include_smoke=False):
         elif curves["test_accuracy"]:
             cell.partial[seed] = (len(curves["test_accuracy"]), 100 * curves["test_accuracy"][-1])
     return results
+
+
+def _seed_outcome(run):
+    """`(seed, diverged epoch or None, final test accuracy or None)` of a seed run.
+
+    A merged store is data: a seed or epoch that is not an integer makes the run
+    unusable (UntrustedInputError naming it); a final accuracy that is missing or
+    not finite leaves the seed unfinished rather than counted.
+    """
+    where = f"run {untrusted.display_text(run.info.run_id, 40)}"
+    tags = run.data.tags
+    seed = untrusted.integer_tag(tags, "pepita.seed", where)
+    if seed is None:
+        raise untrusted.UntrustedInputError(f"{where}: it has no pepita.seed tag")
+    diverged = untrusted.integer_tag(tags, "pepita.diverged_epoch", where)
+    final = run.data.metrics.get("final_test_accuracy")
+    if final is not None and not math.isfinite(final):
+        final = None
+    return seed, diverged, final
 
 
 def _platform_result(cell, platform):

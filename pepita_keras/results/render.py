@@ -13,7 +13,7 @@ import numpy as np
 
 from pepita_keras import experiment_config
 from pepita_keras.store import plots as plots_lib
-from pepita_keras.store import safe_files, tracking
+from pepita_keras.store import safe_files, tracking, untrusted
 from pepita_keras.results.records import TOLERANCE_POINTS, TOLERANCE_SIGMAS, differences_text
 
 class ShrinkingResultsError(ValueError):
@@ -337,7 +337,7 @@ def _other_runs_section(results):
         "|---|---|---|---|---|---|",
     ]
     for name, run_name, other in others:
-        differs = differences_text(other.differences)
+        differs = untrusted.display_text(differences_text(other.differences), 1000)
         finals = ", ".join(f"seed {s}: {v:.2f}" for s, v in sorted(other.finals.items()))
         partial = ", ".join(f"seed {s}: epoch {e}, test {a:.2f}"
                             for s, (e, a) in sorted(other.partial.items()))

@@ -221,6 +221,17 @@ def read_copy(uri):
         source.close()
         target.close()
     copy_uri = f"sqlite:///{copy}"
+    found = schema_revision(copy)
+    if found is not None and found != installed_schema_revision():
+        # An older store: the copy is upgraded (MLflow refuses or upgrades on open).
+        import sqlalchemy
+        from mlflow.store.db.utils import _upgrade_db
+
+        engine = sqlalchemy.create_engine(copy_uri)
+        try:
+            _upgrade_db(engine)
+        finally:
+            engine.dispose()
     _READ_COPIES[copy_uri] = uri
     return copy_uri
 

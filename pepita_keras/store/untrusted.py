@@ -68,6 +68,37 @@ def check_run_id(run_id, where):
     return run_id
 
 
+# What a store's text may not carry into a generated page: markup, table and code delimiters.
+_DISPLAY_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "|": "\\|", "`": "'", "[": "\\[",
+                    "]": "\\]"}
+
+
+def display_text(value, limit=300):
+    """`value` as inert one-line text for a generated Markdown/HTML page.
+
+    Store text (run names, tags, params of a merged store) is data: control
+    characters and line breaks become spaces, and `& < > | ` [ ]` are escaped,
+    so it can neither open markup (a `<script>` survives `mkdocs build` raw)
+    nor break a table row or a code span. Longer text is cut at `limit`.
+    """
+    text = " ".join("".join(ch if ch.isprintable() else " " for ch in str(value)).split())
+    if len(text) > limit:
+        text = text[:limit - 1] + "…"
+    return "".join(_DISPLAY_ESCAPES.get(ch, ch) for ch in text)
+
+
+def integer_tag(tags, key, where):
+    """`int(tags[key])`, None when absent; UntrustedInputError naming the run when not an integer."""
+    value = tags.get(key)
+    if value is None or value == "":
+        return None
+    try:
+        return int(str(value))
+    except ValueError:
+        raise UntrustedInputError(
+            f"{where}: tag {key}={display_text(value, 40)!r} is not an integer") from None
+
+
 def is_config_name(name):
     """Whether `name` can only be a config's name (letters, digits, `_`, `-`), never a path."""
     return isinstance(name, str) and bool(_CONFIG_NAME.fullmatch(name))

@@ -12,11 +12,14 @@ pepita tune-report --output - --top 3   # print only
 import datetime
 import pathlib
 import re
+import sys
 import time
 
-from pepita_keras.store import safe_files, tracking
+from pepita_keras.store import safe_files, tracking, untrusted
 
 DEFAULT_REPORT = pathlib.Path("reproductions") / "results" / "tuning.md"
+# What `pepita tune` writes as a search id (keras-tuner project + digest).
+_SEARCH_ID = re.compile(r"[A-Za-z0-9_.\-]{1,200}")
 
 
 def collect_searches(experiment=None, include_smoke=False, top=5, tracking_uri=None):
@@ -45,7 +48,13 @@ def collect_searches(experiment=None, include_smoke=False, top=5, tracking_uri=N
         if params.get("smoke") == "True" and not include_smoke:
             continue
         tags = parent.data.tags
-        search_id = tags["pepita.search_id"]
+        search_id = tags.get("pepita.search_id", "")
+        if not _SEARCH_ID.fullmatch(search_id):
+            # Store text is data: it never goes into a filter string unchecked.
+            print(f"pepita tune-report: skipped search run {parent.info.run_id}: its "
+                  f"pepita.search_id {untrusted.display_text(search_id, 60)!r} is not a search "
+                  "id (letters, digits, '-', '_', '.').", file=sys.stderr)
+            continue
         runs = client.search_runs(
             [experiment_id],
             f"tags.`pepita.search_id` = '{search_id}' and tags.`pepita.role` = 'trial'",
@@ -121,43 +130,45 @@ def format_report(searches, store=None):
         "| search | rule | net | data | tuner | trials | best objective | wall time |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    # Everything below comes from the store: inert text only (`untrusted.display_text`).
+    t = untrusted.display_text
     for s in searches:
-        p = s["params"]
+        p = {key: t(value) for key, value in s["params"].items()}
         done = s["counts"].get("COMPLETED", 0)
         total = sum(s["counts"].values())
         best = "—" if s["best_objective"] is None else f"{s['best_objective']:.4f}"
         lines.append(
-            f"| {s['name']} | {p.get('rule', '?')} | {p.get('architecture', '?')} | "
+            f"| {t(s['name'])} | {p.get('rule', '?')} | {p.get('architecture', '?')} | "
             f"{p.get('dataset', '?')} | {p.get('tuner', '?')} | {done}/{total} completed | "
-            f"{s['objective']} = {best} | {s['wall_s'] / 60:.1f} min |"
+            f"{t(s['objective'])} = {best} | {s['wall_s'] / 60:.1f} min |"
         )
     for s in searches:
-        p = s["params"]
-        lines += ["", f"## {s['name']}", ""]
+        p = {key: t(value) for key, value in s["params"].items()}
+        lines += ["", f"## {t(s['name'])}", ""]
         settings = ", ".join(f"{k}={p[k]}" for k in _SETTINGS if k in p)
         lines.append(f"- Settings: {settings}")
         space = {k[len("space."):]: v for k, v in p.items() if k.startswith("space.")}
         if space:
-            lines.append(f"- Space changes: {space}")
-        lines.append(f"- Started {s['started']}, status {s['status']}, "
-                     f"wall time {s['wall_s']:.0f} s, MLflow parent run `{s['run_id']}`")
-        lines.append(f"- Commit: `{s['tags'].get('git.commit', 'unknown')}`, "
-                     f"hardware: {s['tags'].get('hardware', 'unknown')}")
+            lines.append(f"- Space changes: {t(str(space))}")
+        lines.append(f"- Started {s['started']}, status {t(s['status'])}, "
+                     f"wall time {s['wall_s']:.0f} s, MLflow parent run `{t(s['run_id'])}`")
+        lines.append(f"- Commit: `{t(s['tags'].get('git.commit', 'unknown'))}`, "
+                     f"hardware: {t(s['tags'].get('hardware', 'unknown'))}")
         if s["command"]:
-            lines.append(f"- Command: `{s['command']}`")
+            lines.append(f"- Command: `{t(s['command'], 1000)}`")
         if not s["trials"]:
             lines.append("- No completed trial.")
             continue
         names = sorted({k for t in s["trials"] for k in t["params"] if not k.startswith("tuner/")})
-        lines += ["", f"| rank | trial | {s['objective']} (best epoch) | last epoch | "
-                  + " | ".join(names) + " |",
+        lines += ["", f"| rank | trial | {t(s['objective'])} (best epoch) | last epoch | "
+                  + " | ".join(t(name) for name in names) + " |",
                   "|---|---|---|---|" + "---|" * len(names)]
-        for rank, t in enumerate(s["trials"], start=1):
-            values = " | ".join(_short(t["params"].get(n, "")) for n in names)
-            mark = " (best)" if t["best"] else ""
-            final = "—" if t.get("final") is None else f"{t['final']:.4f}"
-            lines.append(f"| {rank} | {t['trial_id']}{mark} | {t['objective']:.4f} | {final} | "
-                         f"{values} |")
+        for rank, trial in enumerate(s["trials"], start=1):
+            values = " | ".join(t(_short(trial["params"].get(n, ""))) for n in names)
+            mark = " (best)" if trial["best"] else ""
+            final = "—" if trial.get("final") is None else f"{trial['final']:.4f}"
+            lines.append(f"| {rank} | {t(trial['trial_id'])}{mark} | {trial['objective']:.4f} | "
+                         f"{final} | {values} |")
     lines.append("")
     return "\n".join(lines)
 
