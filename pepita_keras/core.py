@@ -213,7 +213,8 @@ class LearningRuleModel(RuleTrainer, keras.Model):
         """
         self.blocks = network_blocks(network)
         validation.check_network_regularizers(
-            type(self).__name__, self.blocks, network, self.applies_weight_regularizers
+            type(self).__name__, [block.layer for block in self.blocks], network,
+            self.applies_weight_regularizers
         )
         return any(
             isinstance(layer, keras.layers.Dropout)

@@ -26,15 +26,9 @@ rule names (`graph.update_moving_statistics`).
 import keras
 from keras import ops
 
-from pepita_keras import graph
+from pepita_keras import graph, validation
 from pepita_keras import ops as backend_ops
 from pepita_keras.core import LearningRuleModel
-
-# Regularizer attributes of the supported parameterised layers.
-_REGULARIZERS = ("kernel_regularizer", "bias_regularizer", "depthwise_regularizer",
-                 "pointwise_regularizer", "gamma_regularizer", "beta_regularizer",
-                 "activity_regularizer")
-
 
 class GraphRuleModel(LearningRuleModel):
     """Base of the rules on any functional network (see the module docstring).
@@ -51,15 +45,8 @@ class GraphRuleModel(LearningRuleModel):
     def _read_network(self, network):
         self.blocks = ()
         self.graph = graph.GraphNetwork(network, type(self).__name__)
-        for layer in self.graph.parameterised:
-            for name in _REGULARIZERS:
-                if getattr(layer, name, None) is None:
-                    continue
-                if name == "activity_regularizer" or not self.applies_weight_regularizers:
-                    raise ValueError(
-                        f"Layer {layer.name!r} of network {network.name!r} has a {name}; "
-                        f"{type(self).__name__} does not differentiate a loss, so it cannot "
-                        "apply it. Remove it (or use weight_decay in the optimizer).")
+        validation.check_network_regularizers(
+            type(self).__name__, self.graph.layers, network, self.applies_weight_regularizers)
         return bool(self.graph.dropout_positions)
 
     # ------------------------------------------------------------------

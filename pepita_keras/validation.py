@@ -42,20 +42,25 @@ ONE_HOT_SUM_TOLERANCE = 1e-3
 # ----------------------------------------------------------------------
 # The network.
 # ----------------------------------------------------------------------
-def check_network_regularizers(rule_name, blocks, network, applies_weight_regularizers):
+# Weight regularizer attributes of the layers the rules learn (graph rules included).
+WEIGHT_REGULARIZERS = ("kernel_regularizer", "bias_regularizer", "depthwise_regularizer",
+                       "pointwise_regularizer", "gamma_regularizer", "beta_regularizer")
+
+
+def check_network_regularizers(rule_name, layers, network, applies_weight_regularizers):
     """ValueError for a regularizer the rule would silently ignore.
 
     Args:
         rule_name: the rule's class name, for the message.
-        blocks: the network's `Block`s.
+        layers: the network's learnable layers (`block.layer` of each block, or
+            a graph's parameterised layers).
         network: the network (for its name).
-        applies_weight_regularizers: whether the rule adds
-            `kernel_regularizer` / `bias_regularizer` penalties to its
-            updates (only a rule that differentiates a loss can).
+        applies_weight_regularizers: whether the rule adds weight penalties
+            (`kernel_regularizer`, …) to its updates (only a rule that
+            differentiates a loss can).
     """
-    for block in blocks:
-        layer = block.layer
-        if layer.activity_regularizer is not None:
+    for layer in layers:
+        if getattr(layer, "activity_regularizer", None) is not None:
             raise ValueError(
                 f"{rule_name} does not apply activity regularizers; layer "
                 f"{layer.name!r} of network {network.name!r} has "
@@ -65,7 +70,7 @@ def check_network_regularizers(rule_name, blocks, network, applies_weight_regula
             )
         if applies_weight_regularizers:
             continue
-        for attribute in ("kernel_regularizer", "bias_regularizer"):
+        for attribute in WEIGHT_REGULARIZERS:
             regularizer = getattr(layer, attribute, None)
             if regularizer is not None:
                 raise ValueError(

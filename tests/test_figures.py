@@ -33,6 +33,14 @@ def test_every_figure_is_drawn_at_page_width(store):
 
 
 def test_an_empty_store_draws_nothing_and_says_so(tmp_path, capsys):
+    from pepita_keras.store import tracking
+
+    tracking.client(f"sqlite:///{tmp_path / 'empty.db'}").search_experiments()
     code = cli.main(["figures", "--tracking-uri", f"sqlite:///{tmp_path / 'empty.db'}",
                      "--output", str(tmp_path / "out")])
     assert code == 1 and "no figures written" in capsys.readouterr().err
+    # A store that does not exist is not created: one line, exit 2.
+    code = cli.main(["figures", "--tracking-uri", f"sqlite:///{tmp_path / 'none.db'}",
+                     "--output", str(tmp_path / "out")])
+    assert code == 2 and "no MLflow store at" in capsys.readouterr().err
+    assert not (tmp_path / "none.db").exists()

@@ -119,7 +119,10 @@ def test_one_config_per_table_cell_and_iclr_rows():
     # Our deeper-network rows (issue 24): 2 and 3 hidden layers, PEPITA and BP.
     deeper = {f"fc_mnist_{rule}_h{depth}" for rule in ("pepita", "bp") for depth in (2, 3)}
     # Forward-Forward in the family (issue 24), the keras-io example's setup.
-    assert set(ALL_CONFIGS) == expected | set(iclr) | local | deeper | {"ff_mnist"}
+    # Our own cells on graph architectures (issue 33): six rules on a ResNet and a ViT.
+    modern = {f"{architecture}_mnist_{rule}" for architecture in ("resnet", "vit")
+              for rule in ("bp", "fa", "dfa", "pepita", "usf", "kp")}
+    assert set(ALL_CONFIGS) == expected | set(iclr) | local | deeper | {"ff_mnist"} | modern
 
 
 @pytest.mark.parametrize("name", ALL_CONFIGS)
@@ -132,6 +135,15 @@ def test_config_loads_with_documented_command_and_paper_settings(name):
     assert "Runtime:" in doc and "Gap:" not in doc  # a gap is the config's `gap` field
     if config.rule == "ff":  # not a paper cell: the keras-io example's setup (test_forward_forward)
         assert "keras-io" in doc.splitlines()[0] and "keras-io" in config.paper_source
+        return
+    if config.architecture in experiment_config.GRAPH_ARCHITECTURES:
+        # Our own cells: no paper number, the common 5-epoch constant-rate setting, the
+        # learning rate its search chose (quoted in the file), three seeds.
+        assert config.paper is None and "no paper number" in doc.splitlines()[0]
+        assert (config.epochs, config.momentum, tuple(config.lr_decay_epochs)) == (5, 0.9, ())
+        assert config.batch_size == 64 and tuple(config.seeds) == (0, 1, 2)
+        source = (CONFIG_DIR / f"{name}.py").read_text()
+        assert f"`pepita tune {name}`" in source and f"learning_rate={config.learning_rate}" in source
         return
     if config.paper:  # the title quotes the paper's number as PAPER_RESULTS holds it
         assert f"(paper: {config.paper[0]:.2f} ± {config.paper[1]:.2f})" in doc.splitlines()[0]

@@ -78,6 +78,10 @@ CASES = {
         lambda: paper_networks.paper_fc((12,), None, hidden_units=(8, 6), use_bias=True, dropout=0,
                                         seed=0),
     ),
+    "usf": ("usf", dict(seed=7), lambda: mlp([6, 5, 4, 3], use_bias=True, dropout=0.3)),
+    "frsf": ("frsf", dict(feedback_scale=0.5, seed=7), two_conv_net),
+    "brsf": ("brsf", dict(seed=7), lambda: mlp([6, 5, 4, 3], use_bias=True, dropout=0.3)),
+    "kp": ("kp", dict(decay=0.01, seed=7), lambda: mlp([6, 5, 4, 3], use_bias=True)),
     "drtp_sigmoid_output": (
         "drtp",
         dict(feedback_scale=0.1, seed=1),

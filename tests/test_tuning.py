@@ -376,6 +376,9 @@ def test_tune_report_refuses_to_drop_searches_the_store_lacks(tmp_path, capsys):
            "status FINISHED, wall time 21 s, MLflow parent run `a84de9c157174ee9aa2e00b833e461de`\n")
     report.write_text(old)
     uri = f"sqlite:///{tmp_path / 'empty.db'}"
+    from pepita_keras.store import tracking
+
+    tracking.client(uri).search_experiments()  # an empty store (a missing one is refused)
     with pytest.raises(tuning.ShrinkingReportError, match="older_search"):
         tuning.write_report(report, tracking_uri=uri)
     assert report.read_text() == old
