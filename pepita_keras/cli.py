@@ -46,6 +46,10 @@ STORE_HELP = "MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db
 # ---------------------------------------------------------------------------
 # Argument values.
 # ---------------------------------------------------------------------------
+# The most seeds one command names (a range is expanded before anything runs).
+MAX_SEEDS = 1000
+
+
 def parse_seeds(text):
     """`"0,1,2"` or `"0-4"` → list of ints.
 
@@ -58,11 +62,18 @@ def parse_seeds(text):
             part = part.strip()
             if "-" in part[1:]:
                 low, high = part.split("-", 1)
+                if int(high) - int(low) + 1 > MAX_SEEDS:
+                    raise OverflowError
                 seeds.extend(range(int(low), int(high) + 1))
             elif part:
                 seeds.append(int(part))
     except ValueError:
         raise ValueError(f"--seeds must look like '0,1,2' or '0-4'; received {text!r}.")
+    except OverflowError:
+        raise ValueError(f"--seeds names more than {MAX_SEEDS} seeds ({text!r}); a range is "
+                         "trained seed by seed, so ask for what you will run.") from None
+    if len(seeds) > MAX_SEEDS:
+        raise ValueError(f"--seeds names {len(seeds)} seeds; at most {MAX_SEEDS} per command.")
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0 or max(seeds) >= 2**32:
         raise ValueError("--seeds must list distinct integers in [0, 2**32) (NumPy's and "
                          f"Keras's seed range); received {text!r}.")
@@ -164,16 +175,18 @@ def reproduce_command(args):
 
     config = configure(experiment_config.load_config(args.config), args.smoke, args.epochs,
                        args.train_examples, args.test_examples, args.overrides)
+    # The cell's own seed list unless told (`pepita show` lists it; the table's command uses it).
+    seeds = parse_seeds(args.seeds) if args.seeds is not None else list(config.seeds)
     if args.plan:
         from pepita_keras import plan
 
-        print("\n".join(plan.describe(config, parse_seeds(args.seeds), args.run_root,
+        print("\n".join(plan.describe(config, seeds, args.run_root,
                                       args.tracking_uri, args.experiment)))
         return 0
     from pepita_keras import reproduce
 
     parent, results = reproduce.reproduce(
-        config, parse_seeds(args.seeds), data_dir=args.data_dir,
+        config, seeds, data_dir=args.data_dir,
         tracking_uri=args.tracking_uri, synthetic=args.synthetic, verify=not args.no_verify,
         verbose=args.verbose, system_metrics=args.system_metrics,
         **_given(run_root=args.run_root, experiment=args.experiment),
@@ -401,7 +414,9 @@ def _add_list_and_reproduce(subparsers):
                     "one nested run per seed. Rerun the same command to resume.",
     )
     parser.add_argument("config", help="config name (see `pepita list`) or path to a .py file")
-    parser.add_argument("--seeds", default="0", help="comma list or range, e.g. 0,1,2 or 0-4")
+    parser.add_argument("--seeds", default=None,
+                        help="comma list or range, e.g. 0,1,2 or 0-4 (default: the cell's seeds, "
+                             "as `pepita show` lists them)")
     parser.add_argument("--data-dir", default=None,
                         help="dataset folder (default: $PEPITA_DATA_DIR, then TFDS)")
     parser.add_argument("--smoke", action="store_true",

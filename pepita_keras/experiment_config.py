@@ -297,11 +297,12 @@ class ExperimentConfig:
         return config
 
     def smoke_version(self):
-        """The tiny version used by tests: few examples, `smoke.epochs` epochs."""
+        """The tiny version used by tests: few examples, `smoke.epochs` epochs, seed 0."""
         return self.replace(
             epochs=self.smoke.epochs,
             train_examples=self.smoke.train_examples,
             test_examples=self.smoke.test_examples,
+            seeds=(0,),
             is_smoke=True,
         )
 

@@ -64,11 +64,17 @@ def test_plan_names_a_folder_of_other_settings_and_an_unknown_time(tmp_path, tra
         {"run_id": "r0", "epoch": 2, "finished": True, "settings": config.training_settings()}))
     lines = plan.describe(changed, [0], run_root, uri)
     assert "trained with other settings (learning_rate: 0.1 → 0.05)" in lines[1]
-    # No store yet: nothing is created, the time is unknown.
+    # No store yet: nothing is created; the shipped figure for the net gives the time,
+    # labelled as such (2 epochs × 2.4 s for FC MNIST).
     missing = tmp_path / "none.db"
     lines = plan.describe(config, [0], tmp_path / "elsewhere", f"sqlite:///{missing}")
-    assert lines[-1] == f"  total: 2 epochs; time unknown (no store at {missing} yet)"
+    assert lines[-1].startswith("  total: about 0 min for 2 epochs at 2.4 s/epoch (no store at")
+    assert "the figure shipped with the package" in lines[-1]
     assert not missing.exists()
+    # A net with no shipped figure (CIFAR) stays unknown, and says why.
+    cifar = experiment_config.load_config("fc_cifar10_bp").smoke_version()
+    lines = plan.describe(cifar, [0], tmp_path / "elsewhere", f"sqlite:///{missing}")
+    assert "time unknown (no store at" in lines[-1]
 
 
 def test_plan_prefers_epochs_recorded_with_the_factorys_steps_per_call(trained):

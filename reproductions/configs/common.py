@@ -9,7 +9,7 @@ from common import paper_cell
 
 
 def get_config():
-    return paper_cell("pepita", "fc", "mnist", seeds=(0, 1, 2, 3, 4))
+    return paper_cell("pepita", "fc", "mnist")
 ```
 
 `pepita_keras.config_files` makes `common` this file for the configs of this

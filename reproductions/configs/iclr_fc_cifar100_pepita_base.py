@@ -1,6 +1,6 @@
 """ICLR-2024 variant row: the ICLR code's PEPITA (x − F e, clean last-layer error), FC, CIFAR-100.
 
-Command: pepita reproduce iclr_fc_cifar100_pepita_base --seeds 0,1,2,3,4 --data-dir /path/to/data
+Command: pepita reproduce iclr_fc_cifar100_pepita_base --seeds 0,1,2 --data-dir /path/to/data
 Smoke:   pepita reproduce iclr_fc_cifar100_pepita_base --smoke --synthetic
 Runtime: estimated ~1 h per seed on 2 CPU cores (not measured).
 Settings: as fc_cifar100_pepita (lr 0.01, batch 64, momentum 0.9, 100 epochs, ×0.1 at 60/90,
@@ -12,4 +12,4 @@ from common import iclr_variant
 
 
 def get_config():
-    return iclr_variant("cifar100", "base", learning_rate=0.01, seeds=(0, 1, 2, 3, 4))
+    return iclr_variant("cifar100", "base", learning_rate=0.01)
