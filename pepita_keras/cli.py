@@ -80,6 +80,13 @@ def parse_seeds(text):
     return seeds
 
 
+def non_empty(text):
+    """argparse `type` for names: non-empty text."""
+    if not str(text).strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
 def positive_int(text):
     """argparse `type` for counts: a positive integer."""
     value = int(text)
@@ -175,6 +182,10 @@ def reproduce_command(args):
 
     config = configure(experiment_config.load_config(args.config), args.smoke, args.epochs,
                        args.train_examples, args.test_examples, args.overrides)
+    if args.run_root is not None and pathlib.Path(args.run_root).exists() \
+            and not pathlib.Path(args.run_root).is_dir():
+        raise ValueError(f"--run-root {args.run_root} is a file; it names the folder of the "
+                         "run folders (created if missing).")
     # The cell's own seed list unless told (`pepita show` lists it; the table's command uses it).
     seeds = parse_seeds(args.seeds) if args.seeds is not None else list(config.seeds)
     if args.plan:
@@ -437,7 +448,7 @@ def _add_list_and_reproduce(subparsers):
     parser.add_argument("--run-root", default=None,
                         help="folder for checkpoints/state (default: ./runs)")
     parser.add_argument("--tracking-uri", default=None, help=STORE_HELP)
-    parser.add_argument("--experiment", default=None,
+    parser.add_argument("--experiment", default=None, type=non_empty,
                         help="MLflow experiment name (default: pepita-reproductions)")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2,
                         help="0 silent, 1 Keras progress bar, 2 one line per epoch and a "
@@ -456,7 +467,7 @@ def _add_results_and_migrate(subparsers):
     parser.add_argument("--output", default=None,
                         help="output folder (default: reproductions/results)")
     parser.add_argument("--tracking-uri", default=None, help=STORE_HELP)
-    parser.add_argument("--experiment", default=None,
+    parser.add_argument("--experiment", default=None, type=non_empty,
                         help="MLflow experiment (default: pepita-reproductions)")
     parser.add_argument("--include-smoke", action="store_true", help="count smoke runs too")
     parser.add_argument("--no-plots", action="store_true", help="skip the curve PNGs")
@@ -483,7 +494,7 @@ def _add_results_and_migrate(subparsers):
     parser.add_argument("--force", action="store_true",
                         help="replace figures already in the output folder")
     parser.add_argument("--tracking-uri", default=None, help=STORE_HELP)
-    parser.add_argument("--experiment", default=None,
+    parser.add_argument("--experiment", default=None, type=non_empty,
                         help="MLflow experiment (default: pepita-reproductions)")
     parser.set_defaults(func=figures_command)
 
@@ -562,7 +573,7 @@ def _add_tuning(subparsers):
                         help="random learnable data shaped like the dataset (no files needed); "
                              "recorded as such in the runs' datasets")
     parser.add_argument("--tracking-uri", default=None, help=STORE_HELP)
-    parser.add_argument("--experiment", default=None,
+    parser.add_argument("--experiment", default=None, type=non_empty,
                         help="MLflow experiment (default: pepita-tuning)")
     parser.set_defaults(func=tune_command)
 
@@ -570,7 +581,7 @@ def _add_tuning(subparsers):
         "tune-report", help="table of the best configurations found by `pepita tune`",
         description="Reads the tuning searches from MLflow, prints and writes a markdown report.",
     )
-    parser.add_argument("--experiment", default=None,
+    parser.add_argument("--experiment", default=None, type=non_empty,
                         help="MLflow experiment (default: pepita-tuning)")
     parser.add_argument("--output", default=None,
                         help="markdown file written (default: reproductions/results/tuning.md); "

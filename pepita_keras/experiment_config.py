@@ -181,13 +181,15 @@ class ExperimentConfig:
             )
         for field in ("epochs", "batch_size", "eval_batch_size"):
             value = getattr(self, field)
-            if not isinstance(value, int) or value < 1:
+            # bool is an int in Python: batch_size=True would train with batch 1.
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(
                     f"{field} must be a positive integer. Received: {field}={value!r}."
                 )
         for field in ("train_examples", "test_examples"):
             value = getattr(self, field)
-            if value is not None and (not isinstance(value, int) or value < 1):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                      or value < 1):
                 raise ValueError(
                     f"{field} must be None or a positive integer. "
                     f"Received: {field}={value!r}."
@@ -233,6 +235,11 @@ class ExperimentConfig:
                                  f"Received: {field}={value!r}.")
 
         integers("lr_decay_epochs", 0, "epoch numbers", "(60, 90)")
+        if list(self.lr_decay_epochs) != sorted(set(self.lr_decay_epochs)):
+            # Keras's PiecewiseConstantDecay needs increasing boundaries: (2, 1) would train
+            # at a rate no schedule names.
+            raise ValueError("lr_decay_epochs must be strictly increasing epoch numbers, e.g. "
+                             f"(60, 90). Received: lr_decay_epochs={self.lr_decay_epochs!r}.")
         integers("seeds", 0, "distinct seeds", "(0, 1, 2)")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must list distinct seeds. Received: seeds={self.seeds!r}.")

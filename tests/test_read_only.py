@@ -302,3 +302,32 @@ def test_the_committed_store_is_written_by_the_pinned_mlflow():
     # The pin in pyproject.toml and the committed store move together (docs/tracking.md):
     # the installed MLflow writes exactly the committed store's schema.
     assert tracking.schema_revision(COMMITTED) == tracking.installed_schema_revision()
+
+
+# ---------------------------------------------------------------------------
+# Bad values fail in one line (audit classes 4 and 5).
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("argv, message", [
+    (["show", "fc_mnist_pepita", "--set", "batch_size=True"], "batch_size must be a positive"),
+    (["show", "fc_mnist_pepita", "--set", "lr_decay_epochs=(2,1)"], "strictly increasing"),
+    (["reproduce", "fc_mnist_pepita", "--seeds", "0-4294967295", "--plan"],
+     "more than 1000 seeds"),
+    (["results", "--tracking-uri", "sqlite:////tmp", "--output", "/nonexistent/o"],
+     "is a folder, not an MLflow SQLite file"),
+    (["results", "--tracking-uri", "postgresql://u:p@127.0.0.1:1/x", "--output", "/nonexistent/o"],
+     "needs the Python package"),
+])
+def test_bad_values_fail_in_one_line(argv, message, capsys):
+    code = cli.main(argv)
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(error) == 1 and message in error[0], error
+
+
+def test_empty_experiment_and_a_file_as_run_root_are_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["results", "--experiment", "", "--output", str(tmp_path / "o")])
+    assert "must not be empty" in capsys.readouterr().err
+    (tmp_path / "file").write_text("")
+    assert cli.main(["reproduce", "fc_mnist_pepita", "--smoke", "--synthetic", "--run-root",
+                     str(tmp_path / "file")]) == 2
+    assert "is a file" in capsys.readouterr().err

@@ -150,7 +150,14 @@ def client(uri=None, allow_schema_upgrade=False):
     if not allow_schema_upgrade:
         check_schema_current(uri)
     with store_lock(uri):
-        mlflow_client = mlflow.MlflowClient(tracking_uri=uri)
+        try:
+            mlflow_client = mlflow.MlflowClient(tracking_uri=uri)
+        except ModuleNotFoundError as error:
+            # e.g. postgresql:// without psycopg2, mysql:// without PyMySQL.
+            raise ValueError(
+                f"the tracking URI {uri.split('@')[-1]} needs the Python package "
+                f"{error.name!r}, which is not installed (pip install "
+                f"{_DRIVERS.get(error.name, error.name)}).") from None
         try:
             mlflow_client.search_experiments(max_results=1)
         except Exception as error:  # noqa: BLE001 - any failure to reach it is the same message
@@ -204,6 +211,7 @@ def read_copy(uri):
 
     uri = tracking_uri(uri)
     path = sqlite_path(uri)
+    check_sqlite_file(uri)
     if not path.is_file():
         raise FileNotFoundError(
             f"no MLflow store at {path} (nothing was created). Train a cell first "
@@ -292,6 +300,11 @@ def check_schema_current(uri):
             "install the MLflow version that wrote it.")
 
 
+# Database drivers MLflow's SQL stores import, and their pip names.
+_DRIVERS = {"psycopg2": "psycopg2-binary", "psycopg": "'psycopg[binary]'", "pymysql": "PyMySQL",
+            "pymssql": "pymssql"}
+
+
 def sqlite_path(uri):
     """The database file of a `sqlite:///` URI, else None."""
     prefix = "sqlite:///"
@@ -306,6 +319,9 @@ _SQLITE_HEADER = b"SQLite format 3\x00"
 def check_sqlite_file(uri):
     """Refuses a `sqlite:///` URI whose file exists but is not an SQLite database."""
     path = sqlite_path(uri)
+    if path is not None and path.is_dir():
+        raise ValueError(f"{path} is a folder, not an MLflow SQLite file: pass "
+                         f"--tracking-uri sqlite:///{path / 'mlflow.db'} (a new name creates it).")
     if path is None or not path.is_file():
         return
     try:
