@@ -251,6 +251,10 @@ def results_command(args):
     except results.ShrinkingResultsError as error:
         print(f"pepita results: error: {error}", file=sys.stderr)
         return 1
+    if args.output is None and pathlib.Path("README.md").is_file():
+        # The committed table: the repository README's results block follows it.
+        if results.update_readme("README.md", results.table_rows(cells)):
+            print("Updated the results block of README.md.")
     done = sum(1 for cell in cells.values() if cell.n)
     partial = sum(1 for cell in cells.values() if cell.partial and not cell.n)
     print(f"Wrote {readme} and {readme.parent / 'results.csv'}: {done} cells with completed "

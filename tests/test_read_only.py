@@ -331,3 +331,18 @@ def test_empty_experiment_and_a_file_as_run_root_are_refused(tmp_path, capsys):
     assert cli.main(["reproduce", "fc_mnist_pepita", "--smoke", "--synthetic", "--run-root",
                      str(tmp_path / "file")]) == 2
     assert "is a file" in capsys.readouterr().err
+
+
+def test_the_readme_results_block_is_generated_from_results_csv():
+    # Numbers and status sentences in README come from the store, never by hand.
+    import csv
+
+    from pepita_keras import results
+
+    with open(ROOT / "reproductions" / "results" / "results.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    readme = (ROOT / "README.md").read_text()
+    assert results.readme_block(rows) in readme
+    for row in rows:
+        if int(row["n_seeds"] or 0):
+            assert f"`{row['cell']}`" in readme

@@ -26,9 +26,10 @@ from pepita_keras.results.records import (TOLERANCE_POINTS, TOLERANCE_SIGMAS, Ce
                                           shipped_configs, table_order)
 from pepita_keras.results.render import (DEFAULT_OUTPUT, NOT_RUN, NOT_RUN_CIFAR,
                                          ShrinkingResultsError, completed_seeds_in_table,
-                                         table_rows, write_results)
+                                         readme_block, table_rows, update_readme,
+                                         write_results)
 
 __all__ = ["CellResult", "DEFAULT_OUTPUT", "NOT_RUN", "NOT_RUN_CIFAR", "OtherRun",
            "ShrinkingResultsError", "TOLERANCE_POINTS", "TOLERANCE_SIGMAS", "collect",
            "completed_seeds_in_table", "differences_text", "shipped_configs", "table_order",
-           "table_rows", "write_results"]
+           "readme_block", "table_rows", "update_readme", "write_results"]
