@@ -239,7 +239,7 @@ MODERN_SETTINGS = (
     "pepita_keras.convert's graph rules; batch 64, SGD momentum 0.9, 5 epochs at a constant "
     "learning rate (the best trial's of a 4-trial `pepita tune` search of the cell, "
     "reproductions/results/tuning.md), no dropout, inputs in [0, 1], the rule's default "
-    "feedback scales (PEPITA: 0.01, see the config)"
+    "feedback scales (PEPITA: its search's 0.003, see the config)"
 )
 
 

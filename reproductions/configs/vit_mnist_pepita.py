@@ -19,7 +19,8 @@ def get_config():
         epochs=5,  # a CPU seed in minutes; the rows compare rules, all at 5 epochs
         lr_decay_epochs=(),  # constant rate: no schedule was searched
         dropout=0.0,  # these nets have no dropout layer
-        # F scale 0.01, not the paper's 0.05: with 0.05 the modulated pass through
-        # LayerNorm and attention diverged within an epoch at lr 0.01 (10k images).
-        rule_kwargs=(("feedback_scale", 0.01),),
+        # F scale 0.003, the search's best trial's too: the paper's 0.05 diverged within an epoch
+        # at lr 0.01 (10k images), and 0.01 at this lr diverged in epoch 2 of all three
+        # full-data ViT seeds; 0.003 trained 5 full epochs to 90.5% (ViT, seed 0).
+        rule_kwargs=(("feedback_scale", 0.003),),
     )
