@@ -406,3 +406,62 @@ def test_convert_trains_a_resnet_and_a_vit_on_real_mnist(architecture):
         accuracy = 100 * history.history["val_accuracy"][-1]
         print(f"{architecture} {rule}: {accuracy:.2f}% after 3 epochs on 10k images")
         assert accuracy >= (85.0 if rule == "bp" else 50.0), (rule, accuracy)
+
+
+# ---------------------------------------------------------------------------
+# Keras-JAX: the same graph rules, the same updates (a fresh process).
+# ---------------------------------------------------------------------------
+_JAX_SCRIPT = r"""
+import sys, numpy as np, keras, pepita_keras
+from pepita_keras import modern_networks
+assert keras.backend.backend() == "jax"
+rng = np.random.default_rng(0)
+x = rng.random((32, 14, 14, 1)).astype("float32"); y = rng.integers(0, 5, 32)
+found = {}
+for arch in ("resnet", "vit"):
+    for rule in ("bp", "fa", "dfa", "drtp", "pepita", "usf", "brsf", "frsf", "kp"):
+        net = (modern_networks.small_resnet((14, 14, 1), 5, seed=0, filters=3) if arch == "resnet"
+               else modern_networks.tiny_vit((14, 14, 1), 5, seed=0, dim=8, patch=7, mlp_units=8))
+        weights = np.random.default_rng(1)
+        net.set_weights([weights.normal(0, 0.3, w.shape).astype("float32") for w in net.get_weights()])
+        model = pepita_keras.convert(net, rule, seed=0)
+        model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), metrics=["accuracy"])
+        found[f"{arch}_{rule}"] = np.concatenate(
+            [np.ravel(np.asarray(u)) for u in model.compute_updates(x, y)])
+        history = model.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
+        assert np.isfinite(history.history["loss"][-1]), (arch, rule)
+np.savez(sys.argv[1], **found)
+"""
+
+
+@pytest.mark.slow  # a fresh Keras-JAX process: ~1 min
+def test_graph_rules_train_under_keras_jax_with_the_same_updates(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "jax_rules.py"
+    script.write_text(_JAX_SCRIPT)
+    result = subprocess.run([sys.executable, str(script), str(tmp_path / "jax.npz")],
+                            env=dict(os.environ, KERAS_BACKEND="jax"), capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    jax_updates = np.load(tmp_path / "jax.npz")
+    rng = np.random.default_rng(0)
+    x = rng.random((32, 14, 14, 1)).astype("float32")
+    y = rng.integers(0, 5, 32)
+    # Feedback matrices are drawn by each backend's own generator; the rules whose updates
+    # depend on the weights alone must agree to float32 rounding.
+    for arch in ("resnet", "vit"):
+        for rule in ("bp", "usf"):
+            net = (modern_networks.small_resnet((14, 14, 1), 5, seed=0, filters=3)
+                   if arch == "resnet" else
+                   modern_networks.tiny_vit((14, 14, 1), 5, seed=0, dim=8, patch=7, mlp_units=8))
+            weights = np.random.default_rng(1)
+            net.set_weights([weights.normal(0, 0.3, w.shape).astype("float32")
+                             for w in net.get_weights()])
+            model = pepita_keras.convert(net, rule, seed=0)
+            expected = np.concatenate([np.ravel(np.asarray(u))
+                                       for u in model.compute_updates(x, y)])
+            np.testing.assert_allclose(jax_updates[f"{arch}_{rule}"], expected, rtol=0,
+                                       atol=1e-4 * np.abs(expected).max())
