@@ -11,7 +11,9 @@ From the cells `results.collect` reads (only seeds that count for a cell):
 - `slowness.png`: s (the official code's convergence rate, `slowness`) per
   cell, mean ± std over seeds;
 - `results_vs_paper.png`: every cell with a paper number, ours ± std beside
-  the paper's ± σ.
+  the paper's ± σ;
+- `rules_by_architecture.png`: our own cells on graph architectures, each rule's final
+  accuracy beside BP's.
 
 Figures are bare `matplotlib.figure.Figure`s saved at 150 dpi and at most
 ~1400 px wide (readable at page width).
@@ -173,7 +175,48 @@ def results_vs_paper_figure(cells, output):
     return path
 
 
-FIGURE_NAMES = ("accuracy_*.png", "alignment_angle.png", "slowness.png", "results_vs_paper.png")
+FIGURE_NAMES = ("accuracy_*.png", "alignment_angle.png", "slowness.png", "results_vs_paper.png",
+                "rules_by_architecture.png")
+
+
+def architecture_figure(cells, output):
+    """Final test accuracy of each rule on each graph architecture (our own cells); None if none.
+
+    One panel per architecture (`experiment_config.GRAPH_ARCHITECTURES`), one bar per rule
+    (mean ± std over seeds, each seed a dot), BP's mean as a dashed reference line.
+    """
+    panels = {}
+    for name, cell in _counted(cells).items():
+        if cell.config.architecture in experiment_config.GRAPH_ARCHITECTURES:
+            panels.setdefault(cell.config.architecture, []).append(cell)
+    if not panels:
+        return None
+    figure = _figure(4.2 * len(panels), 3.8)
+    axes = figure.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+    order = list(experiment_config.RULES)
+    for axis, (architecture, members) in zip(axes, sorted(panels.items())):
+        members.sort(key=lambda cell: order.index(cell.config.rule))
+        labels = [experiment_config.RULE_LABELS[cell.config.rule] for cell in members]
+        means = [cell.mean for cell in members]
+        stds = [cell.std or 0.0 for cell in members]
+        positions = np.arange(len(members))
+        axis.bar(positions, means, yerr=stds, color="#4c72b0", alpha=0.75, capsize=3)
+        for position, cell in zip(positions, members):
+            axis.plot([position] * cell.n, list(cell.finals.values()), "k.", markersize=3)
+        reference = [cell.mean for cell in members if cell.config.rule == "bp"]
+        if reference:
+            axis.axhline(reference[0], color="gray", linestyle="--", linewidth=1,
+                         label=f"BP {reference[0]:.2f}%")
+            axis.legend(fontsize=8, loc="lower right")
+        axis.set_xticks(positions, labels, fontsize=8)
+        axis.set_title(f"{architecture.upper()} · MNIST ({members[0].config.epochs} epochs)")
+        axis.grid(alpha=0.3, axis="y")
+        lowest = min(min(cell.finals.values()) for cell in members)
+        axis.set_ylim(max(0.0, lowest - 5.0), 100.0)
+    axes[0].set_ylabel("final test accuracy (%), mean ± std, seeds as dots")
+    path = pathlib.Path(output) / "rules_by_architecture.png"
+    safe_files.save_figure(figure, path)
+    return path
 
 
 def write_figures(cells, client, output, force=False):
@@ -201,7 +244,7 @@ def write_figures(cells, client, output, force=False):
     output.mkdir(parents=True, exist_ok=True)
     paths = accuracy_figures(cells, output)
     for path in (alignment_figure(cells, client, output), slowness_figure(cells, output),
-                 results_vs_paper_figure(cells, output)):
+                 results_vs_paper_figure(cells, output), architecture_figure(cells, output)):
         if path is not None:
             paths.append(path)
     return paths

@@ -44,3 +44,24 @@ def test_an_empty_store_draws_nothing_and_says_so(tmp_path, capsys):
                      "--output", str(tmp_path / "out")])
     assert code == 2 and "no MLflow store at" in capsys.readouterr().err
     assert not (tmp_path / "none.db").exists()
+
+
+def test_rules_by_architecture_shows_each_rule_beside_bp(tmp_path):
+    from matplotlib.image import imread
+
+    from pepita_keras import experiment_config
+    from pepita_keras.results import CellResult
+
+    cells = {}
+    for architecture in ("resnet", "vit"):
+        for rule, finals in (("bp", {0: 96.0, 1: 96.4}), ("fa", {0: 90.0, 1: 91.0}),
+                             ("pepita", {0: 88.0})):
+            name = f"{architecture}_mnist_{rule}"
+            cells[name] = CellResult(experiment_config.load_config(name), finals=dict(finals))
+    cells["fc_mnist_bp"] = CellResult(experiment_config.load_config("fc_mnist_bp"))  # not run
+    path = figures.architecture_figure(cells, tmp_path)
+    assert path.name == "rules_by_architecture.png"
+    height, width = imread(path).shape[:2]
+    assert 600 <= width <= 1400 and height <= 1400
+    # Nothing to draw without a graph-architecture cell.
+    assert figures.architecture_figure({"fc_mnist_bp": cells["fc_mnist_bp"]}, tmp_path) is None
