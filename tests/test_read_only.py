@@ -346,3 +346,24 @@ def test_the_readme_results_block_is_generated_from_results_csv():
     for row in rows:
         if int(row["n_seeds"] or 0):
             assert f"`{row['cell']}`" in readme
+
+
+def test_a_store_killed_while_its_schema_is_built_is_absent_not_half_built(tmp_path, monkeypatch):
+    import mlflow.store.db.utils as mlflow_db
+
+    real = mlflow_db._initialize_tables
+
+    def killed_halfway(engine):
+        with engine.begin() as connection:
+            connection.exec_driver_sql("CREATE TABLE alembic_version (version_num VARCHAR(32))")
+            connection.exec_driver_sql("INSERT INTO alembic_version VALUES ('halfway')")
+        raise KeyboardInterrupt  # as a kill between two migrations
+
+    monkeypatch.setattr(mlflow_db, "_initialize_tables", killed_halfway)
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    with pytest.raises(KeyboardInterrupt):
+        tracking.client(uri)
+    assert list(tmp_path.glob("*.db")) == [] and list(tmp_path.glob(".store.db.*")) == []
+    monkeypatch.setattr(mlflow_db, "_initialize_tables", real)
+    tracking.client(uri).search_experiments()  # the next command builds it whole
+    assert tracking.schema_revision(tmp_path / "store.db") == tracking.installed_schema_revision()

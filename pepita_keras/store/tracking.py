@@ -150,6 +150,9 @@ def client(uri=None, allow_schema_upgrade=False):
     if not allow_schema_upgrade:
         check_schema_current(uri)
     with store_lock(uri):
+        path = sqlite_path(uri)
+        if path is not None and not path.exists():
+            _create_sqlite_store(path)
         try:
             mlflow_client = mlflow.MlflowClient(tracking_uri=uri)
         except ModuleNotFoundError as error:
@@ -169,6 +172,34 @@ def client(uri=None, allow_schema_upgrade=False):
                 f"{reason}). Is `mlflow server` running there? Set --tracking-uri / "
                 "MLFLOW_TRACKING_URI to a reachable server or a sqlite:/// file.") from None
     return mlflow_client
+
+
+def _create_sqlite_store(path):
+    """Creates a new SQLite store's schema in a temporary file, then renames it into place.
+
+    MLflow builds a schema in dozens of migrations; a process killed among them would
+    leave a half-built store that every later command trips over. Built aside and
+    renamed, a store is either complete or absent (a killed creation leaves only a
+    `.<name>.creating-*` file, which the next creation ignores).
+    """
+    import sqlalchemy
+    from mlflow.store.db.utils import _initialize_tables
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.creating-",
+                                         suffix=".db")
+    os.close(handle)
+    os.unlink(temporary)  # SQLite creates it; mkstemp only reserved a fresh name
+    engine = sqlalchemy.create_engine(f"sqlite:///{temporary}")
+    try:
+        _initialize_tables(engine)
+    except BaseException:
+        engine.dispose()
+        pathlib.Path(temporary).unlink(missing_ok=True)
+        raise
+    engine.dispose()
+    safe_files.refuse_link(path, "store")
+    os.replace(temporary, path)
 
 
 # A read-only client's private copy → the store it copies (`read_client`).
