@@ -73,10 +73,23 @@ def test_pepita_vs_forward_forward_notebook_trains_both(tmp_path, small_budget):
     assert len(outputs(notebook, "image/png")) == 2
 
 
+@pytest.mark.slow  # fresh kernel + six rules trained: ~1 min idle
+def test_any_model_notebook_converts_trains_saves_and_refuses(tmp_path, small_budget):
+    notebook = execute("04_any_model_any_rule.ipynb", tmp_path)
+    text = "".join(outputs(notebook, "text"))
+    for rule, cls in (("bp", "GraphBackprop"), ("fa", "GraphFeedbackAlignment"),
+                      ("usf", "UniformSignFeedback"), ("kp", "KolenPollack"),
+                      ("dfa", "GraphDirectFeedbackAlignment"), ("pepita", "GraphPEPITA")):
+        assert f"{rule} ({cls})" in text
+    assert "same predictions after loading: True" in text
+    assert "refused: Layer 'my_lstm' (LSTM)" in text
+    assert outputs(notebook, "image/png")
+
+
 def test_committed_notebooks_show_their_outputs_on_real_mnist():
     # They render on GitHub without running: executed on real MNIST, outputs kept.
     for name in ("01_quickstart.ipynb", "02_mlflow_results.ipynb",
-                 "03_pepita_vs_forward_forward.ipynb"):
+                 "03_pepita_vs_forward_forward.ipynb", "04_any_model_any_rule.ipynb"):
         notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
         code = [cell for cell in notebook.cells if cell.cell_type == "code"]
         assert all(cell.get("outputs") for cell in code), name
@@ -89,6 +102,22 @@ def test_committed_notebooks_show_their_outputs_on_real_mnist():
     text = "".join(outputs(nbformat.read(NOTEBOOKS / "03_pepita_vs_forward_forward.ipynb",
                                          as_version=4), "text"))
     assert "MNIST from" in text and "slowness s =" in text
+    text = "".join(outputs(nbformat.read(NOTEBOOKS / "04_any_model_any_rule.ipynb",
+                                         as_version=4), "text"))
+    assert "MNIST (10000" in text and "synthetic" not in text
+    for line in text.splitlines():  # every rule trains the user's ResNet-style net
+        if "test accuracy after 3 epochs:" in line:
+            assert float(line.split(":")[-1].strip(" %")) > 80.0, line
+    assert text.count("test accuracy after 3 epochs:") == 6
+
+
+def test_committed_notebooks_have_no_stderr_output():
+    # What a reader sees is the notebook's own output, not start-up noise.
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        for cell in notebook.cells:
+            for output in cell.get("outputs", []):
+                assert output.get("name") != "stderr", (path.name, output.get("text", "")[:200])
 
 
 @pytest.mark.slow  # + a new MLflow store and a smoke reproduction: ~40 s idle, ~100 s busy

@@ -367,3 +367,16 @@ def test_a_store_killed_while_its_schema_is_built_is_absent_not_half_built(tmp_p
     monkeypatch.setattr(mlflow_db, "_initialize_tables", real)
     tracking.client(uri).search_experiments()  # the next command builds it whole
     assert tracking.schema_revision(tmp_path / "store.db") == tracking.installed_schema_revision()
+
+
+def test_the_data_page_quotes_the_checksums_the_package_checks():
+    import re
+
+    from pepita_keras import dataset_files
+
+    page = (ROOT / "docs" / "data.md").read_text()
+    quoted = set(re.findall(r"`([0-9a-f]{64})`", page))
+    known = {digest for files in dataset_files._KNOWN_SHA256.values() for digests in files.values()
+             for digest in ([digests] if isinstance(digests, str) else digests)}
+    assert quoted and quoted <= known
+    assert "pepita data --fetch mnist" in page and "shared/data" not in page
