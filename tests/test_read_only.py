@@ -380,3 +380,21 @@ def test_the_data_page_quotes_the_checksums_the_package_checks():
              for digest in ([digests] if isinstance(digests, str) else digests)}
     assert quoted and quoted <= known
     assert "pepita data --fetch mnist" in page and "shared/data" not in page
+
+
+def test_an_archive_with_a_huge_extended_header_is_refused_before_it_is_read(tmp_path):
+    import io
+    import tarfile
+
+    from pepita_keras.store import untrusted
+
+    archive = tmp_path / "bomb.tgz"
+    with tarfile.open(archive, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("mlartifacts/a.txt")
+        info.pax_headers = {"comment": "x" * (3 * untrusted.MAX_HEADER_BYTES)}
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"1"))
+    assert archive.stat().st_size < 100_000  # small on disk, large once read
+    with pytest.raises(untrusted.UntrustedInputError, match="extended header declares"):
+        untrusted.extract_archive(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -189,6 +189,7 @@ def extract_archive(archive, into, max_bytes=DEFAULT_MAX_BYTES):
     archive = pathlib.Path(archive)
     if not archive.is_file():
         raise UntrustedInputError(f"artifact archive {archive} does not exist or is not a file.")
+    _check_header_sizes(archive, max_bytes)
     try:
         with tarfile.open(archive) as tar:
             members = _checked_members(tar, archive, max_bytes)
@@ -199,6 +200,80 @@ def extract_archive(archive, into, max_bytes=DEFAULT_MAX_BYTES):
         raise UntrustedInputError(
             f"artifact archive {archive} cannot be read as a tar archive ({reason}); "
             "make it with `tar czf artifacts.tgz mlartifacts`.") from None
+
+
+# The largest extended header (pax, GNU long name) an artifact archive may carry: tarfile
+# reads each one whole into memory, so a small archive can name a header of gigabytes.
+MAX_HEADER_BYTES = 1 << 20
+
+
+def _decompressed(archive):
+    """The archive's bytes as a stream, decompressed by its magic number (gzip, bzip2, xz)."""
+    import bz2
+    import gzip
+    import lzma
+
+    with open(archive, "rb") as file:
+        magic = file.read(6)
+    if magic.startswith(b"\x1f\x8b"):
+        return gzip.open(archive, "rb")
+    if magic.startswith(b"BZh"):
+        return bz2.open(archive, "rb")
+    if magic.startswith(b"\xfd7zXZ\x00"):
+        return lzma.open(archive, "rb")
+    return open(archive, "rb")
+
+
+def _check_header_sizes(archive, max_bytes):
+    """Walks the tar headers (512-byte blocks) before tarfile reads anything whole.
+
+    Refuses an extended header over `MAX_HEADER_BYTES` and an archive whose content
+    (headers and data) decompresses to more than `max_bytes` plus its headers' share, reading
+    in bounded chunks: nothing is held in memory but one chunk.
+    """
+    limit = max_bytes + MAX_ENTRIES * 1024 + MAX_HEADER_BYTES
+    total = 0
+    try:
+        with _decompressed(archive) as stream:
+            while True:
+                header = stream.read(512)
+                total += len(header)
+                if len(header) < 512 or not header.strip(b"\0"):
+                    return  # end of archive (or a short one: tarfile names it)
+                kind = header[156:157]
+                size_field = header[124:136]
+                if size_field[:1] and size_field[0] & 0x80:  # base-256 (GNU) size
+                    size = int.from_bytes(size_field[1:], "big")
+                else:
+                    digits = size_field.split(b"\0", 1)[0].strip()
+                    size = int(digits or b"0", 8)
+                if kind in (b"x", b"g", b"L", b"K") and size > MAX_HEADER_BYTES:
+                    raise UntrustedInputError(
+                        f"artifact archive {archive}: an extended header declares {size:,} "
+                        f"bytes (more than {MAX_HEADER_BYTES:,}); refusing the archive.")
+                remaining = -(-size // 512) * 512
+                total += remaining
+                if total > limit:
+                    raise UntrustedInputError(
+                        f"artifact archive {archive} expands to more than {max_bytes:,} bytes; "
+                        "refusing it (raise the cap with --max-artifact-bytes if it is "
+                        "genuine).")
+                while remaining:
+                    chunk = stream.read(min(remaining, 1 << 16))
+                    if not chunk:
+                        return
+                    remaining -= len(chunk)
+    except (OSError, EOFError, ValueError, lzma_error()) as error:
+        reason = " ".join(str(error).split())
+        raise UntrustedInputError(
+            f"artifact archive {archive} cannot be read as a tar archive ({reason}); "
+            "make it with `tar czf artifacts.tgz mlartifacts`.") from None
+
+
+def lzma_error():
+    import lzma
+
+    return lzma.LZMAError
 
 
 def _checked_members(tar, archive, max_bytes):
