@@ -333,3 +333,37 @@ def test_an_unreachable_tracking_server_is_named_within_seconds(monkeypatch):
     with pytest.raises(ValueError, match=f"cannot reach the MLflow tracking server {uri}"):
         tracking.client(uri)
     assert time.monotonic() - start < 30
+
+
+def _merge_in_a_process(source, target):
+    from pepita_keras.store import merge as merge_module
+
+    merge_module.merge_store(source, target, say=lambda _: None)
+
+
+@pytest.mark.slow  # two fresh processes
+def test_two_concurrent_merges_of_one_source_copy_each_run_once(tmp_path):
+    import multiprocessing
+
+    source = _source_store(tmp_path / "gpu", seeds=3)
+    target = f"sqlite:///{tmp_path / 'here' / 'tracking.db'}"
+    tracking.client(target).search_experiments()  # both merges find the store built
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_merge_in_a_process,
+                               args=(tmp_path / "gpu" / "tracking.db", target)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=300)
+        assert worker.exitcode == 0
+    names = sorted(_snapshot(target))
+    assert names == sorted(_snapshot(source))  # every run once: 1 parent + 3 seeds
+    assert len(names) == 4
+
+
+def test_an_experiment_named_dot_dot_keeps_its_artifacts_inside(tmp_path):
+    for name in ("..", ".", "../../etc", "a/b", "x" * 300):
+        folder = tracking.artifact_folder_name(name)
+        assert "/" not in folder and folder.strip(".") and len(folder) <= 100
+    location = tracking.default_artifact_location(f"sqlite:///{tmp_path / 's.db'}", "..")
+    assert untrusted.is_inside(location, tmp_path / tracking.ARTIFACTS_FOLDER)

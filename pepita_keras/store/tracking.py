@@ -426,6 +426,22 @@ def store_root(uri):
     return pathlib.Path(*path.parts[: -len(parts)])
 
 
+def artifact_folder_name(name):
+    """A folder name for experiment `name` that stays inside the artifacts folder.
+
+    Names are data (a merged store's experiment may be called `..`): separators and
+    anything but letters, digits, `.`, `_` and `-` become `_`, and a name of dots only gets
+    a prefix, so the folder is always one plain child of the artifacts folder.
+    """
+    import hashlib
+    import re
+
+    folder = re.sub(r"[^A-Za-z0-9._-]", "_", str(name))[:100]
+    if not folder.strip("."):
+        folder = "experiment-" + hashlib.sha256(str(name).encode()).hexdigest()[:12]
+    return folder
+
+
 def default_artifact_location(uri, name):
     """Where experiment `name` of store `uri` keeps its artifacts (see module docstring).
 
@@ -435,7 +451,7 @@ def default_artifact_location(uri, name):
         store, None (the server's default) for anything else.
     """
     uri = tracking_uri(uri)
-    folder = name.replace("/", "_")
+    folder = artifact_folder_name(name)
     if store_root(uri) is not None:
         return f"{COMMITTED_ARTIFACTS}/{folder}"
     path = sqlite_path(uri)
