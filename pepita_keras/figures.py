@@ -16,7 +16,7 @@ From the cells `results.collect` reads (only seeds that count for a cell):
   accuracy beside BP's.
 
 Figures are bare `matplotlib.figure.Figure`s saved at 150 dpi and at most
-~1400 px wide (readable at page width).
+~1400 px wide (readable at page width), each also as SVG beside its PNG.
 
 Example:
 
@@ -47,6 +47,13 @@ def _figure(width, height):
     return Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
 
 
+def _save(figure, path):
+    """Writes `figure` as PNG (for pages) and SVG (vector, for papers) beside it."""
+    safe_files.save_figure(figure, path)
+    safe_files.save_figure(figure, pathlib.Path(path).with_suffix(".svg"),
+                           metadata={"Date": None})  # no timestamp: reruns give the same file
+
+
 def _mean_std(curves):
     """Per-epoch mean and std (ddof 1; 0 for one seed) over curves of unequal length."""
     length = min(len(c) for c in curves)
@@ -59,38 +66,56 @@ def _counted(cells):
     return {name: cell for name, cell in cells.items() if cell.finals}
 
 
+def _styles():
+    """(colour, line style) pairs that never repeat within a panel of up to 40 series."""
+    from matplotlib import colormaps
+
+    colours = list(colormaps["tab10"].colors)
+    return [(colour, style) for style in ("-", "--", ":", "-.") for colour in colours]
+
+
 def accuracy_figures(cells, output):
-    """One accuracy-per-epoch figure per (architecture, dataset) with counted seeds."""
+    """One accuracy-per-epoch figure per (architecture, dataset) with counted seeds.
+
+    Forward-Forward (250 epochs) gets its own figure, so the 100-epoch rules keep the width;
+    the reference marker says what it is (a paper's mean ± σ, or one stored keras-io run).
+    """
     groups = {}
     for name, cell in _counted(cells).items():
         config = cell.config
-        groups.setdefault((config.architecture, config.dataset), []).append((name, cell))
+        key = ("ff" if config.rule == "ff" else config.architecture, config.dataset)
+        groups.setdefault(key, []).append((name, cell))
     paths = []
     for (architecture, dataset), members in sorted(groups.items()):
-        figure = _figure(7.5, 4.5)
+        figure = _figure(9.0, 4.5)
         axis = figure.add_subplot()
         lowest = 100.0
-        for name, cell in members:
+        for (name, cell), (colour, style) in zip(members, _styles()):
             curves = [100 * np.asarray(cell.histories[s]["test_accuracy"]) for s in cell.finals]
             mean, std = _mean_std(curves)
             epochs = np.arange(1, len(mean) + 1)
-            line, = axis.plot(epochs, mean, label=f"{name} (n={cell.n})", linewidth=1.2)
-            axis.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+            line, = axis.plot(epochs, mean, label=f"{name} (n={cell.n})", linewidth=1.2,
+                              color=colour, linestyle=style)
+            axis.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.15)
             if cell.config.paper:
+                one_run = "keras-io" in cell.config.paper_source
                 axis.errorbar([len(mean) + 1.5], [cell.config.paper[0]],
-                              yerr=[cell.config.paper[1]], fmt="D", markersize=4,
+                              yerr=None if one_run else [cell.config.paper[1]],
+                              fmt="*" if one_run else "D", markersize=6 if one_run else 4,
                               color=line.get_color(), capsize=3)
             lowest = min(lowest, float(np.percentile(mean, 10)))
         axis.set_ylim(max(0.0, lowest - 1.0), 100.0)
         axis.set_xlabel("epoch")
         axis.set_ylabel("test accuracy (%)")
         label = experiment_config.DATASET_LABELS[dataset]
+        reference = ("keras-io's stored run ★" if architecture == "ff"
+                     else "paper's final mean ± σ ◆")
         axis.set_title(f"{architecture.upper()} · {label}: ours (mean ± std over seeds), "
-                       "paper final value ◆")
+                       f"{reference}", fontsize=9)
         axis.grid(alpha=0.3)
-        axis.legend(fontsize=7, loc="lower right")
+        axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # off the curves
         path = pathlib.Path(output) / f"accuracy_{architecture}_{dataset}.png"
-        safe_files.save_figure(figure, path)
+        _save(figure, path)
         paths.append(path)
     return paths
 
@@ -118,14 +143,14 @@ def alignment_figure(cells, client, output):
         line, = axis.plot(epochs, mean, label=f"{name}{' ' + suffix if suffix else ''}",
                           linewidth=1.2)
         axis.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2)
-    axis.axhline(90, color="gray", linestyle=":", linewidth=1)
+    axis.axhline(90, color="gray", linestyle=":", linewidth=1, label="90° (orthogonal)")
     axis.set_xlabel("epoch")
     axis.set_ylabel("angle between F and the forward path (°)")
     axis.set_title("Alignment of F with the forward path (paper: ~90° → ~127° on MNIST)")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7)
     path = pathlib.Path(output) / "alignment_angle.png"
-    safe_files.save_figure(figure, path)
+    _save(figure, path)
     return path
 
 
@@ -143,11 +168,13 @@ def slowness_figure(cells, output):
     axis.barh(range(len(rows)), means, xerr=stds, color="tab:blue", alpha=0.7, capsize=3)
     axis.set_yticks(range(len(rows)), names, fontsize=8)
     axis.invert_yaxis()
-    axis.set_xlabel("s, epochs to half of acc_max (smaller = faster)")
+    # s spans decades (≤ 1e-4 for a curve flat from epoch 1, ~2 for Forward-Forward).
+    axis.set_xscale("log")
+    axis.set_xlabel("s, epochs to half of acc_max (log scale; smaller = faster)")
     axis.set_title("Slowness: acc(t) = acc_max·t/(s+t) before the first LR decay")
     axis.grid(alpha=0.3, axis="x")
     path = pathlib.Path(output) / "slowness.png"
-    safe_files.save_figure(figure, path)
+    _save(figure, path)
     return path
 
 
@@ -158,25 +185,35 @@ def results_vs_paper_figure(cells, output):
         return None
     figure = _figure(7.5, 0.4 * len(rows) + 1.2)
     axis = figure.add_subplot()
+    labelled, values = set(), []
     for index, (name, cell) in enumerate(rows):
         paper_mean, paper_std = cell.config.paper
-        axis.errorbar([paper_mean], [index + 0.15], xerr=[paper_std], fmt="D", color="gray",
-                      capsize=3, label="paper ± σ" if index == 0 else None)
+        one_run = "keras-io" in cell.config.paper_source
+        kind = "keras-io (one stored run)" if one_run else "paper ± σ"
+        axis.errorbar([paper_mean], [index + 0.15], xerr=None if one_run else [paper_std],
+                      fmt="*" if one_run else "D", color="gray", capsize=3,
+                      label=None if kind in labelled else kind)
+        labelled.add(kind)
         axis.errorbar([cell.mean], [index - 0.15], xerr=[cell.std or 0.0], fmt="o",
                       color="tab:red", capsize=3, label="ours ± std" if index == 0 else None)
+        values += [paper_mean - paper_std, paper_mean + paper_std,
+                   cell.mean - (cell.std or 0.0), cell.mean + (cell.std or 0.0)]
+    pad = max(0.2, 0.1 * (max(values) - min(values)))
+    axis.set_xlim(min(values) - pad, max(values) + pad)  # neither point clipped
     axis.set_yticks(range(len(rows)), [name for name, _ in rows], fontsize=8)
-    axis.invert_yaxis()
+    axis.set_ylim(len(rows) - 0.5, -0.5)
     axis.set_xlabel("final test accuracy (%)")
-    axis.set_title("Ours vs the paper (Table 1)")
+    axis.set_title("Ours vs the paper (Table 1) and keras-io's Forward-Forward run")
     axis.grid(alpha=0.3, axis="x")
-    axis.legend(fontsize=8, loc="lower left")
+    # Below the axes: a legend never hides a point or an error bar.
+    axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3)
     path = pathlib.Path(output) / "results_vs_paper.png"
-    safe_files.save_figure(figure, path)
+    _save(figure, path)
     return path
 
 
 FIGURE_NAMES = ("accuracy_*.png", "alignment_angle.png", "slowness.png", "results_vs_paper.png",
-                "rules_by_architecture.png")
+                "rules_by_architecture.png", "*.svg")
 
 
 def architecture_figure(cells, output):
@@ -215,7 +252,7 @@ def architecture_figure(cells, output):
         axis.set_ylim(max(0.0, lowest - 5.0), 100.0)
     axes[0].set_ylabel("final test accuracy (%), mean ± std, seeds as dots")
     path = pathlib.Path(output) / "rules_by_architecture.png"
-    safe_files.save_figure(figure, path)
+    _save(figure, path)
     return path
 
 

@@ -248,8 +248,10 @@ def open_cell(client, experiment_id, config, cell_dir, uri, command, synthetic=F
         **provenance.provenance_tags(command),
     }
     if config.paper:
-        # Fractions, as every accuracy in MLflow (the paper quotes percent).
-        tags.update({"paper.mean": config.paper[0] / 100, "paper.std": config.paper[1] / 100,
+        # Fractions, as every accuracy in MLflow (the paper quotes percent), rounded so the
+        # UI shows 0.9801, not 0.9801000000000001.
+        tags.update({"paper.mean": round(config.paper[0] / 100, 6),
+                     "paper.std": round(config.paper[1] / 100, 6),
                      "paper.source": config.paper_source})
     run_id = tracking.create_run(client, experiment_id, config.run_name, tags=tags)
     tracking.log_params(client, run_id, config.flatten())
