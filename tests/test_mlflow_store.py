@@ -319,6 +319,30 @@ def test_migrate_store_upgrades_old_runs_once(tmp_path, in_folder):
     assert snapshot()[1] == lengths
 
 
+def test_a_migration_killed_after_shifting_steps_never_shifts_them_again(
+        tmp_path, in_folder, monkeypatch):
+    root = tmp_path / "repo"
+    uri, curves, _ = _old_store(root, tmp_path / "old_artifacts")
+    in_folder(tmp_path)
+    real = tracking.set_tags
+
+    def killed(client, run_id, tags):
+        if tracking.SCHEMA_TAG in tags:  # right after a run's step shift committed
+            raise KeyboardInterrupt
+        return real(client, run_id, tags)
+
+    monkeypatch.setattr(tracking, "set_tags", killed)
+    with pytest.raises(KeyboardInterrupt):
+        migrate.migrate_store(uri)
+    monkeypatch.setattr(tracking, "set_tags", real)
+    migrate.migrate_store(uri)
+    client = tracking.client(uri)
+    seeds = [r for r in _runs(client) if r.data.tags.get("pepita.role") == "seed"]
+    assert len(seeds) == 2
+    for run in seeds:
+        assert _steps(client, run.info.run_id, "test_accuracy") == [1, 2, 3]
+
+
 def test_migrate_store_names_runs_after_a_changed_shipped_config(
         tmp_path, mlflow_template_uri, monkeypatch):
     # Runs made before a shipped config took the settings of a `--set` run:

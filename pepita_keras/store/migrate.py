@@ -105,6 +105,10 @@ def _parent_of(client, tags, cache):
     return cache[parent_id]
 
 
+# Set with a run's step shift, in the same transaction (see `upgrade_run`).
+_STEPS_SHIFTED_TAG = "pepita.steps_shifted"
+
+
 def upgrade_run(uri, run_id, _parents=None):
     """Upgrades one run to `tracking.SCHEMA_VERSION` (names, tags, steps, units).
 
@@ -125,17 +129,24 @@ def upgrade_run(uri, run_id, _parents=None):
     role = tracking.role(tags)
     parent = _parent_of(client, tags, {} if _parents is None else _parents)
     store = tracking._sql_store(uri)
-    with store.ManagedSessionMaker() as session:
+    shifted = tracking.tag_is_true(tags.get(_STEPS_SHIFTED_TAG))
+    with store.ManagedSessionMaker(read_only=False) as session:
         metrics = set(run.data.metrics)
-        if role == "seed":
+        if role == "seed" and not shifted:
             _shift_steps(session, run_id, [k for k in metrics if k not in _FINAL_METRICS
                                            and not k.startswith("system/")])
-        elif role == "trial":
+        elif role == "trial" and not shifted:
             _rename_metric_keys(session, run_id,
                                 {k: v for k, v in _TRIAL_RENAMES.items() if k in metrics})
             per_epoch = [_TRIAL_RENAMES.get(k, k) for k in metrics
                          if k != "objective" and not k.startswith("system/")]
             _shift_steps(session, run_id, per_epoch)
+        if role in ("seed", "trial") and not shifted:
+            # Recorded in the shift's own transaction: a migration killed after it (before
+            # the schema tag) finishes the run's upgrade without shifting its steps again.
+            from mlflow.store.tracking.dbmodels.models import SqlTag
+
+            session.merge(SqlTag(key=_STEPS_SHIFTED_TAG, value="true", run_uuid=run_id))
     if role == "cell":
         # The old summary (percent, logged again by every call) goes;
         # `recorder.summarize_cell` logs it once in the new form.

@@ -529,7 +529,7 @@ def set_artifact_location(uri, experiment, location, runs=()):
     from mlflow.store.tracking.dbmodels.models import SqlExperiment, SqlRun
 
     store = _sql_store(uri)
-    with store.ManagedSessionMaker() as session:
+    with store.ManagedSessionMaker(read_only=False) as session:
         session.query(SqlExperiment).filter(
             SqlExperiment.experiment_id == int(experiment)).update(
                 {SqlExperiment.artifact_location: location}, synchronize_session=False)
@@ -677,7 +677,7 @@ def delete_metric_history(mlflow_client, run_id, keys):
         return False
     from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric
 
-    with store.ManagedSessionMaker() as session:
+    with store.ManagedSessionMaker(read_only=False) as session:
         for model in (SqlMetric, SqlLatestMetric):
             session.query(model).filter(model.run_uuid == run_id, model.key.in_(list(keys))
                                         ).delete(synchronize_session=False)
