@@ -176,12 +176,26 @@ def show_command(args):
 
 
 def reproduce_command(args):
-    """`pepita reproduce`: trains (or resumes) one cell and prints each seed's outcome."""
+    """`pepita reproduce`: trains (or resumes) each named cell, one after another.
+
+    Every cell is loaded and checked before the first one trains, so a typo in the
+    third name fails in one line instead of after hours.
+    """
     from pepita_keras import experiment_config
+
+    configs = [configure(experiment_config.load_config(name), args.smoke, args.epochs,
+                         args.train_examples, args.test_examples, args.overrides)
+               for name in args.config]
+    failed = [config.name for config in configs if reproduce_cell(args, config)]
+    if len(configs) > 1 and failed:
+        print(f"No seed completed in: {', '.join(failed)}.", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def reproduce_cell(args, config):
+    """One cell of `pepita reproduce`; returns 1 when no seed completed, else 0."""
     from pepita_keras.store import tracking
 
-    config = configure(experiment_config.load_config(args.config), args.smoke, args.epochs,
-                       args.train_examples, args.test_examples, args.overrides)
     if args.run_root is not None and pathlib.Path(args.run_root).exists() \
             and not pathlib.Path(args.run_root).is_dir():
         raise ValueError(f"--run-root {args.run_root} is a file; it names the folder of the "
@@ -428,7 +442,9 @@ def _add_list_and_reproduce(subparsers):
         description="Train one config for each seed; one MLflow parent run per cell, "
                     "one nested run per seed. Rerun the same command to resume.",
     )
-    parser.add_argument("config", help="config name (see `pepita list`) or path to a .py file")
+    parser.add_argument("config", nargs="+",
+                        help="config name(s) (see `pepita list`) or .py path(s); several cells "
+                             "train one after another")
     parser.add_argument("--seeds", default=None,
                         help="comma list or range, e.g. 0,1,2 or 0-4 (default: the cell's seeds, "
                              "as `pepita show` lists them)")

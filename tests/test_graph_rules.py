@@ -465,3 +465,23 @@ def test_graph_rules_train_under_keras_jax_with_the_same_updates(tmp_path):
                                        for u in model.compute_updates(x, y)])
             np.testing.assert_allclose(jax_updates[f"{arch}_{rule}"], expected, rtol=0,
                                        atol=1e-4 * np.abs(expected).max())
+
+
+@pytest.mark.slow  # two smoke reproductions
+def test_pepita_reproduce_trains_several_cells_in_one_command(tmp_path, capsys):
+    from pepita_keras import cli
+    from pepita_keras.store import tracking
+
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    code = cli.main(["reproduce", "vit_mnist_fa", "resnet_mnist_usf", "--smoke", "--synthetic",
+                     "--verbose", "0", "--tracking-uri", uri, "--run-root",
+                     str(tmp_path / "runs")])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "vit_mnist_fa-smoke: MLflow parent run" in out
+    assert "resnet_mnist_usf-smoke: MLflow parent run" in out
+    client = tracking.read_client(uri)
+    runs = client.search_runs([client.get_experiment_by_name(
+        tracking.REPRODUCTIONS_EXPERIMENT).experiment_id])
+    assert sorted(r.info.run_name for r in runs if r.data.tags["pepita.role"] == "cell") == [
+        "resnet_mnist_usf-smoke", "vit_mnist_fa-smoke"]
