@@ -398,3 +398,39 @@ def test_an_archive_with_a_huge_extended_header_is_refused_before_it_is_read(tmp
     with pytest.raises(untrusted.UntrustedInputError, match="extended header declares"):
         untrusted.extract_archive(archive, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow  # an MLflow UI server: ~15 s, ~500 MB
+def test_pepita_ui_serves_the_committed_store_without_writing_it(tmp_path):
+    import json
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    store = tmp_path / "clone" / "reproductions" / "results" / "tracking.db"
+    store.parent.mkdir(parents=True)
+    shutil.copy(COMMITTED, store)
+    before = _digest(store)
+    server = subprocess.Popen([sys.executable, "-m", "pepita_keras.cli", "ui", "--port", str(port)],
+                              cwd=tmp_path / "clone", stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        names, deadline = None, time.monotonic() + 120
+        while names is None and time.monotonic() < deadline:
+            try:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/experiments/search",
+                    data=b'{"max_results": 10}', headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    names = {e["name"] for e in json.load(response)["experiments"]}
+            except OSError:
+                time.sleep(1)
+        assert names is not None and tracking.REPRODUCTIONS_EXPERIMENT in names
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+    assert _digest(store) == before
+    assert sorted(p.name for p in store.parent.iterdir()) == ["tracking.db"]
