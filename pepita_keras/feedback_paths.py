@@ -75,8 +75,19 @@ def feedback_path(local, feedback):
     input with the stopped feedback weights; both brackets of the module
     docstring's sum are exactly zero in value.
     """
+    # Under mixed precision the feedback weights are float32 values, not autocast variables.
+    feedback = ops.cast(feedback, local.dtype)
     return (ops.stop_gradient(local) + (feedback - ops.stop_gradient(feedback))
             + (local - ops.stop_gradient(local)))
+
+
+def _cast_floats(structure, dtype):
+    """`structure` with its floating tensors cast to `dtype`."""
+    def cast(item):
+        if keras.ops.is_tensor(item) and "float" in str(item.dtype):
+            return ops.cast(item, dtype)
+        return item
+    return keras.tree.map_structure(cast, structure)
 
 
 # MultiHeadAttention's linear maps: a feedback path replaces each, the attention
@@ -159,7 +170,12 @@ class GraphBackprop(GraphRuleModel):
                     statistics)
                 values = [ops.stop_gradient(replaced.get(id(v), v.value))
                           for v in layer.trainable_variables]
-                feedback = graph.GraphNetwork.call_layer(layer, args, kwargs, True, None, values)
+                # A stateless call does not autocast: under mixed precision the feedback path
+                # runs in the variables' dtype (its value is never used, only its gradient).
+                wide = layer.variable_dtype
+                feedback = graph.GraphNetwork.call_layer(
+                    layer, _cast_floats(args, wide), _cast_floats(kwargs, wide), True, None,
+                    values)
             output = feedback_path(local, feedback)
             activation = getattr(layer, "activation", None)
             if activation is None or activation is keras.activations.linear:

@@ -485,3 +485,20 @@ def test_pepita_reproduce_trains_several_cells_in_one_command(tmp_path, capsys):
         tracking.REPRODUCTIONS_EXPERIMENT).experiment_id])
     assert sorted(r.info.run_name for r in runs if r.data.tags["pepita.role"] == "cell") == [
         "resnet_mnist_usf-smoke", "vit_mnist_fa-smoke"]
+
+
+@pytest.mark.parametrize("rule", ["fa", "pepita", "kp"])
+def test_graph_rules_train_under_mixed_precision(rule):
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        net = modern_networks.small_resnet((12, 12, 1), 5, seed=0, filters=3)
+        model = pepita_keras.convert(net, rule, seed=0)
+        model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), metrics=["accuracy"])
+        x, y = _batch((12, 12, 1), batch=32, classes=5)
+        before = [np.asarray(w) for w in net.get_weights()]
+        history = model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+        assert np.isfinite(history.history["loss"][-1])
+        assert all(np.isfinite(np.asarray(w, dtype="float32")).all() for w in net.get_weights())
+        assert any(not np.array_equal(a, np.asarray(b)) for a, b in zip(before, net.get_weights()))
+    finally:
+        keras.config.set_dtype_policy("float32")
