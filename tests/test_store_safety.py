@@ -367,3 +367,23 @@ def test_an_experiment_named_dot_dot_keeps_its_artifacts_inside(tmp_path):
         assert "/" not in folder and folder.strip(".") and len(folder) <= 100
     location = tracking.default_artifact_location(f"sqlite:///{tmp_path / 's.db'}", "..")
     assert untrusted.is_inside(location, tmp_path / tracking.ARTIFACTS_FOLDER)
+
+
+def test_parents_of_one_name_with_other_settings_never_join(tmp_path):
+    # A shipped config that changed between two runs keeps their name: merging must not put
+    # the new settings' seeds under the old settings' parent.
+    uri = f"sqlite:///{tmp_path / 'gpu' / 'tracking.db'}"
+    (tmp_path / "gpu").mkdir()
+    client = tracking.client(uri)
+    experiment = client.create_experiment(EXPERIMENT,
+                                          artifact_location=str(tmp_path / "gpu" / "art"))
+    for learning_rate in ("0.01", "0.004"):
+        parent = client.create_run(experiment, run_name="vit_mnist_pepita", tags={
+            tracking.ROLE_TAG: "cell", "pepita.cell": "vit_mnist_pepita"})
+        client.log_param(parent.info.run_id, "learning_rate", learning_rate)
+        client.set_terminated(parent.info.run_id)
+    target = f"sqlite:///{tmp_path / 'here' / 'tracking.db'}"
+    store_merge.merge_store(tmp_path / "gpu" / "tracking.db", target, say=lambda _: None)
+    here = tracking.read_client(target)
+    runs = here.search_runs([here.get_experiment_by_name(EXPERIMENT).experiment_id])
+    assert sorted(run.data.params["learning_rate"] for run in runs) == ["0.004", "0.01"]

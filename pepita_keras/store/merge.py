@@ -255,7 +255,7 @@ def merge_store(source, target_uri=None, artifacts_archive=None, say=print,
                 for origin in _listed(run.data.tags.get(MERGED_PARENTS_TAG)):
                     merged.setdefault(origin, run.info.run_id)
                 if tracking.role(run.data.tags) == "cell":
-                    parents_by_key.setdefault(tracking.parent_key(run), run.info.run_id)
+                    parents_by_key.setdefault(tracking.cell_key(run), run.info.run_id)
             # Parents first, so that a child's parent id is known.
             runs.sort(key=lambda run: (_PARENT_TAG in run.data.tags, run.info.start_time or 0))
             origins = {run.info.run_id: _origin(run) for run in runs}
@@ -266,7 +266,7 @@ def merge_store(source, target_uri=None, artifacts_archive=None, say=print,
                     counts["already_merged"] += 1
                     continue
                 is_cell = tracking.role(run.data.tags) == "cell"
-                here = parents_by_key.get(tracking.parent_key(run)) if is_cell else None
+                here = parents_by_key.get(tracking.cell_key(run)) if is_cell else None
                 if here is not None:  # the cell has a parent here: its seeds join that one
                     merged[origin] = here
                     joined.setdefault(here, []).append(origin)
@@ -280,7 +280,7 @@ def merge_store(source, target_uri=None, artifacts_archive=None, say=print,
                     source_client, target, run, experiment_id, merged.get(parent),
                     artifacts[run.info.run_id])
                 if is_cell:
-                    parents_by_key[tracking.parent_key(run)] = merged[origin]
+                    parents_by_key[tracking.cell_key(run)] = merged[origin]
                 copied += 1
             for parent_id, new_origins in joined.items():
                 _settle_joined(target, parent_id, new_origins, unfinished.get(parent_id), say)

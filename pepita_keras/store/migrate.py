@@ -551,7 +551,7 @@ def tidy_cells(client, experiment_id, say=lambda text: None):
     parents = {}
     for run in sorted(runs, key=lambda r: r.info.start_time or 0):
         if tracking.role(run.data.tags) == "cell":
-            parents.setdefault(tracking.parent_key(run), []).append(run)
+            parents.setdefault(tracking.cell_key(run), []).append(run)
     for group in parents.values():
         keep, extras = group[0], group[1:]
         for extra in extras:

@@ -995,6 +995,22 @@ def parent_key(run):
             tag_is_true(tags.get("pepita.synthetic")), run_platform(tags))
 
 
+def cell_key(run):
+    """What makes two parent runs one cell in a merge or a migration: `parent_key` and the
+    training settings.
+
+    A shipped config that changed between two runs keeps their name, so the name alone
+    would join a cell's new seeds to a parent of the old settings (and the table would
+    count them as the old settings'). Params are compared as their training settings
+    (`experiment_config.training_settings`): notes, seeds and paper numbers do not split a
+    cell.
+    """
+    from pepita_keras import experiment_config
+
+    settings = experiment_config.training_settings(run.data.params)
+    return parent_key(run) + (tuple(sorted(settings.items())),)
+
+
 def split_metric_name(name, validation="val"):
     """Keras log name → the tracked name: `train_*`, and `val_*` → `<validation>_*`.
 
