@@ -108,10 +108,15 @@ def accuracy_figures(cells, output):
         axis.set_xlabel("epoch")
         axis.set_ylabel("test accuracy (%)")
         label = experiment_config.DATASET_LABELS[dataset]
-        reference = ("keras-io's stored run ★" if architecture == "ff"
-                     else "paper's final mean ± σ ◆")
-        axis.set_title(f"{architecture.upper()} · {label}: ours (mean ± std over seeds), "
+        reference = ""
+        if any(cell.config.paper for _, cell in members):
+            reference = (", keras-io's stored run ★" if architecture == "ff"
+                         else ", paper's final mean ± σ ◆")
+        axis.set_title(f"{architecture.upper()} · {label}: ours (mean ± std over seeds)"
                        f"{reference}", fontsize=9)
+        from matplotlib.ticker import MaxNLocator
+
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # off the curves
         path = pathlib.Path(output) / f"accuracy_{architecture}_{dataset}.png"
