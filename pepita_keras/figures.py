@@ -49,9 +49,13 @@ def _figure(width, height):
 
 def _save(figure, path):
     """Writes `figure` as PNG (for pages) and SVG (vector, for papers) beside it."""
+    import matplotlib
+
     safe_files.save_figure(figure, path)
-    safe_files.save_figure(figure, pathlib.Path(path).with_suffix(".svg"),
-                           metadata={"Date": None})  # no timestamp: reruns give the same file
+    # No timestamp and fixed element ids: a rerun on the same store gives the same file.
+    with matplotlib.rc_context({"svg.hashsalt": "pepita_keras"}):
+        safe_files.save_figure(figure, pathlib.Path(path).with_suffix(".svg"),
+                               metadata={"Date": None})
 
 
 def _mean_std(curves):
