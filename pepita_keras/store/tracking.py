@@ -252,9 +252,14 @@ def read_copy(uri):
     folder = tempfile.mkdtemp(prefix="pepita-read-")
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     copy = pathlib.Path(folder) / path.name
-    source = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    # A read transaction first: it waits for a writer at most as long as MLflow would (20 s)
+    # and then fails with SQLite's "database is locked", which the CLI explains; SQLite's
+    # backup alone would retry a locked store forever.
+    source = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=20)
     target = sqlite3.connect(copy)
     try:
+        source.execute("BEGIN")
+        source.execute("SELECT count(*) FROM sqlite_master").fetchone()
         source.backup(target)
     finally:
         source.close()
