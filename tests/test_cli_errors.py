@@ -503,6 +503,8 @@ def test_commands_that_only_read_the_store_load_no_tensorflow_keras_or_tuner(tmp
     script = textwrap.dedent(f"""
         import sys
         from pepita_keras import cli
+        from pepita_keras.store import tracking
+        tracking.client("sqlite:///{tmp_path}/s.db")  # an empty store (a missing one is refused)
         code = cli.main({list(command)!r} + ["--tracking-uri", "sqlite:///{tmp_path}/s.db"])
         print("exit", code)
         print("loaded", sorted(m for m in ("tensorflow", "keras", "jax", "keras_tuner")
