@@ -234,6 +234,11 @@ def reproduce_cell(args, config):
     return 0
 
 
+def is_clone():
+    """Whether the working folder is a clone of pepita_keras (it has `reproductions/results`)."""
+    return pathlib.Path("reproductions", "results").is_dir()
+
+
 def in_clone(default):
     """`default` (a path inside a clone's `reproductions/results`) when the working folder
     is a clone of pepita_keras, else a ValueError asking for `--output`.
@@ -241,7 +246,7 @@ def in_clone(default):
     Outside a clone the default would create `./reproductions/results/…` in whatever
     folder the command runs in.
     """
-    if not pathlib.Path("reproductions", "results").is_dir():
+    if not is_clone():
         raise ValueError(
             f"{os.getcwd()} is not a clone of pepita_keras (no reproductions/results), so "
             f"the default output {default} would be made up here; pass --output <path>.")
@@ -407,8 +412,7 @@ def tune_report_command(args):
     output = args.output
     if output is None:
         # The committed report in a clone; elsewhere only printed (never made up here).
-        output = report.DEFAULT_REPORT if pathlib.Path("reproductions", "results").is_dir() \
-            else "-"
+        output = report.DEFAULT_REPORT if is_clone() else "-"
     try:
         text = report.write_report(output, args.experiment, args.include_smoke, args.top,
                                    args.tracking_uri, force=args.force)

@@ -124,9 +124,6 @@ class GraphPEPITA(GraphRuleModel):
         variables, gradients, _ = self.surrogate_gradients(objective)
         return self.aligned_updates(gradients, variables), clean.prediction, statistics
 
-    def feedback_alignment_pairs(self):
-        return []
-
     def get_config(self):
         config = super().get_config()
         config.update(feedback_scale=self.feedback_scale, last_layer_error=self.last_layer_error)

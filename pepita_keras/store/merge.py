@@ -41,11 +41,10 @@ store_merge.merge_store("gpu/tracking.db", "sqlite:///reproductions/results/trac
 ```
 """
 
-import contextlib
 import pathlib
 import tempfile
 
-from pepita_keras.store import safe_files, tracking, untrusted
+from pepita_keras.store import tracking, untrusted
 
 MERGED_FROM_TAG = "pepita.merged_from"
 # Set while a run is being copied; replaced by MERGED_FROM_TAG once it is whole.
@@ -65,27 +64,6 @@ def source_uri(source):
     if not path.is_file():
         raise FileNotFoundError(f"no MLflow store at {path} (give a SQLite .db file or a URI)")
     return f"sqlite:///{path}"
-
-
-@contextlib.contextmanager
-def _merge_lock(uri):
-    """An exclusive lock on `<store>.merge.lock` for a SQLite target (no-op for a server).
-
-    A second merge into the same store waits, then finds the first one's runs merged.
-    """
-    import fcntl
-
-    path = tracking.sqlite_path(uri)
-    if path is None:
-        yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with safe_files.open_lock(f"{path}.merge.lock") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _source_folder(uri):
@@ -217,7 +195,8 @@ def merge_store(source, target_uri=None, artifacts_archive=None, say=print,
     repaired = joined_count = 0
     # One merge into a store at a time: two merges of one source would each copy the runs
     # the other has not finished (and delete each other's half-copied runs).
-    with _merge_lock(target_uri), tempfile.TemporaryDirectory() as scratch:
+    with tracking.store_lock(target_uri, ".merge.lock"), \
+            tempfile.TemporaryDirectory() as scratch:
         archived = {}
         if artifacts_archive:
             untrusted.extract_archive(artifacts_archive, scratch, max_artifact_bytes)

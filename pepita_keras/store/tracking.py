@@ -396,18 +396,24 @@ def store_problem(error, uri):
 
 
 @contextlib.contextmanager
-def store_lock(uri):
-    """Holds an exclusive lock on `<db>.lock` for a SQLite `uri` (no-op otherwise).
+def store_lock(uri, suffix=".lock"):
+    """Holds an exclusive lock on `<db><suffix>` for a SQLite `uri` (no-op otherwise).
 
     In a folder this process cannot write (a read-only copy of a store),
     there is no lock to take: nothing can migrate or write the store there.
+
+    Args:
+        uri: the store.
+        suffix: which lock: `.lock` while MLflow opens the store, `.merge.lock` for
+            the length of a merge (a separate file: flock locks of one process on two
+            descriptors of one file would deadlock).
     """
     path = sqlite_path(uri)
     if path is None or (path.parent.is_dir() and not os.access(path.parent, os.W_OK)):
         yield
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    with safe_files.open_lock(f"{path}.lock") as lock:
+    with safe_files.open_lock(f"{path}{suffix}") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield

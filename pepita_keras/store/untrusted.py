@@ -28,6 +28,9 @@ untrusted.extract_archive("gpu/artifacts.tgz", "/tmp/scratch")
 ```
 """
 
+import bz2
+import gzip
+import lzma
 import os
 import pathlib
 import re
@@ -209,10 +212,6 @@ MAX_HEADER_BYTES = 1 << 20
 
 def _decompressed(archive):
     """The archive's bytes as a stream, decompressed by its magic number (gzip, bzip2, xz)."""
-    import bz2
-    import gzip
-    import lzma
-
     with open(archive, "rb") as file:
         magic = file.read(6)
     if magic.startswith(b"\x1f\x8b"):
@@ -263,17 +262,11 @@ def _check_header_sizes(archive, max_bytes):
                     if not chunk:
                         return
                     remaining -= len(chunk)
-    except (OSError, EOFError, ValueError, lzma_error()) as error:
+    except (OSError, EOFError, ValueError, lzma.LZMAError) as error:
         reason = " ".join(str(error).split())
         raise UntrustedInputError(
             f"artifact archive {archive} cannot be read as a tar archive ({reason}); "
             "make it with `tar czf artifacts.tgz mlartifacts`.") from None
-
-
-def lzma_error():
-    import lzma
-
-    return lzma.LZMAError
 
 
 def _checked_members(tar, archive, max_bytes):
